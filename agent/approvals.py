@@ -1,0 +1,184 @@
+"""Human decisions on pending tool calls: approve (optionally with edited arguments) or deny.
+
+Errors, all subclasses of `ApprovalError` (each carries a message fit to show a person):
+
+- `ApprovalNotFound`: no approval has that id.
+- `ApprovalAlreadyDecided`: it is no longer pending (decided, expired, executing or done);
+  `state` says which. Nothing changed.
+- `ApprovalRefused`: the edited arguments fail the tool's schema (`errors` lists them), or the policy
+  denies the call as decided (an edit cannot lift a hard limit). Nothing changed.
+
+Every approval is checked against the current policy when it is decided, and its digest is bound to
+the arguments approved and the policy version that checked them; the guard executes only that.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import logfire
+
+from agent.decider import CallDecider
+from agent.guard import approval_digest
+from agent.store import approvals as approval_store
+from agent.store.tables import ApprovalRow, ApprovalState
+from tools.registry import ToolArgumentsError, canonical_json
+
+__all__ = [
+    "ApprovalAlreadyDecided",
+    "ApprovalError",
+    "ApprovalNotFound",
+    "ApprovalRefused",
+    "ApprovalService",
+]
+
+
+class ApprovalError(Exception):
+    """Base of the errors a decision can meet; nothing was changed when one is raised."""
+
+
+class ApprovalNotFound(ApprovalError):
+    """No approval has that id."""
+
+    def __init__(self, approval_id: str) -> None:
+        self.approval_id = approval_id
+        super().__init__(f"no approval with id {approval_id!r}")
+
+
+class ApprovalAlreadyDecided(ApprovalError):
+    """The approval is no longer pending."""
+
+    def __init__(self, approval_id: str, state: str) -> None:
+        self.approval_id = approval_id
+        self.state = state
+        super().__init__(f"approval {approval_id!r} is already {state}; nothing was changed")
+
+
+class ApprovalRefused(ApprovalError):
+    """The approval (with its edit) fails validation or policy."""
+
+    def __init__(self, message: str, *, errors: Sequence[Mapping[str, Any]] = ()) -> None:
+        self.errors = list(errors)
+        super().__init__(message)
+
+
+@dataclass(kw_only=True)
+class ApprovalService:
+    """Approve, deny and list approvals. Resuming the run afterwards is the runner's job."""
+
+    decider: CallDecider
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+    async def list(
+        self,
+        *,
+        states: Sequence[ApprovalState] | None = ("pending",),
+        run_id: str | None = None,
+        tool_name: str | None = None,
+        limit: int = 100,
+    ) -> list[ApprovalRow]:
+        """Approvals, oldest first; expired ones are marked expired before listing."""
+        async with self.decider.session_factory.begin() as session:
+            await approval_store.expire_due(session, now=self.clock())
+        async with self.decider.session_factory() as session:
+            return await approval_store.list_approvals(
+                session, states=states, run_id=run_id, tool_name=tool_name, limit=limit
+            )
+
+    async def get(self, approval_id: str) -> ApprovalRow:
+        """One approval, or `ApprovalNotFound`."""
+        async with self.decider.session_factory() as session:
+            row = await approval_store.get_approval(session, approval_id=approval_id)
+        if row is None:
+            raise ApprovalNotFound(approval_id)
+        return row
+
+    async def approve(
+        self,
+        approval_id: str,
+        *,
+        decided_by: str,
+        note: str | None = None,
+        edited_args: Mapping[str, Any] | None = None,
+    ) -> ApprovalRow:
+        """Approve a pending call, optionally with edited arguments (validated and policy-checked)."""
+        row = await self._pending(approval_id)
+        spec = self.decider.registry.require(row.tool_name)
+        if edited_args is None:
+            args: dict[str, Any] = json.loads(row.requested_args_json)
+        else:
+            try:
+                args = spec.validate_args(edited_args)
+            except ToolArgumentsError as error:
+                raise ApprovalRefused(f"edited arguments are invalid: {error}", errors=error.errors) from error
+        decision = await self.decider.decide(
+            row.tool_name, args, run_id=row.run_id, excluding_tool_call_id=row.tool_call_id
+        )
+        if decision.verdict == "deny":
+            raise ApprovalRefused(f"the policy refuses this call ({decision.rule}): {decision.reason}")
+        edited = edited_args is not None and canonical_json(args) != row.requested_args_json
+        changed = await self._transition(
+            row,
+            new_state="approved",
+            decided_by=decided_by,
+            note=note,
+            approved_args_json=canonical_json(args) if edited else None,
+            digest=approval_digest(
+                tool_name=row.tool_name,
+                args=args,
+                tool_call_id=row.tool_call_id,
+                policy_version=self.decider.policy.version,
+            ),
+        )
+        logfire.info(
+            "approval {approval_id} approved", approval_id=approval_id, decided_by=decided_by, edited=edited
+        )
+        return changed
+
+    async def deny(self, approval_id: str, *, decided_by: str, reason: str) -> ApprovalRow:
+        """Deny a pending call; `reason` reaches the model."""
+        if not reason.strip():
+            raise ApprovalRefused("a denial needs a reason: the model is told why")
+        row = await self._pending(approval_id)
+        changed = await self._transition(row, new_state="denied", decided_by=decided_by, note=reason.strip())
+        logfire.info("approval {approval_id} denied", approval_id=approval_id, decided_by=decided_by)
+        return changed
+
+    async def _pending(self, approval_id: str) -> ApprovalRow:
+        async with self.decider.session_factory.begin() as session:
+            await approval_store.expire_due(session, now=self.clock())
+        row = await self.get(approval_id)
+        if row.state != "pending":
+            raise ApprovalAlreadyDecided(approval_id, row.state)
+        return row
+
+    async def _transition(
+        self,
+        row: ApprovalRow,
+        *,
+        new_state: ApprovalState,
+        decided_by: str,
+        note: str | None,
+        approved_args_json: str | None = None,
+        digest: str | None = None,
+    ) -> ApprovalRow:
+        async with self.decider.session_factory.begin() as session:
+            won = await approval_store.decide(
+                session,
+                approval_id=row.approval_id,
+                new_state=new_state,
+                decided_by=decided_by,
+                decided_at=self.clock(),
+                note=note,
+                approved_args_json=approved_args_json,
+                digest=digest,
+            )
+        if not won:
+            # Someone decided first, or it expired in between: report the state that won.
+            current = await self.get(row.approval_id)
+            raise ApprovalAlreadyDecided(row.approval_id, current.state)
+        return await self.get(row.approval_id)

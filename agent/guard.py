@@ -1,0 +1,323 @@
+"""The guard: every tool call passes the policy layer, is audited, and runs at most once.
+
+`GuardedToolset` wraps the registry's toolset the way pydantic-ai's `ApprovalRequiredToolset` does,
+overriding only `call_tool`. For a call the model makes, it:
+
+1. gathers the facts a policy needs (run spend, recent calls, known recipients) and asks the policy
+   engine, which fails closed;
+2. writes the audit row, and for `require_approval` the approval row, in one transaction *before*
+   pausing, so an approval exists durably before anyone is told about it;
+3. `allow`: runs the tool and records the result; `deny`: returns the reason to the model as a failed
+   tool result it can act on; `require_approval`: raises `ApprovalRequired`, pausing the run.
+
+When the run resumes with a person's approval, the same method is called again with
+`ctx.tool_call_approved` set. The durable approval row, not pydantic-ai's flag, is the authority: the call
+runs only if the row is `approved`, its digest matches the arguments and current policy version, and this
+worker wins the conditional update `approved -> executing`. A call whose row is already `executed`
+returns the stored result; `executing` past its lease or `unknown` is reported, never retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import logfire
+from pydantic_ai.exceptions import ApprovalRequired, ModelRetry, ToolFailed
+from pydantic_ai.tools import RunContext
+from pydantic_ai.toolsets import WrapperToolset
+from pydantic_ai.toolsets.abstract import ToolsetTool
+from pydantic_core import to_jsonable_python
+
+from agent.deps import RunDeps
+from agent.store import approvals as approval_store
+from agent.store import audit as audit_store
+from agent.store.engine import SessionFactory
+from agent.store.tables import ApprovalRow, ToolCallRow
+from agent.decider import CallDecider
+from policies import Decision, PolicyEngine
+from tools.registry import ToolRegistry, canonical_json
+
+__all__ = [
+    "DEFAULT_EXECUTION_LEASE",
+    "GuardedToolset",
+    "approval_digest",
+]
+
+# How long one tool execution may take. It is also the lease on an `executing` approval: a row still
+# `executing` after this long belongs to a process that died, and becomes `unknown`.
+DEFAULT_EXECUTION_LEASE = timedelta(minutes=5)
+
+
+def approval_digest(*, tool_name: str, args: Any, tool_call_id: str, policy_version: str) -> str:
+    """The digest an approval is bound to: (tool, validated arguments, tool call id, policy version)."""
+    material = canonical_json(
+        {"tool": tool_name, "args": args, "tool_call_id": tool_call_id, "policy_version": policy_version}
+    )
+    return "sha256:" + hashlib.sha256(material.encode("utf-8")).hexdigest()
+
+
+def _failure_text(error: BaseException) -> str:
+    if isinstance(error, ToolFailed | ModelRetry):
+        return error.message
+    # Unexpected errors reach the model by type only: their text may carry provider internals or data.
+    return f"the tool failed unexpectedly ({type(error).__name__})"
+
+
+@dataclass(kw_only=True)
+class GuardedToolset(WrapperToolset[RunDeps]):
+    """Wraps the registry's toolset with policy decisions, audit rows, approvals and exactly-once execution."""
+
+    decider: CallDecider
+    approval_ttl: timedelta | None = None
+    execution_lease: timedelta = DEFAULT_EXECUTION_LEASE
+
+    @property
+    def registry(self) -> ToolRegistry:
+        return self.decider.registry
+
+    @property
+    def policy(self) -> PolicyEngine:
+        return self.decider.policy
+
+    @property
+    def session_factory(self) -> SessionFactory:
+        return self.decider.session_factory
+
+    def clock(self) -> datetime:
+        return self.decider.clock()
+
+    async def call_tool(
+        self, name: str, tool_args: dict[str, Any], ctx: RunContext[RunDeps], tool: ToolsetTool[RunDeps]
+    ) -> Any:
+        run_id = ctx.deps.run_id
+        tool_call_id = ctx.tool_call_id
+        if tool_call_id is None:  # pragma: no cover - pydantic-ai always sets it for tool calls
+            raise ToolFailed("tool call has no id; not executed")
+        args = to_jsonable_python(tool_args)
+        if ctx.tool_call_approved:
+            return await self._run_approved(name, tool_args, args, ctx, tool, run_id=run_id, tool_call_id=tool_call_id)
+
+        async with self.session_factory() as session:
+            existing = await audit_store.get_tool_call(session, run_id=run_id, tool_call_id=tool_call_id)
+        if existing is not None:
+            # The same step is being processed again (a resumed run after a crash): never act twice.
+            return await self._replay(existing)
+
+        decision = await self.decider.decide(name, args, run_id=run_id)
+        match decision.verdict:
+            case "deny":
+                await self._record_call(name, args, decision, run_id=run_id, tool_call_id=tool_call_id, status="denied")
+                raise ToolFailed(decision.reason)
+            case "require_approval":
+                approval_id = await self._request_approval(name, args, decision, run_id=run_id, tool_call_id=tool_call_id)
+                raise ApprovalRequired(metadata={"approval_id": approval_id})
+            case "allow":
+                audit_id = await self._record_call(
+                    name, args, decision, run_id=run_id, tool_call_id=tool_call_id, status="running"
+                )
+                return await self._execute(name, tool_args, ctx, tool, audit_id=audit_id, approval_id=None)
+
+    def _new_audit_row(
+        self, name: str, args: dict[str, Any], decision: Decision, *, run_id: str, tool_call_id: str, status: str
+    ) -> ToolCallRow:
+        spec = self.registry.get(name)
+        return ToolCallRow(
+            run_id=run_id,
+            tool_call_id=tool_call_id,
+            tool_name=name,
+            args_json=canonical_json(args),
+            verdict=decision.verdict,
+            rule=decision.rule,
+            reason=decision.reason,
+            status=status,
+            items=spec.batch_size(args) if spec is not None else 1,
+            estimated_cost_usd=spec.estimated_cost_usd(args) if spec is not None else 0,
+            requested_at=self.clock(),
+        )
+
+    async def _record_call(
+        self, name: str, args: dict[str, Any], decision: Decision, *, run_id: str, tool_call_id: str, status: str
+    ) -> int:
+        row = self._new_audit_row(name, args, decision, run_id=run_id, tool_call_id=tool_call_id, status=status)
+        async with self.session_factory.begin() as session:
+            session.add(row)
+        return row.audit_id
+
+    async def _request_approval(
+        self, name: str, args: dict[str, Any], decision: Decision, *, run_id: str, tool_call_id: str
+    ) -> str:
+        spec = self.registry.require(name)  # only registered tools get past the unknown-tool rule
+        now = self.clock()
+        approval_id = str(uuid.uuid4())
+        audit_row = self._new_audit_row(
+            name, args, decision, run_id=run_id, tool_call_id=tool_call_id, status="awaiting_approval"
+        )
+        audit_row.approval_id = approval_id
+        approval = ApprovalRow(
+            approval_id=approval_id,
+            run_id=run_id,
+            tool_call_id=tool_call_id,
+            tool_name=name,
+            requested_args_json=canonical_json(args),
+            digest=approval_digest(
+                tool_name=name, args=args, tool_call_id=tool_call_id, policy_version=self.policy.version
+            ),
+            policy_version=self.policy.version,
+            summary=spec.render_summary(args),
+            reason=decision.reason,
+            rule=decision.rule,
+            state="pending",
+            created_at=now,
+            expires_at=None if self.approval_ttl is None else now + self.approval_ttl,
+        )
+        async with self.session_factory.begin() as session:
+            session.add_all([audit_row, approval])
+        logfire.info("approval requested for {tool_name}", tool_name=name, run_id=run_id, approval_id=approval_id)
+        return approval_id
+
+    async def _run_approved(
+        self,
+        name: str,
+        tool_args: dict[str, Any],
+        args: dict[str, Any],
+        ctx: RunContext[RunDeps],
+        tool: ToolsetTool[RunDeps],
+        *,
+        run_id: str,
+        tool_call_id: str,
+    ) -> Any:
+        now = self.clock()
+        async with self.session_factory.begin() as session:
+            approval = await approval_store.get_approval_for_call(session, run_id=run_id, tool_call_id=tool_call_id)
+            if approval is not None and approval.state == "executing":
+                await approval_store.mark_stale_executions_unknown(session, now=now, approval_id=approval.approval_id)
+            audit = await audit_store.get_tool_call(session, run_id=run_id, tool_call_id=tool_call_id)
+        if approval is None or audit is None:
+            logfire.error("approved call without an approval record: blocked", tool_name=name, run_id=run_id)
+            raise ToolFailed("Not executed: there is no recorded human approval for this call.")
+        if approval.state != "approved":
+            return self._outcome_of_decided(approval)
+        expected = approval_digest(tool_name=name, args=args, tool_call_id=tool_call_id, policy_version=self.policy.version)
+        if expected != approval.digest:
+            logfire.error("approved call does not match its approval: blocked", tool_name=name, run_id=run_id)
+            raise ToolFailed(
+                "Not executed: the arguments or the policy changed since a person approved this call. "
+                "Request it again if it is still needed."
+            )
+        async with self.session_factory.begin() as session:
+            claimed = await approval_store.claim_for_execution(
+                session, approval_id=approval.approval_id, lease_expires_at=now + self.execution_lease
+            )
+        if not claimed:
+            # Another resumer won the race; report what it did instead of acting again.
+            async with self.session_factory() as session:
+                current = await approval_store.get_approval(session, approval_id=approval.approval_id)
+            assert current is not None
+            return self._outcome_of_decided(current)
+        return await self._execute(name, tool_args, ctx, tool, audit_id=audit.audit_id, approval_id=approval.approval_id)
+
+    def _outcome_of_decided(self, approval: ApprovalRow) -> Any:
+        """What the model is told about an approval that this worker will not execute."""
+        match approval.state:
+            case "executed":
+                return json.loads(approval.result_json) if approval.result_json is not None else None
+            case "failed":
+                raise ToolFailed(f"The approved call failed: {approval.error}")
+            case "executing":
+                raise ToolFailed("This approved call is being executed by another worker; it will not run twice.")
+            case "unknown":
+                raise ToolFailed(
+                    "The outcome of this approved call is unknown: the process executing it stopped before "
+                    "recording a result. It was not retried; a person must check whether it took effect."
+                )
+            case "expired":
+                raise ToolFailed("Not executed: the approval request expired without a decision.")
+            case "denied":
+                raise ToolFailed(f"Not executed: a person denied this call. {approval.decision_note or ''}".strip())
+            case _:
+                raise ToolFailed(f"Not executed: the approval is {approval.state!r}.")
+
+    async def _execute(
+        self,
+        name: str,
+        tool_args: dict[str, Any],
+        ctx: RunContext[RunDeps],
+        tool: ToolsetTool[RunDeps],
+        *,
+        audit_id: int,
+        approval_id: str | None,
+    ) -> Any:
+        started_at = self.clock()
+        started = time.perf_counter()
+        async with self.session_factory.begin() as session:
+            await audit_store.update_tool_call(session, audit_id=audit_id, status="running", started_at=started_at)
+        try:
+            async with asyncio.timeout(self.execution_lease.total_seconds()):
+                result = await super().call_tool(name, tool_args, ctx, tool)
+        except Exception as error:
+            message = _failure_text(error)
+            await self._finish(audit_id, approval_id, started=started, status="failed", error=message)
+            if isinstance(error, ToolFailed | ModelRetry):
+                raise
+            logfire.error("tool {tool_name} raised {error_type}", tool_name=name, error_type=type(error).__name__)
+            raise ToolFailed(message) from error
+        await self._finish(audit_id, approval_id, started=started, status="succeeded", result=result)
+        return result
+
+    async def _finish(
+        self,
+        audit_id: int,
+        approval_id: str | None,
+        *,
+        started: float,
+        status: str,
+        result: Any = None,
+        error: str | None = None,
+    ) -> None:
+        finished_at = self.clock()
+        result_json = None if status != "succeeded" else canonical_json(result)
+        async with self.session_factory.begin() as session:
+            await audit_store.update_tool_call(
+                session,
+                audit_id=audit_id,
+                status=status,
+                result_json=result_json,
+                error=error,
+                finished_at=finished_at,
+                duration_ms=round((time.perf_counter() - started) * 1000),
+            )
+            if approval_id is not None:
+                await approval_store.finish_execution(
+                    session,
+                    approval_id=approval_id,
+                    new_state="executed" if status == "succeeded" else "failed",
+                    finished_at=finished_at,
+                    result_json=result_json,
+                    error=error,
+                )
+
+    async def _replay(self, audit: ToolCallRow) -> Any:
+        """The model's view of a call this run already handled (seen again after a resume)."""
+        match audit.status:
+            case "succeeded":
+                return json.loads(audit.result_json) if audit.result_json is not None else None
+            case "denied" | "failed" | "not_executed":
+                raise ToolFailed(audit.error or audit.reason)
+            case "awaiting_approval":
+                raise ApprovalRequired(metadata={"approval_id": audit.approval_id})
+            case _:
+                async with self.session_factory.begin() as session:
+                    await audit_store.update_tool_call(
+                        session, audit_id=audit.audit_id, status="unknown", finished_at=self.clock()
+                    )
+                raise ToolFailed(
+                    "The outcome of this call is unknown: the process running it stopped before recording a "
+                    "result. It was not retried."
+                )

@@ -1,0 +1,257 @@
+"""The cost ledger: one durable row per model request, with tokens, price and what caused it.
+
+`LedgerCapability` plugs into pydantic-ai around every model request; `LedgerWriter` stores the rows.
+A ledger write never fails a run and is never lost: a write that keeps failing goes to a spool file
+(one JSON line per row) that the next successful write replays into the database first.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, time as dt_time, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import logfire
+from pydantic_ai.capabilities import AbstractCapability
+from pydantic_ai.capabilities.abstract import WrapModelRequestHandler
+from pydantic_ai.messages import ModelResponse
+from pydantic_ai.models import ModelRequestContext
+from pydantic_ai.tools import RunContext
+from sqlalchemy import func, select
+
+from agent.deps import RunDeps
+from agent.store.engine import SessionFactory
+from agent.store.tables import LedgerRow
+
+__all__ = [
+    "HIGH_COST_REQUEST_USD",
+    "LedgerCapability",
+    "LedgerEntry",
+    "LedgerWriter",
+    "RunCostLimitExceeded",
+    "price_response",
+]
+
+# The seed owner's choice: requests above $1 are logged as a warning, never blocked.
+HIGH_COST_REQUEST_USD = Decimal("1.00")
+
+# Attempts at writing one row before it goes to the spool file; a database that fails three quick
+# attempts in a row is down, and waiting longer would hold the run up.
+_WRITE_ATTEMPTS = 3
+_RETRY_DELAY_SECONDS = 0.05
+
+
+class RunCostLimitExceeded(Exception):
+    """The run reached its optional hard model-cost limit; it fails before the next model request."""
+
+    def __init__(self, *, run_id: str, spent_usd: Decimal, limit_usd: Decimal) -> None:
+        self.run_id = run_id
+        self.spent_usd = spent_usd
+        self.limit_usd = limit_usd
+        super().__init__(f"run {run_id!r} reached its model cost limit: spent ${spent_usd} of ${limit_usd}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class LedgerEntry:
+    """One model request as the ledger records it. `cost_usd` is None when the price is unknown."""
+
+    run_id: str
+    step: int
+    purpose: str
+    model_name: str
+    provider_name: str | None
+    provider_request_id: str | None
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    cost_usd: Decimal | None
+    prompt_name: str
+    prompt_version: str
+    prompt_hash: str
+    latency_ms: int
+    created_at: datetime
+
+    def to_json(self) -> str:
+        """One spool line."""
+        fields = asdict(self)
+        fields["cost_usd"] = None if self.cost_usd is None else str(self.cost_usd)
+        fields["created_at"] = self.created_at.isoformat()
+        return json.dumps(fields, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, line: str) -> LedgerEntry:
+        """Read one spool line back."""
+        fields: dict[str, Any] = json.loads(line)
+        fields["cost_usd"] = None if fields["cost_usd"] is None else Decimal(fields["cost_usd"])
+        fields["created_at"] = datetime.fromisoformat(fields["created_at"])
+        return cls(**fields)
+
+
+def price_response(response: ModelResponse) -> Decimal | None:
+    """The response's price from genai-prices, or None when the model or its price is unknown."""
+    if not response.model_name:
+        return None
+    try:
+        return response.cost().total_price
+    except (LookupError, ValueError, AssertionError) as error:
+        logfire.warn(
+            "no price for model {model_name}: cost recorded as unknown",
+            model_name=response.model_name,
+            error_type=type(error).__name__,
+        )
+        return None
+
+
+class LedgerWriter:
+    """Writes ledger rows durably; logs warnings for costly requests and days."""
+
+    def __init__(
+        self,
+        session_factory: SessionFactory,
+        *,
+        spool_path: Path | None,
+        daily_warning_usd: Decimal | None = None,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._session_factory = session_factory
+        self._spool_path = spool_path
+        self._daily_warning_usd = daily_warning_usd
+        self._clock = clock
+        self._lock = asyncio.Lock()
+
+    async def record(self, entry: LedgerEntry) -> None:
+        """Store one row. Never raises: after repeated failures the row goes to the spool file."""
+        if entry.cost_usd is not None and entry.cost_usd > HIGH_COST_REQUEST_USD:
+            logfire.warn(
+                "model request cost ${cost} (over ${threshold})",
+                cost=str(entry.cost_usd),
+                threshold=str(HIGH_COST_REQUEST_USD),
+                run_id=entry.run_id,
+                model_name=entry.model_name,
+            )
+        async with self._lock:
+            for attempt in range(1, _WRITE_ATTEMPTS + 1):
+                try:
+                    await self._flush_spool_locked()
+                    await self._insert([entry])
+                    break
+                except Exception as error:
+                    if attempt == _WRITE_ATTEMPTS:
+                        self._spool(entry, error)
+                        return
+                    await asyncio.sleep(_RETRY_DELAY_SECONDS * attempt)
+        if self._daily_warning_usd is not None:
+            await self._warn_if_day_over_budget(entry.created_at.date())
+
+    async def flush_spool(self) -> int:
+        """Replay spooled rows into the database; returns how many were written."""
+        async with self._lock:
+            return await self._flush_spool_locked()
+
+    async def _flush_spool_locked(self) -> int:
+        if self._spool_path is None or not self._spool_path.exists():
+            return 0
+        lines = [line for line in self._spool_path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        if lines:
+            await self._insert([LedgerEntry.from_json(line) for line in lines])
+        # Only after the rows are committed: a crash in between replays them once more rather than
+        # losing them, and the spool is rare enough that a duplicate is the lesser evil.
+        self._spool_path.unlink()
+        return len(lines)
+
+    async def _insert(self, entries: list[LedgerEntry]) -> None:
+        async with self._session_factory.begin() as session:
+            session.add_all(LedgerRow(**asdict(entry)) for entry in entries)
+
+    def _spool(self, entry: LedgerEntry, error: Exception) -> None:
+        logfire.error(
+            "ledger write failed; row kept in the spool file",
+            run_id=entry.run_id,
+            error_type=type(error).__name__,
+            spool=str(self._spool_path),
+        )
+        if self._spool_path is None:
+            raise RuntimeError("ledger row could not be stored and no spool file is configured") from error
+        self._spool_path.parent.mkdir(parents=True, exist_ok=True)
+        with self._spool_path.open("a", encoding="utf-8") as spool:
+            spool.write(entry.to_json() + "\n")
+
+    async def _warn_if_day_over_budget(self, day: date) -> None:
+        assert self._daily_warning_usd is not None
+        start = datetime.combine(day, dt_time.min, tzinfo=UTC)
+        try:
+            async with self._session_factory() as session:
+                total = (
+                    await session.execute(
+                        select(func.sum(LedgerRow.cost_usd)).where(
+                            LedgerRow.created_at >= start, LedgerRow.created_at < start + timedelta(days=1)
+                        )
+                    )
+                ).scalar_one()
+        except Exception:  # a warning is not worth failing a run over
+            return
+        if total is not None and total > self._daily_warning_usd:
+            logfire.warn(
+                "model spend today is ${total} (over ${threshold})",
+                total=str(total),
+                threshold=str(self._daily_warning_usd),
+                day=day.isoformat(),
+            )
+
+
+@dataclass(kw_only=True)
+class LedgerCapability(AbstractCapability[RunDeps]):
+    """Records every model request of a run in the ledger; optionally stops a run at a cost limit."""
+
+    writer: LedgerWriter
+    purpose: str = "agent_step"
+    max_run_cost_usd: Decimal | None = None
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+
+    async def before_model_request(
+        self, ctx: RunContext[RunDeps], request_context: ModelRequestContext
+    ) -> ModelRequestContext:
+        deps = ctx.deps
+        if self.max_run_cost_usd is not None and deps.model_cost_usd >= self.max_run_cost_usd:
+            raise RunCostLimitExceeded(run_id=deps.run_id, spent_usd=deps.model_cost_usd, limit_usd=self.max_run_cost_usd)
+        return request_context
+
+    async def wrap_model_request(
+        self, ctx: RunContext[RunDeps], *, request_context: ModelRequestContext, handler: WrapModelRequestHandler
+    ) -> ModelResponse:
+        started = time.perf_counter()
+        response: ModelResponse = await handler(request_context)
+        latency_ms = round((time.perf_counter() - started) * 1000)
+        deps = ctx.deps
+        cost = price_response(response)
+        if cost is not None:
+            deps.model_cost_usd += cost
+        usage = response.usage
+        await self.writer.record(
+            LedgerEntry(
+                run_id=deps.run_id,
+                step=deps.next_step(),
+                purpose=self.purpose,
+                model_name=response.model_name or "unknown",
+                provider_name=response.provider_name,
+                provider_request_id=response.provider_response_id,
+                input_tokens=usage.input_tokens,
+                output_tokens=usage.output_tokens,
+                cache_read_tokens=usage.cache_read_tokens,
+                cache_write_tokens=usage.cache_write_tokens,
+                cost_usd=cost,
+                prompt_name=deps.prompt.name,
+                prompt_version=deps.prompt.version,
+                prompt_hash=deps.prompt.content_hash,
+                latency_ms=latency_ms,
+                created_at=self.clock(),
+            )
+        )
+        return response

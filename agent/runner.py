@@ -1,0 +1,487 @@
+"""The runner: starts runs, pauses them for approvals, resumes them once decided, recovers after crashes.
+
+A run is driven by a pydantic-ai `Agent` whose toolset is the registry behind the guard and whose
+capabilities include the ledger. Its message history is stored after every step, so a run can be
+resumed by any process sharing the database. Who drives a run is settled by conditional updates and a
+lease on the run row: two resumers of the same run, or two workers, never both drive it.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, Literal
+
+import logfire
+from pydantic_ai import Agent
+from pydantic_ai.exceptions import AgentRunError, UserError
+from pydantic_ai.messages import (
+    ModelMessage,
+    ModelMessagesTypeAdapter,
+    ModelRequest,
+    ModelResponse,
+    RetryPromptPart,
+    ToolReturnPart,
+)
+from pydantic_ai.models import Model
+from pydantic_ai.tools import DeferredToolRequests, DeferredToolResults, ToolApproved, ToolDenied
+from pydantic_ai.usage import UsageLimits
+from sqlalchemy import func, select
+
+from agent.decider import CallDecider
+from agent.deps import PromptRef, RunDeps
+from agent.framing import frame_task
+from agent.guard import DEFAULT_EXECUTION_LEASE, GuardedToolset
+from agent.ledger import LedgerCapability, LedgerWriter, RunCostLimitExceeded
+from agent.store import approvals as approval_store
+from agent.store import audit as audit_store
+from agent.store import runs as run_store
+from agent.store.tables import ApprovalRow, LedgerRow, RunRow, RunStatus
+from agent.telemetry import redact_text
+from prompts import PromptTemplate, load_prompt
+
+__all__ = ["RunNotFound", "RunOutcome", "Runner", "RunnerSettings"]
+
+# Requests one run may make before it is stopped: generous for real work (a 25-contact task needs
+# about ten), small enough that a model stuck in a loop stops within minutes and cents.
+DEFAULT_REQUEST_LIMIT = 50
+# How long a worker may hold a run without renewing its lease (it renews at every step). A step is
+# one model request plus its tool calls, each bounded by its own timeout, so this is their sum and more.
+DEFAULT_RUN_LEASE = timedelta(minutes=15)
+
+_RESUMABLE_APPROVAL_STATES = ("approved", "executing", "executed", "failed", "unknown")
+
+
+class LeaseLost(Exception):
+    """Another worker took this run over (this one was presumed dead); stop driving it."""
+
+
+class RunNotFound(LookupError):
+    """No run has that id."""
+
+    def __init__(self, run_id: str) -> None:
+        self.run_id = run_id
+        super().__init__(f"no run with id {run_id!r}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunnerSettings:
+    """Limits and timeouts of the runner; every field has a safe default."""
+
+    approval_ttl: timedelta | None = None
+    execution_lease: timedelta = DEFAULT_EXECUTION_LEASE
+    run_lease: timedelta = DEFAULT_RUN_LEASE
+    request_limit: int = DEFAULT_REQUEST_LIMIT
+    max_run_cost_usd: Decimal | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunOutcome:
+    """Where a run stands after the runner touched it."""
+
+    run_id: str
+    status: RunStatus
+    output: str | None = None
+    failure_reason: str | None = None
+    pending_approval_ids: tuple[str, ...] = ()
+    note: str | None = None
+
+
+@dataclass(kw_only=True)
+class Runner:
+    """Drives runs: `start`, `resume` after decisions, and `recover` what a dead process left."""
+
+    decider: CallDecider
+    model: Model
+    prompt: PromptTemplate
+    ledger: LedgerWriter
+    settings: RunnerSettings = field(default_factory=RunnerSettings)
+    worker_id: str = field(default_factory=lambda: f"worker-{uuid.uuid4()}")
+    _agents: dict[str, Agent[RunDeps, str | DeferredToolRequests]] = field(default_factory=dict, init=False)
+
+    def clock(self) -> datetime:
+        """Now, from the decider's clock (one clock for the whole runtime)."""
+        return self.decider.clock()
+
+    @property
+    def session_factory(self):  # noqa: ANN201 - SessionFactory
+        return self.decider.session_factory
+
+    # --- building the agent -------------------------------------------------------------------
+
+    def agent_for(self, prompt: PromptTemplate) -> Agent[RunDeps, str | DeferredToolRequests]:
+        """The agent for one prompt version (built once, reused across runs)."""
+        agent = self._agents.get(prompt.content_hash)
+        if agent is None:
+            toolset = GuardedToolset(
+                wrapped=self.decider.registry.toolset(),
+                decider=self.decider,
+                approval_ttl=self.settings.approval_ttl,
+                execution_lease=self.settings.execution_lease,
+            )
+            agent = Agent[RunDeps, str | DeferredToolRequests](
+                self.model,
+                deps_type=RunDeps,
+                output_type=[str, DeferredToolRequests],
+                instructions=self.instructions(prompt),
+                toolsets=[toolset],
+                capabilities=[
+                    LedgerCapability(
+                        writer=self.ledger, max_run_cost_usd=self.settings.max_run_cost_usd, clock=self.clock
+                    )
+                ],
+                name="signoff",
+            )
+            self._agents[prompt.content_hash] = agent
+        return agent
+
+    @staticmethod
+    def instructions(prompt: PromptTemplate) -> str:
+        """The system instructions: the template rendered with no per-run values, identical for every task."""
+        return prompt.render()
+
+    # --- public operations ----------------------------------------------------------------------
+
+    async def start(
+        self,
+        task_text: str,
+        *,
+        context: Mapping[str, Any] | None = None,
+        requested_by: str = "cli",
+        conversation_id: str | None = None,
+    ) -> RunOutcome:
+        """Create a run for a task and drive it until it completes, fails or waits for approval.
+
+        With `conversation_id`, the task continues that conversation: its latest finished run's history
+        is the new run's starting point.
+        """
+        user_content = frame_task(task_text, context)
+        history: list[ModelMessage] = []
+        if conversation_id is not None:
+            history = await self._conversation_history(conversation_id)
+        now = self.clock()
+        run = RunRow(
+            run_id=str(uuid.uuid4()),
+            conversation_id=conversation_id or str(uuid.uuid4()),
+            status="running",
+            task_text=task_text.strip(),
+            context_json=json.dumps(context, sort_keys=True) if context else None,
+            requested_by=requested_by,
+            model_name=self.model.model_name,
+            prompt_name=self.prompt.name,
+            prompt_version=self.prompt.version,
+            prompt_hash=self.prompt.content_hash,
+            policy_version=self.decider.policy.version,
+            message_history=_dump(history),
+            lease_owner=self.worker_id,
+            lease_expires_at=now + self.settings.run_lease,
+            created_at=now,
+            updated_at=now,
+        )
+        async with self.session_factory.begin() as session:
+            session.add(run)
+        logfire.info("run {run_id} started", run_id=run.run_id, requested_by=requested_by)
+        return await self._drive(run, user_content=user_content, history=history, deferred=None)
+
+    async def resume(self, run_id: str) -> RunOutcome:
+        """Continue a run whose approvals are all decided. Safe to call twice, or from two processes:
+        only one caller drives the run; the others get its current state back.
+        """
+        now = self.clock()
+        async with self.session_factory.begin() as session:
+            await approval_store.expire_due(session, now=now, run_id=run_id)
+            run = await run_store.get_run(session, run_id=run_id)
+            if run is None:
+                raise RunNotFound(run_id)
+            if run.status != "awaiting_approval":
+                claimed = False
+            elif await approval_store.count_pending(session, run_id=run_id):
+                claimed = False
+            else:
+                claimed = await run_store.claim_for_resume(
+                    session,
+                    run_id=run_id,
+                    worker_id=self.worker_id,
+                    now=now,
+                    lease_expires_at=now + self.settings.run_lease,
+                )
+        if not claimed:
+            return await self.outcome(run_id)
+        return await self._continue(run_id)
+
+    async def recover(self) -> list[RunOutcome]:
+        """Settle what dead processes left behind, then continue the runs that can continue.
+
+        `executing` approvals past their lease become `unknown` (never re-executed); runs left
+        `running` past their lease are taken over and continued from their stored history; runs whose
+        approvals were all decided (or expired) but never resumed are resumed.
+        """
+        now = self.clock()
+        async with self.session_factory.begin() as session:
+            stale = await approval_store.mark_stale_executions_unknown(session, now=now)
+            for approval in stale:
+                await _mark_audit(session, approval, status="unknown", error=approval.error)
+            await approval_store.expire_due(session, now=now)
+            orphaned = list(
+                (
+                    await session.execute(
+                        select(RunRow.run_id).where(
+                            RunRow.status == "running",
+                            (RunRow.lease_expires_at.is_(None)) | (RunRow.lease_expires_at <= now),
+                        )
+                    )
+                ).scalars()
+            )
+            waiting = list(
+                (await session.execute(select(RunRow.run_id).where(RunRow.status == "awaiting_approval"))).scalars()
+            )
+        outcomes: list[RunOutcome] = []
+        for run_id in orphaned:
+            async with self.session_factory.begin() as session:
+                claimed = await run_store.claim_stale_running(
+                    session,
+                    run_id=run_id,
+                    worker_id=self.worker_id,
+                    now=now,
+                    lease_expires_at=now + self.settings.run_lease,
+                )
+            if claimed:
+                logfire.warn("run {run_id} was abandoned by its worker; continuing it", run_id=run_id)
+                outcomes.append(await self._continue(run_id))
+        for run_id in waiting:
+            outcome = await self.resume(run_id)
+            if outcome.status != "awaiting_approval":
+                outcomes.append(outcome)
+        return outcomes
+
+    async def outcome(self, run_id: str) -> RunOutcome:
+        """The current state of a run, without touching it."""
+        async with self.session_factory() as session:
+            run = await run_store.get_run(session, run_id=run_id)
+            if run is None:
+                raise RunNotFound(run_id)
+            pending = await approval_store.list_approvals(session, states=["pending"], run_id=run_id)
+        return RunOutcome(
+            run_id=run.run_id,
+            status=run.status,  # pyright: ignore[reportArgumentType]
+            output=run.final_output,
+            failure_reason=run.failure_reason,
+            pending_approval_ids=tuple(a.approval_id for a in pending),
+        )
+
+    # --- driving ----------------------------------------------------------------------------------
+
+    async def _continue(self, run_id: str) -> RunOutcome:
+        """Drive a run this worker has claimed, from its stored history and decided approvals."""
+        async with self.session_factory() as session:
+            run = await run_store.get_run(session, run_id=run_id)
+            assert run is not None
+            approvals = await approval_store.list_approvals(session, run_id=run_id, limit=10_000)
+        history = _load(run.message_history)
+        deferred, not_executed = _deferred_results(history, approvals)
+        if not_executed:
+            async with self.session_factory.begin() as session:
+                for approval, message in not_executed:
+                    await _mark_audit(session, approval, status="not_executed", error=message)
+        return await self._drive(run, user_content=None, history=history, deferred=deferred)
+
+    async def _drive(
+        self,
+        run: RunRow,
+        *,
+        user_content: Sequence[str] | None,
+        history: list[ModelMessage],
+        deferred: DeferredToolResults | None,
+    ) -> RunOutcome:
+        prompt = self.prompt if run.prompt_hash == self.prompt.content_hash else _prompt_of(run)
+        deps = await self._deps_for(run, prompt)
+        agent = self.agent_for(prompt)
+        messages: list[ModelMessage] = history
+        try:
+            with logfire.span("run {run_id}", run_id=run.run_id):
+                async with agent.iter(
+                    user_content,
+                    message_history=history or None,
+                    deferred_tool_results=deferred,
+                    deps=deps,
+                    # pydantic-ai gives each start or resume its own run id; ours lives in `deps` and spans them.
+                    conversation_id=run.conversation_id,
+                    usage_limits=UsageLimits(request_limit=self.settings.request_limit),
+                ) as agent_run:
+                    async for _node in agent_run:
+                        messages = agent_run.all_messages()
+                        await self._checkpoint(run.run_id, messages)
+                    result = agent_run.result
+                    assert result is not None
+                    messages = result.all_messages()
+                    output = result.output
+        except LeaseLost:
+            logfire.warn("run {run_id} was taken over by another worker; this one stops", run_id=run.run_id)
+            return await self.outcome(run.run_id)
+        except (AgentRunError, RunCostLimitExceeded, UserError, TimeoutError) as error:
+            return await self._fail(run.run_id, messages, f"{type(error).__name__}: {redact_text(str(error))}")
+        except Exception as error:
+            logfire.exception("run {run_id} crashed", run_id=run.run_id)
+            return await self._fail(run.run_id, messages, f"internal error ({type(error).__name__})")
+
+        now = self.clock()
+        if isinstance(output, DeferredToolRequests):
+            async with self.session_factory.begin() as session:
+                await run_store.pause_run(
+                    session, run_id=run.run_id, worker_id=self.worker_id, message_history=_dump(messages), now=now
+                )
+            logfire.info("run {run_id} awaits approval", run_id=run.run_id, approvals=len(output.approvals))
+            # Decisions may have raced in (or expired) while the run was being paused.
+            return await self.resume(run.run_id)
+        async with self.session_factory.begin() as session:
+            await run_store.finish_run(
+                session,
+                run_id=run.run_id,
+                worker_id=self.worker_id,
+                status="completed",
+                message_history=_dump(messages),
+                now=now,
+                final_output=output,
+            )
+        logfire.info("run {run_id} completed", run_id=run.run_id)
+        return RunOutcome(run_id=run.run_id, status="completed", output=output)
+
+    async def _checkpoint(self, run_id: str, messages: list[ModelMessage]) -> None:
+        now = self.clock()
+        async with self.session_factory.begin() as session:
+            still_ours = await run_store.save_history(
+                session,
+                run_id=run_id,
+                worker_id=self.worker_id,
+                message_history=_dump(messages),
+                now=now,
+                lease_expires_at=now + self.settings.run_lease,
+            )
+        if not still_ours:
+            raise LeaseLost(run_id)
+
+    async def _fail(self, run_id: str, messages: list[ModelMessage], reason: str) -> RunOutcome:
+        logfire.warn("run {run_id} failed: {reason}", run_id=run_id, reason=reason)
+        async with self.session_factory.begin() as session:
+            await run_store.finish_run(
+                session,
+                run_id=run_id,
+                worker_id=self.worker_id,
+                status="failed",
+                message_history=_dump(messages),
+                now=self.clock(),
+                failure_reason=reason,
+            )
+        return RunOutcome(run_id=run_id, status="failed", failure_reason=reason)
+
+    async def _deps_for(self, run: RunRow, prompt: PromptTemplate) -> RunDeps:
+        async with self.session_factory() as session:
+            requests, cost = (
+                await session.execute(
+                    select(func.count(), func.sum(LedgerRow.cost_usd)).where(LedgerRow.run_id == run.run_id)
+                )
+            ).one()
+        return RunDeps(
+            run_id=run.run_id,
+            prompt=PromptRef(name=prompt.name, version=prompt.version, content_hash=prompt.content_hash),
+            model_requests=int(requests),
+            model_cost_usd=cost or Decimal("0"),
+        )
+
+    async def _conversation_history(self, conversation_id: str) -> list[ModelMessage]:
+        async with self.session_factory() as session:
+            latest = (
+                await session.execute(
+                    select(RunRow)
+                    .where(RunRow.conversation_id == conversation_id)
+                    .order_by(RunRow.created_at.desc())
+                    .limit(1)
+                )
+            ).scalar_one_or_none()
+        if latest is None:
+            raise RunNotFound(f"conversation {conversation_id}")
+        if latest.status not in ("completed", "failed", "cancelled"):
+            raise ValueError(
+                f"conversation {conversation_id!r} has a run that is still {latest.status}; "
+                "wait for it to finish before sending a follow-up"
+            )
+        return _load(latest.message_history)
+
+
+def _prompt_of(run: RunRow) -> PromptTemplate:
+    prompt = load_prompt(run.prompt_name, version=run.prompt_version)
+    if prompt.content_hash != run.prompt_hash:
+        raise RuntimeError(f"prompt {run.prompt_name}@{run.prompt_version} changed since run {run.run_id} began")
+    return prompt
+
+
+def _dump(messages: Sequence[ModelMessage]) -> str:
+    return ModelMessagesTypeAdapter.dump_json(list(messages)).decode("utf-8")
+
+
+def _load(message_history: str) -> list[ModelMessage]:
+    return list(ModelMessagesTypeAdapter.validate_json(message_history))
+
+
+def _unanswered_tool_call_ids(history: Sequence[ModelMessage]) -> list[str]:
+    """Tool calls in the history that have no result yet: the ones a resume must settle."""
+    answered: set[str] = set()
+    asked: list[str] = []
+    for message in history:
+        if isinstance(message, ModelResponse):
+            asked.extend(part.tool_call_id for part in message.tool_calls)
+        elif isinstance(message, ModelRequest):
+            answered.update(
+                part.tool_call_id for part in message.parts if isinstance(part, ToolReturnPart | RetryPromptPart)
+            )
+    return [tool_call_id for tool_call_id in asked if tool_call_id not in answered]
+
+
+def _deferred_results(
+    history: Sequence[ModelMessage], approvals: Sequence[ApprovalRow]
+) -> tuple[DeferredToolResults, list[tuple[ApprovalRow, str]]]:
+    """pydantic-ai's deferred results for the unanswered calls that have a decided approval.
+
+    Approved calls (and calls whose execution already started) go back as `ToolApproved`, which
+    routes them to the guard: the durable approval row decides what actually happens. Denied and
+    expired calls go back as `ToolDenied` with a message that says which it was.
+    """
+    by_call = {approval.tool_call_id: approval for approval in approvals}
+    results = DeferredToolResults()
+    not_executed: list[tuple[ApprovalRow, str]] = []
+    for tool_call_id in _unanswered_tool_call_ids(history):
+        approval = by_call.get(tool_call_id)
+        if approval is None:
+            continue
+        state: Literal["denied", "expired"] | str = approval.state
+        if state in _RESUMABLE_APPROVAL_STATES:
+            override = None
+            if state == "approved" and approval.approved_args_json is not None:
+                override = json.loads(approval.approved_args_json)
+            results.approvals[tool_call_id] = ToolApproved(override_args=override)
+        elif state == "denied":
+            message = (
+                f"A person ({approval.decided_by}) denied this call: {approval.decision_note}. "
+                "It was not executed. Do not retry it; tell the user."
+            )
+            results.approvals[tool_call_id] = ToolDenied(message)
+            not_executed.append((approval, message))
+        elif state == "expired":
+            message = (
+                "Not executed: the approval request expired before anyone decided. This is not a denial; "
+                "tell the user the call is still needed and can be requested again."
+            )
+            results.approvals[tool_call_id] = ToolDenied(message)
+            not_executed.append((approval, message))
+    return results, not_executed
+
+
+async def _mark_audit(session: Any, approval: ApprovalRow, *, status: str, error: str | None) -> None:
+    row = await audit_store.get_tool_call(session, run_id=approval.run_id, tool_call_id=approval.tool_call_id)
+    if row is not None:
+        await audit_store.update_tool_call(session, audit_id=row.audit_id, status=status, error=error)
+

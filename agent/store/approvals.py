@@ -1,0 +1,169 @@
+"""Data access for approvals. Every state change is a conditional update on the current state.
+
+Legal transitions: pending -> approved | denied | expired; approved -> executing;
+executing -> executed | failed | unknown. A function returns whether its update took effect, so two
+deciders, two resumers or two workers racing for the same row see exactly one winner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agent.store.tables import ApprovalRow, ApprovalState
+
+__all__ = [
+    "claim_for_execution",
+    "count_pending",
+    "decide",
+    "expire_due",
+    "finish_execution",
+    "get_approval",
+    "get_approval_for_call",
+    "list_approvals",
+    "mark_stale_executions_unknown",
+]
+
+
+async def get_approval(session: AsyncSession, *, approval_id: str) -> ApprovalRow | None:
+    """The approval with that id, or None."""
+    return await session.get(ApprovalRow, approval_id)
+
+
+async def get_approval_for_call(session: AsyncSession, *, run_id: str, tool_call_id: str) -> ApprovalRow | None:
+    """The approval bound to one tool call of one run, or None."""
+    result = await session.execute(
+        select(ApprovalRow).where(ApprovalRow.run_id == run_id, ApprovalRow.tool_call_id == tool_call_id)
+    )
+    return result.scalar_one_or_none()
+
+
+async def list_approvals(
+    session: AsyncSession,
+    *,
+    states: Sequence[ApprovalState] | None = None,
+    run_id: str | None = None,
+    tool_name: str | None = None,
+    limit: int = 100,
+) -> list[ApprovalRow]:
+    """Approvals, oldest first, filtered by state, run and tool."""
+    query = select(ApprovalRow).order_by(ApprovalRow.created_at, ApprovalRow.approval_id).limit(limit)
+    if states:
+        query = query.where(ApprovalRow.state.in_(states))
+    if run_id is not None:
+        query = query.where(ApprovalRow.run_id == run_id)
+    if tool_name is not None:
+        query = query.where(ApprovalRow.tool_name == tool_name)
+    return list((await session.execute(query)).scalars())
+
+
+async def count_pending(session: AsyncSession, *, run_id: str) -> int:
+    """How many approvals of this run still wait for a person."""
+    result = await session.execute(
+        select(func.count()).select_from(ApprovalRow).where(ApprovalRow.run_id == run_id, ApprovalRow.state == "pending")
+    )
+    return int(result.scalar_one())
+
+
+async def decide(
+    session: AsyncSession,
+    *,
+    approval_id: str,
+    new_state: ApprovalState,
+    decided_by: str,
+    decided_at: datetime,
+    note: str | None,
+    approved_args_json: str | None = None,
+    digest: str | None = None,
+) -> bool:
+    """pending -> approved | denied, only while pending and not past its expiry."""
+    assert new_state in ("approved", "denied"), new_state
+    values: dict[str, object] = {
+        "state": new_state,
+        "decided_by": decided_by,
+        "decided_at": decided_at,
+        "decision_note": note,
+    }
+    if approved_args_json is not None:
+        values["approved_args_json"] = approved_args_json
+    if digest is not None:
+        values["digest"] = digest
+    result = await session.execute(
+        update(ApprovalRow)
+        .where(
+            ApprovalRow.approval_id == approval_id,
+            ApprovalRow.state == "pending",
+            (ApprovalRow.expires_at.is_(None)) | (ApprovalRow.expires_at > decided_at),
+        )
+        .values(**values)
+    )
+    return result.rowcount == 1  # pyright: ignore[reportAttributeAccessIssue]
+
+
+async def expire_due(session: AsyncSession, *, now: datetime, run_id: str | None = None) -> list[str]:
+    """pending -> expired for approvals past their expiry; returns the run ids affected."""
+    condition = and_(ApprovalRow.state == "pending", ApprovalRow.expires_at.is_not(None), ApprovalRow.expires_at <= now)
+    if run_id is not None:
+        condition = and_(condition, ApprovalRow.run_id == run_id)
+    run_ids = list((await session.execute(select(ApprovalRow.run_id).where(condition).distinct())).scalars())
+    if run_ids:
+        await session.execute(update(ApprovalRow).where(condition).values(state="expired", decided_at=now))
+    return run_ids
+
+
+async def claim_for_execution(session: AsyncSession, *, approval_id: str, lease_expires_at: datetime) -> bool:
+    """approved -> executing. Exactly one caller wins; the lease bounds how long execution may take."""
+    result = await session.execute(
+        update(ApprovalRow)
+        .where(ApprovalRow.approval_id == approval_id, ApprovalRow.state == "approved")
+        .values(state="executing", execution_lease_expires_at=lease_expires_at)
+    )
+    return result.rowcount == 1  # pyright: ignore[reportAttributeAccessIssue]
+
+
+async def finish_execution(
+    session: AsyncSession,
+    *,
+    approval_id: str,
+    new_state: ApprovalState,
+    finished_at: datetime,
+    result_json: str | None = None,
+    error: str | None = None,
+) -> bool:
+    """executing -> executed | failed."""
+    assert new_state in ("executed", "failed"), new_state
+    result = await session.execute(
+        update(ApprovalRow)
+        .where(ApprovalRow.approval_id == approval_id, ApprovalRow.state == "executing")
+        .values(state=new_state, finished_at=finished_at, result_json=result_json, error=error)
+    )
+    return result.rowcount == 1  # pyright: ignore[reportAttributeAccessIssue]
+
+
+async def mark_stale_executions_unknown(
+    session: AsyncSession, *, now: datetime, approval_id: str | None = None
+) -> list[ApprovalRow]:
+    """executing -> unknown where the execution lease ran out: the executing process died.
+
+    Such a call may or may not have had its effect, so it is never retried automatically.
+    """
+    condition = and_(ApprovalRow.state == "executing", ApprovalRow.execution_lease_expires_at <= now)
+    if approval_id is not None:
+        condition = and_(condition, ApprovalRow.approval_id == approval_id)
+    stale = list((await session.execute(select(ApprovalRow).where(condition))).scalars())
+    if stale:
+        await session.execute(
+            update(ApprovalRow)
+            .where(condition)
+            .values(
+                state="unknown",
+                finished_at=now,
+                error="the process executing this call stopped before recording its outcome",
+            )
+        )
+        for row in stale:
+            await session.refresh(row)
+    return stale

@@ -1,0 +1,71 @@
+"""Data access for tool-call audit rows (one per tool call of a run)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agent.store.tables import ToolCallRow, ToolCallStatus
+
+__all__ = [
+    "SPENDING_STATUSES",
+    "get_tool_call",
+    "list_tool_calls",
+    "recent_tool_calls",
+    "run_spend_usd",
+    "update_tool_call",
+]
+
+# Calls that reached (or may still reach) the outside world: these count towards spend and rate limits.
+SPENDING_STATUSES: tuple[ToolCallStatus, ...] = ("awaiting_approval", "running", "succeeded", "failed", "unknown")
+
+
+async def get_tool_call(session: AsyncSession, *, run_id: str, tool_call_id: str) -> ToolCallRow | None:
+    """The audit row of one call, or None."""
+    result = await session.execute(
+        select(ToolCallRow).where(ToolCallRow.run_id == run_id, ToolCallRow.tool_call_id == tool_call_id)
+    )
+    return result.scalar_one_or_none()
+
+
+async def list_tool_calls(session: AsyncSession, *, run_id: str) -> list[ToolCallRow]:
+    """A run's tool calls in the order they were requested."""
+    result = await session.execute(
+        select(ToolCallRow).where(ToolCallRow.run_id == run_id).order_by(ToolCallRow.audit_id)
+    )
+    return list(result.scalars())
+
+
+async def update_tool_call(session: AsyncSession, *, audit_id: int, **values: object) -> None:
+    """Set columns of one audit row."""
+    await session.execute(update(ToolCallRow).where(ToolCallRow.audit_id == audit_id).values(**values))
+
+
+async def run_spend_usd(
+    session: AsyncSession, *, run_id: str, excluding_tool_call_id: str | None = None
+) -> Decimal:
+    """Estimated external spend of calls of this run that ran, run, or wait for approval."""
+    query = select(func.sum(ToolCallRow.estimated_cost_usd)).where(
+        ToolCallRow.run_id == run_id, ToolCallRow.status.in_(SPENDING_STATUSES)
+    )
+    if excluding_tool_call_id is not None:
+        query = query.where(ToolCallRow.tool_call_id != excluding_tool_call_id)
+    return (await session.execute(query)).scalar_one() or Decimal("0")
+
+
+async def recent_tool_calls(
+    session: AsyncSession, *, since: datetime, tool_names: Sequence[str] | None = None
+) -> list[ToolCallRow]:
+    """Calls of any run requested after `since` that reached the outside world, oldest first."""
+    query = (
+        select(ToolCallRow)
+        .where(ToolCallRow.requested_at > since, ToolCallRow.status.in_(SPENDING_STATUSES))
+        .order_by(ToolCallRow.requested_at)
+    )
+    if tool_names is not None:
+        query = query.where(ToolCallRow.tool_name.in_(tool_names))
+    return list((await session.execute(query)).scalars())

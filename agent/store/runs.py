@@ -1,0 +1,135 @@
+"""Data access for runs. Status changes are conditional updates, and leases mark who works on a run."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import and_, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from agent.store.tables import RunRow, RunStatus
+
+__all__ = [
+    "claim_for_resume",
+    "claim_stale_running",
+    "finish_run",
+    "get_run",
+    "list_runs",
+    "pause_run",
+    "save_history",
+]
+
+
+async def get_run(session: AsyncSession, *, run_id: str) -> RunRow | None:
+    """The run with that id, or None."""
+    return await session.get(RunRow, run_id)
+
+
+async def list_runs(
+    session: AsyncSession, *, statuses: Sequence[RunStatus] | None = None, limit: int = 50
+) -> list[RunRow]:
+    """Runs, newest first."""
+    query = select(RunRow).order_by(RunRow.created_at.desc(), RunRow.run_id).limit(limit)
+    if statuses:
+        query = query.where(RunRow.status.in_(statuses))
+    return list((await session.execute(query)).scalars())
+
+
+async def claim_for_resume(
+    session: AsyncSession, *, run_id: str, worker_id: str, now: datetime, lease_expires_at: datetime
+) -> bool:
+    """awaiting_approval -> running for one worker; a second resumer of the same run gets False."""
+    result = await session.execute(
+        update(RunRow)
+        .where(RunRow.run_id == run_id, RunRow.status == "awaiting_approval")
+        .values(status="running", lease_owner=worker_id, lease_expires_at=lease_expires_at, updated_at=now)
+    )
+    return result.rowcount == 1  # pyright: ignore[reportAttributeAccessIssue]
+
+
+async def claim_stale_running(
+    session: AsyncSession, *, run_id: str, worker_id: str, now: datetime, lease_expires_at: datetime
+) -> bool:
+    """Take over a `running` run whose worker's lease ran out (the worker died)."""
+    result = await session.execute(
+        update(RunRow)
+        .where(
+            RunRow.run_id == run_id,
+            RunRow.status == "running",
+            or_(RunRow.lease_expires_at.is_(None), RunRow.lease_expires_at <= now),
+        )
+        .values(lease_owner=worker_id, lease_expires_at=lease_expires_at, updated_at=now)
+    )
+    return result.rowcount == 1  # pyright: ignore[reportAttributeAccessIssue]
+
+
+def _owned(run_id: str, worker_id: str):  # noqa: ANN202 - a SQL condition
+    return and_(RunRow.run_id == run_id, RunRow.status == "running", RunRow.lease_owner == worker_id)
+
+
+async def save_history(
+    session: AsyncSession,
+    *,
+    run_id: str,
+    worker_id: str,
+    message_history: str,
+    now: datetime,
+    lease_expires_at: datetime,
+) -> bool:
+    """Store the history so far and renew the lease (every step, so a crash loses at most one step).
+
+    False means this worker no longer holds the run.
+    """
+    result = await session.execute(
+        update(RunRow)
+        .where(_owned(run_id, worker_id))
+        .values(message_history=message_history, updated_at=now, lease_expires_at=lease_expires_at)
+    )
+    return result.rowcount == 1  # pyright: ignore[reportAttributeAccessIssue]
+
+
+async def pause_run(
+    session: AsyncSession, *, run_id: str, worker_id: str, message_history: str, now: datetime
+) -> bool:
+    """running -> awaiting_approval, releasing the lease."""
+    result = await session.execute(
+        update(RunRow)
+        .where(_owned(run_id, worker_id))
+        .values(
+            status="awaiting_approval",
+            message_history=message_history,
+            lease_owner=None,
+            lease_expires_at=None,
+            updated_at=now,
+        )
+    )
+    return result.rowcount == 1  # pyright: ignore[reportAttributeAccessIssue]
+
+
+async def finish_run(
+    session: AsyncSession,
+    *,
+    run_id: str,
+    worker_id: str,
+    status: RunStatus,
+    message_history: str | None,
+    now: datetime,
+    final_output: str | None = None,
+    failure_reason: str | None = None,
+) -> bool:
+    """running -> completed | failed | cancelled, releasing the lease."""
+    assert status in ("completed", "failed", "cancelled"), status
+    values: dict[str, object] = {
+        "status": status,
+        "lease_owner": None,
+        "lease_expires_at": None,
+        "updated_at": now,
+        "finished_at": now,
+        "final_output": final_output,
+        "failure_reason": failure_reason,
+    }
+    if message_history is not None:
+        values["message_history"] = message_history
+    result = await session.execute(update(RunRow).where(_owned(run_id, worker_id)).values(**values))
+    return result.rowcount == 1  # pyright: ignore[reportAttributeAccessIssue]

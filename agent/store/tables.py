@@ -1,0 +1,165 @@
+"""The ORM models of Signoff's own records: runs, tool-call audit rows, approvals and ledger rows.
+
+The schema is created by migrations (`agent.store.migrate`); a test compares these models with the live
+schema on SQLite and PostgreSQL, because the seed platform's enrichment cache failed silently when code
+and table disagreed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Literal, get_args
+
+from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from agent.store.types import PicoUsd, UtcDateTime
+
+__all__ = [
+    "ToolCallStatus",
+    "APPROVAL_STATES",
+    "RUN_STATUSES",
+    "ApprovalRow",
+    "ApprovalState",
+    "Base",
+    "LedgerRow",
+    "RunRow",
+    "RunStatus",
+    "ToolCallRow",
+]
+
+RunStatus = Literal["running", "awaiting_approval", "completed", "failed", "cancelled"]
+RUN_STATUSES: tuple[RunStatus, ...] = get_args(RunStatus)
+
+ApprovalState = Literal["pending", "approved", "denied", "expired", "executing", "executed", "failed", "unknown"]
+APPROVAL_STATES: tuple[ApprovalState, ...] = get_args(ApprovalState)
+
+# Audit status of one tool call, from the guard's point of view.
+ToolCallStatus = Literal["denied", "awaiting_approval", "running", "succeeded", "failed", "not_executed", "unknown"]
+
+# Identifiers are UUID text (36 characters); 64 leaves room for provider-made ids such as tool call ids.
+_ID = 64
+
+
+class Base(DeclarativeBase):
+    """Declarative base of Signoff's own tables."""
+
+    type_annotation_map = {dict[str, Any]: JSON, datetime: UtcDateTime, Decimal: PicoUsd}
+
+
+class RunRow(Base):
+    """One task from request to final answer. `message_history` is pydantic-ai's JSON of all messages."""
+
+    __tablename__ = "runs"
+
+    run_id: Mapped[str] = mapped_column(String(_ID), primary_key=True)
+    conversation_id: Mapped[str] = mapped_column(String(_ID), index=True)
+    status: Mapped[str] = mapped_column(String(32), index=True)
+    task_text: Mapped[str] = mapped_column(Text)
+    context_json: Mapped[str | None] = mapped_column(Text)
+    requested_by: Mapped[str] = mapped_column(String(200))
+    model_name: Mapped[str] = mapped_column(String(200))
+    prompt_name: Mapped[str] = mapped_column(String(200))
+    prompt_version: Mapped[str] = mapped_column(String(64))
+    prompt_hash: Mapped[str] = mapped_column(String(80))
+    policy_version: Mapped[str] = mapped_column(String(80))
+    message_history: Mapped[str] = mapped_column(Text, default="[]")
+    final_output: Mapped[str | None] = mapped_column(Text)
+    failure_reason: Mapped[str | None] = mapped_column(Text)
+    # A run being worked on is leased by one worker; a lease that runs out marks a worker that died.
+    lease_owner: Mapped[str | None] = mapped_column(String(_ID))
+    lease_expires_at: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+
+
+class ToolCallRow(Base):
+    """The audit row of one tool call: arguments, the decision and its rule, the result or error, timings."""
+
+    __tablename__ = "tool_calls"
+    __table_args__ = (
+        UniqueConstraint("run_id", "tool_call_id", name="uq_tool_calls_run_call"),
+        Index("ix_tool_calls_tool_started", "tool_name", "requested_at"),
+    )
+
+    audit_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.run_id", ondelete="CASCADE"), index=True)
+    tool_call_id: Mapped[str] = mapped_column(String(_ID))
+    tool_name: Mapped[str] = mapped_column(String(200))
+    args_json: Mapped[str] = mapped_column(Text)
+    verdict: Mapped[str] = mapped_column(String(32))
+    rule: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(32))
+    items: Mapped[int] = mapped_column(Integer, default=1)
+    estimated_cost_usd: Mapped[Decimal]
+    result_json: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+    approval_id: Mapped[str | None] = mapped_column(String(_ID))
+    requested_at: Mapped[datetime]
+    started_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    duration_ms: Mapped[int | None] = mapped_column(Integer)
+
+
+class ApprovalRow(Base):
+    """A pending or decided human approval, bound to a digest of exactly what was approved.
+
+    `digest` covers (tool name, validated arguments, tool call id, policy version); an edit replaces
+    `approved_args_json` and the digest. Every state change is a conditional update on `state`.
+    """
+
+    __tablename__ = "approvals"
+    __table_args__ = (
+        UniqueConstraint("run_id", "tool_call_id", name="uq_approvals_run_call"),
+        Index("ix_approvals_state_created", "state", "created_at"),
+    )
+
+    approval_id: Mapped[str] = mapped_column(String(_ID), primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.run_id", ondelete="CASCADE"), index=True)
+    tool_call_id: Mapped[str] = mapped_column(String(_ID))
+    tool_name: Mapped[str] = mapped_column(String(200))
+    requested_args_json: Mapped[str] = mapped_column(Text)
+    approved_args_json: Mapped[str | None] = mapped_column(Text)
+    digest: Mapped[str] = mapped_column(String(80))
+    policy_version: Mapped[str] = mapped_column(String(80))
+    summary: Mapped[str] = mapped_column(Text)
+    reason: Mapped[str] = mapped_column(Text)
+    rule: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(32))
+    decided_by: Mapped[str | None] = mapped_column(String(200))
+    decision_note: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    expires_at: Mapped[datetime | None]
+    decided_at: Mapped[datetime | None]
+    execution_lease_expires_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    result_json: Mapped[str | None] = mapped_column(Text)
+    error: Mapped[str | None] = mapped_column(Text)
+
+
+class LedgerRow(Base):
+    """One model request: who caused it, its tokens, and its price (NULL when unknown, never 0)."""
+
+    __tablename__ = "ledger"
+    __table_args__ = (Index("ix_ledger_created", "created_at"),)
+
+    ledger_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(_ID), index=True)
+    step: Mapped[int] = mapped_column(Integer)
+    purpose: Mapped[str] = mapped_column(String(64))
+    model_name: Mapped[str] = mapped_column(String(200))
+    provider_name: Mapped[str | None] = mapped_column(String(100))
+    provider_request_id: Mapped[str | None] = mapped_column(String(200))
+    input_tokens: Mapped[int] = mapped_column(BigInteger)
+    output_tokens: Mapped[int] = mapped_column(BigInteger)
+    cache_read_tokens: Mapped[int] = mapped_column(BigInteger)
+    cache_write_tokens: Mapped[int] = mapped_column(BigInteger)
+    cost_usd: Mapped[Decimal | None]
+    prompt_name: Mapped[str] = mapped_column(String(200))
+    prompt_version: Mapped[str] = mapped_column(String(64))
+    prompt_hash: Mapped[str] = mapped_column(String(80))
+    latency_ms: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]

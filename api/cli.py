@@ -1,0 +1,446 @@
+"""The `signoff` command line: run tasks, work the approval queue, read costs, check policy.
+
+Every command that shows data takes `--json` (stable field names, for scripts). Bad input gets a
+one-line message and a non-zero exit, and changes nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import getpass
+import json
+import sys
+from decimal import Decimal
+from collections.abc import Callable, Coroutine, Sequence
+from contextlib import AbstractAsyncContextManager
+from functools import wraps
+from typing import Any
+
+import click
+from sqlalchemy import select
+
+from agent.approvals import ApprovalError, ApprovalRefused
+from agent.costs import CostGrouping, cost_report
+from agent.framing import TaskInputError
+from agent.runner import RunNotFound, RunOutcome
+from agent.runtime import Runtime
+from agent.store import approvals as approval_store
+from agent.store import audit as audit_store
+from agent.store import runs as run_store
+from agent.store.tables import APPROVAL_STATES, RUN_STATUSES, LedgerRow
+from api.cli_format import render_table, truncate
+from api.runtime import open_runtime
+from api.settings import Settings
+from api.views import (
+    approval_view,
+    conversation_view,
+    cost_line_view,
+    ledger_view,
+    run_summary_view,
+    tool_call_view,
+)
+from policies import PolicyConfigError
+from tools.registry import ToolArgumentsError, UnknownToolError
+
+__all__ = ["cli", "main"]
+
+# Errors whose message is meant for the person at the terminal: shown as one line, exit status 1.
+_USER_ERRORS = (
+    ApprovalError,
+    RunNotFound,
+    TaskInputError,
+    ToolArgumentsError,
+    UnknownToolError,
+    PolicyConfigError,
+    ValueError,
+)
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def _runtime() -> AbstractAsyncContextManager[Runtime]:
+    return open_runtime(_settings())
+
+
+def _async_command(func: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
+    """Run an async command body, turning expected errors into clean CLI messages."""
+
+    @wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> None:
+        try:
+            asyncio.run(func(*args, **kwargs))
+        except _USER_ERRORS as error:
+            raise click.ClickException(str(error)) from None
+
+    return wrapper
+
+
+def _emit(as_json: bool, payload: Any, human: Callable[[], str]) -> None:
+    if as_json:
+        click.echo(json.dumps(payload, indent=2, sort_keys=True, default=str))
+    else:
+        click.echo(human())
+
+
+def _parse_json_object(text: str, *, what: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise click.BadParameter(f"{what} is not valid JSON: {error.msg} at column {error.colno}") from None
+    if not isinstance(value, dict):
+        raise click.BadParameter(f"{what} must be a JSON object, like '{{\"key\": \"value\"}}'")
+    return value  # pyright: ignore[reportUnknownVariableType]
+
+
+def _default_principal() -> str:
+    try:
+        return f"cli:{getpass.getuser()}"
+    except (KeyError, OSError):
+        return "cli"
+
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON with stable field names.")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="signoff")
+def cli() -> None:
+    """Signoff: Claude plans sales-operations work; a person signs off on every side effect."""
+
+
+# --- runs ---------------------------------------------------------------------------------------
+
+
+def _outcome_view(outcome: RunOutcome) -> dict[str, Any]:
+    return {
+        "run_id": outcome.run_id,
+        "status": outcome.status,
+        "output": outcome.output,
+        "failure_reason": outcome.failure_reason,
+        "pending_approval_ids": list(outcome.pending_approval_ids),
+    }
+
+
+async def _describe_outcome(runtime: Runtime, outcome: RunOutcome) -> str:
+    lines = [f"run {outcome.run_id}: {outcome.status}"]
+    if outcome.output:
+        lines += ["", outcome.output]
+    if outcome.failure_reason:
+        lines += ["", f"failed: {outcome.failure_reason}"]
+    if outcome.pending_approval_ids:
+        lines += ["", "Waiting for approval:"]
+        for approval_id in outcome.pending_approval_ids:
+            approval = await runtime.approvals.get(approval_id)
+            lines.append(f"  {approval_id}  {approval.summary}")
+        lines += [
+            "",
+            "Approve with:  signoff approve APPROVAL_ID",
+            "Deny with:     signoff deny APPROVAL_ID --reason 'why'",
+        ]
+    return "\n".join(lines)
+
+
+@cli.command("run")
+@click.argument("task")
+@click.option("--context", "context_json", help="JSON object of context data for the task.")
+@click.option("--conversation", "conversation_id", help="Continue this conversation.")
+@json_option
+@_async_command
+async def run_command(task: str, context_json: str | None, conversation_id: str | None, as_json: bool) -> None:
+    """Run TASK until it completes, fails, or waits for approval."""
+    context = None if context_json is None else _parse_json_object(context_json, what="--context")
+    async with _runtime() as runtime:
+        outcome = await runtime.runner.start(
+            task, context=context, requested_by=_default_principal(), conversation_id=conversation_id
+        )
+        text = await _describe_outcome(runtime, outcome)
+    _emit(as_json, _outcome_view(outcome), lambda: text)
+
+
+@cli.command("runs")
+@click.option("--status", type=click.Choice(RUN_STATUSES), multiple=True, help="Only runs in this status.")
+@click.option("--limit", type=click.IntRange(1, 1000), default=20, show_default=True)
+@json_option
+@_async_command
+async def runs_command(status: Sequence[str], limit: int, as_json: bool) -> None:
+    """List runs, newest first."""
+    async with _runtime() as runtime, runtime.session_factory() as session:
+        rows = await run_store.list_runs(session, statuses=list(status) or None, limit=limit)  # pyright: ignore[reportArgumentType]
+    views = [run_summary_view(row) for row in rows]
+    _emit(
+        as_json,
+        views,
+        lambda: render_table(
+            ["run_id", "status", "created", "task"],
+            [[v["run_id"], v["status"], v["created_at"][:19], truncate(v["task"], 60)] for v in views],
+            empty="no runs yet",
+        ),
+    )
+
+
+@cli.command("show")
+@click.argument("run_id")
+@json_option
+@_async_command
+async def show_command(run_id: str, as_json: bool) -> None:
+    """Show a run: its conversation, tool calls with decisions, approvals and costs."""
+    async with _runtime() as runtime, runtime.session_factory() as session:
+        run = await run_store.get_run(session, run_id=run_id)
+        if run is None:
+            raise RunNotFound(run_id)
+        calls = await audit_store.list_tool_calls(session, run_id=run_id)
+        approvals = await approval_store.list_approvals(session, run_id=run_id, limit=10_000)
+        ledger = list(
+            (await session.execute(select(LedgerRow).where(LedgerRow.run_id == run_id).order_by(LedgerRow.step)))
+            .scalars()
+        )
+    priced = [row.cost_usd for row in ledger if row.cost_usd is not None]
+    payload = {
+        **run_summary_view(run),
+        "conversation": conversation_view(run.message_history),
+        "tool_calls": [tool_call_view(c) for c in calls],
+        "approvals": [approval_view(a) for a in approvals],
+        "ledger": [ledger_view(r) for r in ledger],
+        "cost_usd": format(sum(priced, start=Decimal(0)), "f") if priced else None,
+        "unpriced_requests": len(ledger) - len(priced),
+    }
+    _emit(as_json, payload, lambda: _render_run(payload))
+
+
+def _render_run(payload: dict[str, Any]) -> str:
+    lines = [
+        f"run {payload['run_id']}  [{payload['status']}]",
+        f"task:    {payload['task']}",
+        f"model:   {payload['model']}   prompt: {payload['prompt']['name']}@{payload['prompt']['version']}",
+        f"policy:  {payload['policy_version']}   requested by {payload['requested_by']}",
+        "",
+        "Conversation:",
+    ]
+    for entry in payload["conversation"]:
+        match entry["kind"]:
+            case "user":
+                content = entry["content"] if isinstance(entry["content"], str) else "\n".join(entry["content"])
+                lines.append(f"  user:      {truncate(content, 200)}")
+            case "assistant":
+                lines.append(f"  assistant: {truncate(entry['content'], 400)}")
+            case "tool_call":
+                lines.append(f"  -> {entry['tool']}({truncate(json.dumps(entry['args']), 150)})")
+            case _:
+                lines.append(f"  <- {entry['tool']} [{entry.get('outcome', 'retry')}]: {truncate(entry['content'], 150)}")
+    lines += ["", "Tool calls:"]
+    lines.append(
+        render_table(
+            ["tool", "verdict", "rule", "status", "items", "ms"],
+            [[c["tool"], c["verdict"], c["rule"], c["status"], c["items"], c["duration_ms"] or ""] for c in payload["tool_calls"]],
+            empty="  none",
+        )
+    )
+    if payload["approvals"]:
+        lines += ["", "Approvals:"]
+        lines.append(
+            render_table(
+                ["approval_id", "state", "decided_by", "summary"],
+                [[a["approval_id"], a["state"], a["decided_by"] or "", truncate(a["summary"], 60)] for a in payload["approvals"]],
+            )
+        )
+    lines += [
+        "",
+        f"Model requests: {len(payload['ledger'])}   cost: "
+        + (f"${payload['cost_usd']}" if payload["cost_usd"] is not None else "unknown")
+        + (f"   ({payload['unpriced_requests']} without a known price)" if payload["unpriced_requests"] else ""),
+    ]
+    if payload["output"]:
+        lines += ["", "Answer:", payload["output"]]
+    if payload["failure_reason"]:
+        lines += ["", f"Failed: {payload['failure_reason']}"]
+    return "\n".join(lines)
+
+
+@cli.command("recover")
+@json_option
+@_async_command
+async def recover_command(as_json: bool) -> None:
+    """Settle runs and calls left by a process that died, and continue what can continue."""
+    async with _runtime() as runtime:
+        outcomes = await runtime.runner.recover()
+    views = [_outcome_view(o) for o in outcomes]
+    _emit(
+        as_json,
+        views,
+        lambda: render_table(["run_id", "status"], [[v["run_id"], v["status"]] for v in views], empty="nothing to recover"),
+    )
+
+
+# --- approvals ----------------------------------------------------------------------------------
+
+
+@cli.command("approvals")
+@click.option(
+    "--state",
+    "states",
+    type=click.Choice(APPROVAL_STATES),
+    multiple=True,
+    help="Only approvals in this state (default: pending).",
+)
+@click.option("--all", "show_all", is_flag=True, help="Approvals in every state.")
+@click.option("--run", "run_id", help="Only approvals of this run.")
+@json_option
+@_async_command
+async def approvals_command(states: Sequence[str], show_all: bool, run_id: str | None, as_json: bool) -> None:
+    """List approvals, oldest first (pending ones unless told otherwise)."""
+    selected = None if show_all else (list(states) or ["pending"])
+    async with _runtime() as runtime:
+        rows = await runtime.approvals.list(states=selected, run_id=run_id, limit=1000)  # pyright: ignore[reportArgumentType]
+    views = [approval_view(row) for row in rows]
+    _emit(
+        as_json,
+        views,
+        lambda: render_table(
+            ["approval_id", "state", "tool", "summary"],
+            [[v["approval_id"], v["state"], v["tool"], truncate(v["summary"], 70)] for v in views],
+            empty="no approvals" + ("" if show_all else " waiting"),
+        ),
+    )
+
+
+async def _after_decision(runtime: Runtime, run_id: str) -> RunOutcome:
+    return await runtime.runner.resume(run_id)
+
+
+@cli.command("approve")
+@click.argument("approval_id")
+@click.option("--edit", "edit_json", help="Approve with these arguments instead (JSON object); re-validated.")
+@click.option("--note", help="A note kept in the audit trail.")
+@click.option("--as", "decided_by", default=_default_principal, help="Who is deciding (default: cli:<user>).")
+@json_option
+@_async_command
+async def approve_command(
+    approval_id: str, edit_json: str | None, note: str | None, decided_by: str, as_json: bool
+) -> None:
+    """Approve a pending call (and resume its run once nothing else is pending)."""
+    edited = None if edit_json is None else _parse_json_object(edit_json, what="--edit")
+    async with _runtime() as runtime:
+        try:
+            approval = await runtime.approvals.approve(approval_id, decided_by=decided_by, note=note, edited_args=edited)
+        except ApprovalRefused as error:
+            details = "".join(f"\n  {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors)
+            raise click.ClickException(f"{error}{details}") from None
+        outcome = await _after_decision(runtime, approval.run_id)
+        text = f"approved {approval_id}\n\n" + await _describe_outcome(runtime, outcome)
+    _emit(as_json, {"approval": approval_view(approval), "run": _outcome_view(outcome)}, lambda: text)
+
+
+@cli.command("deny")
+@click.argument("approval_id")
+@click.option("--reason", required=True, help="Why; the model is told.")
+@click.option("--as", "decided_by", default=_default_principal, help="Who is deciding (default: cli:<user>).")
+@json_option
+@_async_command
+async def deny_command(approval_id: str, reason: str, decided_by: str, as_json: bool) -> None:
+    """Deny a pending call with a reason (and resume its run once nothing else is pending)."""
+    async with _runtime() as runtime:
+        approval = await runtime.approvals.deny(approval_id, decided_by=decided_by, reason=reason)
+        outcome = await _after_decision(runtime, approval.run_id)
+        text = f"denied {approval_id}\n\n" + await _describe_outcome(runtime, outcome)
+    _emit(as_json, {"approval": approval_view(approval), "run": _outcome_view(outcome)}, lambda: text)
+
+
+# --- costs, tools, policy -----------------------------------------------------------------------
+
+
+@cli.command("costs")
+@click.option("--by", "group_by", type=click.Choice(["day", "model", "run", "prompt"]), default="day", show_default=True)
+@json_option
+@_async_command
+async def costs_command(group_by: CostGrouping, as_json: bool) -> None:
+    """Model spend from the ledger, by day, model, run or prompt version."""
+    async with _runtime() as runtime, runtime.session_factory() as session:
+        lines = await cost_report(session, group_by=group_by)
+    views = [cost_line_view(line) for line in lines]
+    _emit(
+        as_json,
+        views,
+        lambda: render_table(
+            [group_by, "requests", "input", "output", "cache read", "cache write", "cost USD", "unpriced"],
+            [
+                [
+                    v["group"],
+                    v["requests"],
+                    v["input_tokens"],
+                    v["output_tokens"],
+                    v["cache_read_tokens"],
+                    v["cache_write_tokens"],
+                    v["cost_usd"] if v["cost_usd"] is not None else "unknown",
+                    v["unpriced_requests"],
+                ]
+                for v in views
+            ],
+            empty="no model requests recorded yet",
+        ),
+    )
+
+
+@cli.command("tools")
+@json_option
+@_async_command
+async def tools_command(as_json: bool) -> None:
+    """List the registered tools and their safety metadata."""
+    async with _runtime() as runtime:
+        metadata = [spec.metadata() for spec in runtime.registry]
+    _emit(
+        as_json,
+        metadata,
+        lambda: render_table(
+            ["tool", "destructive", "approval", "max batch", "unit cost USD", "idempotent"],
+            [
+                [m["name"], m["destructive"], m["requires_approval"], m["max_batch"] or "", m["unit_cost_usd"], m["idempotent"]]
+                for m in metadata
+            ],
+        ),
+    )
+
+
+@cli.group("policy")
+def policy_group() -> None:
+    """Inspect the policy layer."""
+
+
+@policy_group.command("check")
+@click.argument("tool_name")
+@click.argument("args_json", default="{}")
+@click.option("--run", "run_id", default="policy-check", help="Decide as part of this run (its spend counts).")
+@json_option
+@_async_command
+async def policy_check_command(tool_name: str, args_json: str, run_id: str, as_json: bool) -> None:
+    """Print the decision on calling TOOL_NAME with ARGS_JSON, and the rule that made it. Executes nothing."""
+    raw_args = _parse_json_object(args_json, what="ARGS_JSON")
+    async with _runtime() as runtime:
+        spec = runtime.registry.get(tool_name)
+        args = spec.validate_args(raw_args) if spec is not None else raw_args
+        decision = await runtime.decider.decide(tool_name, args, run_id=run_id)
+        payload = {
+            "tool": tool_name,
+            "args": args,
+            "verdict": decision.verdict,
+            "rule": decision.rule,
+            "reason": decision.reason,
+            "policy_version": runtime.decider.policy.version,
+            "summary": spec.render_summary(args) if spec is not None else None,
+        }
+    _emit(
+        as_json,
+        payload,
+        lambda: f"{payload['verdict']}  (rule: {payload['rule']})\n{payload['reason']}\npolicy version: {payload['policy_version']}",
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Console-script entry point."""
+    cli.main(args=list(argv) if argv is not None else None, prog_name="signoff")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main(sys.argv[1:])
+

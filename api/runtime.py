@@ -1,0 +1,57 @@
+"""Opens a runtime from `Settings`: the one place that turns configuration into engines and clients."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from pydantic_ai.models import Model
+
+from agent.offline_model import offline_model
+from agent.runtime import Runtime, build_runtime, prepare_database
+from agent.store.engine import create_engine
+from agent.telemetry import configure_telemetry
+from api.settings import Settings
+from policies import build_policy_engine, load_policy_config
+from prompts import load_prompt
+
+__all__ = ["open_runtime", "select_model"]
+
+
+def select_model(settings: Settings) -> Model:
+    """Claude through the official SDK when a key is configured; otherwise the offline scripted model."""
+    if settings.uses_offline_model:
+        return offline_model()
+    from pydantic_ai.models.anthropic import AnthropicModel
+    from pydantic_ai.providers.anthropic import AnthropicProvider
+
+    assert settings.anthropic_api_key is not None
+    model_name = settings.model.removeprefix("anthropic:")
+    return AnthropicModel(model_name, provider=AnthropicProvider(api_key=settings.anthropic_api_key.get_secret_value()))
+
+
+@asynccontextmanager
+async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
+    """Configure telemetry, migrate the database, wire the runtime; dispose of the engine afterwards."""
+    configure_telemetry(
+        logfire_token=None if settings.logfire_token is None else settings.logfire_token.get_secret_value()
+    )
+    if settings.database_url is None:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+    policy = build_policy_engine(load_policy_config(settings.policy_file))
+    engine = create_engine(settings.resolved_database_url)
+    try:
+        session_factory = await prepare_database(engine)
+        runtime = build_runtime(
+            session_factory=session_factory,
+            model=select_model(settings),
+            policy=policy,
+            prompt=load_prompt("sales_agent", label=settings.prompt_label),
+            runner_settings=settings.runner_settings(),
+            ledger_spool_path=settings.ledger_spool_path,
+            daily_cost_warning_usd=settings.daily_cost_warning_usd,
+        )
+        await runtime.ledger.flush_spool()
+        yield runtime
+    finally:
+        await engine.dispose()

@@ -1,0 +1,171 @@
+"""JSON views of Signoff's records, with stable field names, shared by the CLI and the HTTP API."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic_ai.messages import (
+    ModelMessage,
+    ModelMessagesTypeAdapter,
+    ModelRequest,
+    ModelResponse,
+    RetryPromptPart,
+    TextPart,
+    ToolCallPart,
+    ToolReturnPart,
+    UserPromptPart,
+)
+
+from agent.costs import CostLine
+from agent.store.tables import ApprovalRow, LedgerRow, RunRow, ToolCallRow
+
+__all__ = [
+    "approval_view",
+    "conversation_view",
+    "cost_line_view",
+    "ledger_view",
+    "run_summary_view",
+    "tool_call_view",
+]
+
+
+def _time(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _money(value: Decimal | None) -> str | None:
+    return None if value is None else format(value, "f")
+
+
+def run_summary_view(run: RunRow) -> dict[str, Any]:
+    """One run without its conversation."""
+    return {
+        "run_id": run.run_id,
+        "conversation_id": run.conversation_id,
+        "status": run.status,
+        "task": run.task_text,
+        "requested_by": run.requested_by,
+        "model": run.model_name,
+        "prompt": {"name": run.prompt_name, "version": run.prompt_version, "hash": run.prompt_hash},
+        "policy_version": run.policy_version,
+        "output": run.final_output,
+        "failure_reason": run.failure_reason,
+        "created_at": _time(run.created_at),
+        "finished_at": _time(run.finished_at),
+    }
+
+
+def tool_call_view(row: ToolCallRow) -> dict[str, Any]:
+    """One audited tool call."""
+    return {
+        "tool_call_id": row.tool_call_id,
+        "tool": row.tool_name,
+        "args": json.loads(row.args_json),
+        "verdict": row.verdict,
+        "rule": row.rule,
+        "reason": row.reason,
+        "status": row.status,
+        "items": row.items,
+        "estimated_cost_usd": _money(row.estimated_cost_usd),
+        "approval_id": row.approval_id,
+        "error": row.error,
+        "requested_at": _time(row.requested_at),
+        "duration_ms": row.duration_ms,
+    }
+
+
+def approval_view(row: ApprovalRow) -> dict[str, Any]:
+    """One approval, with the summary a person decides on."""
+    return {
+        "approval_id": row.approval_id,
+        "run_id": row.run_id,
+        "tool_call_id": row.tool_call_id,
+        "tool": row.tool_name,
+        "state": row.state,
+        "summary": row.summary,
+        "reason": row.reason,
+        "rule": row.rule,
+        "requested_args": json.loads(row.requested_args_json),
+        "approved_args": None if row.approved_args_json is None else json.loads(row.approved_args_json),
+        "decided_by": row.decided_by,
+        "decision_note": row.decision_note,
+        "created_at": _time(row.created_at),
+        "expires_at": _time(row.expires_at),
+        "decided_at": _time(row.decided_at),
+        "finished_at": _time(row.finished_at),
+        "error": row.error,
+    }
+
+
+def ledger_view(row: LedgerRow) -> dict[str, Any]:
+    """One ledger row."""
+    return {
+        "step": row.step,
+        "model": row.model_name,
+        "provider_request_id": row.provider_request_id,
+        "input_tokens": row.input_tokens,
+        "output_tokens": row.output_tokens,
+        "cache_read_tokens": row.cache_read_tokens,
+        "cache_write_tokens": row.cache_write_tokens,
+        "cost_usd": _money(row.cost_usd),
+        "latency_ms": row.latency_ms,
+        "created_at": _time(row.created_at),
+    }
+
+
+def cost_line_view(line: CostLine) -> dict[str, Any]:
+    """One group of a cost report."""
+    return {
+        "group": line.group,
+        "requests": line.requests,
+        "input_tokens": line.input_tokens,
+        "output_tokens": line.output_tokens,
+        "cache_read_tokens": line.cache_read_tokens,
+        "cache_write_tokens": line.cache_write_tokens,
+        "cost_usd": _money(line.cost_usd),
+        "unpriced_requests": line.unpriced_requests,
+    }
+
+
+def conversation_view(message_history: str) -> list[dict[str, Any]]:
+    """The conversation as a list of entries: user text, model text, tool calls and tool results."""
+    messages: Sequence[ModelMessage] = ModelMessagesTypeAdapter.validate_json(message_history)
+    entries: list[dict[str, Any]] = []
+    for message in messages:
+        if isinstance(message, ModelRequest):
+            for part in message.parts:
+                if isinstance(part, UserPromptPart):
+                    content = part.content if isinstance(part.content, str) else [str(c) for c in part.content]
+                    entries.append({"kind": "user", "content": content})
+                elif isinstance(part, ToolReturnPart):
+                    entries.append(
+                        {
+                            "kind": "tool_result",
+                            "tool": part.tool_name,
+                            "tool_call_id": part.tool_call_id,
+                            "outcome": part.outcome,
+                            "content": part.model_response_str(),
+                        }
+                    )
+                elif isinstance(part, RetryPromptPart):
+                    entries.append(
+                        {"kind": "retry", "tool": part.tool_name, "tool_call_id": part.tool_call_id, "content": part.model_response()}
+                    )
+        elif isinstance(message, ModelResponse):
+            for part in message.parts:
+                if isinstance(part, TextPart):
+                    entries.append({"kind": "assistant", "content": part.content})
+                elif isinstance(part, ToolCallPart):
+                    entries.append(
+                        {
+                            "kind": "tool_call",
+                            "tool": part.tool_name,
+                            "tool_call_id": part.tool_call_id,
+                            "args": part.args_as_dict(),
+                        }
+                    )
+    return entries

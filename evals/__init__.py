@@ -1,0 +1,1 @@
+"""Offline evaluation runs of prompt versions and models (built in issue #5)."""

@@ -1,0 +1,32 @@
+"""The built-in policy rules, one module each, and the version of their combined behaviour."""
+
+from policies.rules.base import PolicyRule
+from policies.rules.batch_limit import BatchLimitRule
+from policies.rules.outbound_email_domains import OutboundEmailDomainsRule
+from policies.rules.rate_limit import WILDCARD_TOOL, RateLimit, RateLimitRule
+from policies.rules.spend_threshold import (
+    DEFAULT_MAX_ITEMS_WITHOUT_APPROVAL,
+    DEFAULT_MAX_RUN_SPEND_USD,
+    SpendThresholdRule,
+)
+from policies.rules.tool_metadata_approval import ToolMetadataApprovalRule
+from policies.rules.unknown_tool import UnknownToolRule
+
+__all__ = [
+    "DEFAULT_MAX_ITEMS_WITHOUT_APPROVAL",
+    "DEFAULT_MAX_RUN_SPEND_USD",
+    "RULESET_VERSION",
+    "WILDCARD_TOOL",
+    "BatchLimitRule",
+    "OutboundEmailDomainsRule",
+    "PolicyRule",
+    "RateLimit",
+    "RateLimitRule",
+    "SpendThresholdRule",
+    "ToolMetadataApprovalRule",
+    "UnknownToolRule",
+]
+
+RULESET_VERSION = "ruleset-1"
+"""Part of every policy version. Bump it whenever a built-in rule's behaviour changes, so that approvals
+bound to an older policy version are not mistaken for decisions under the new rules."""

@@ -1,0 +1,8 @@
+"""Versioned prompt templates: one jinja2 file per immutable version, with front matter and a hash.
+
+See `prompts.registry` for loading and rendering.
+"""
+
+from prompts.registry import PromptError, PromptTemplate, load_prompt
+
+__all__ = ["PromptError", "PromptTemplate", "load_prompt"]

@@ -1,0 +1,211 @@
+"""The tool registry: typed async tools plus the safety metadata the model never sees.
+
+A `ToolSpec` pairs an async function (its parameters validated by pydantic from the type hints) with the
+facts the policy layer and the approval inbox need: whether it is destructive, whether it needs a human,
+how many items one call may touch and which argument counts them, what one item costs outside, and how
+to summarise a call for a person. The model only ever sees the name, the description and the argument
+schema; everything else stays on this side.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from jinja2.sandbox import SandboxedEnvironment
+from pydantic import ValidationError
+from pydantic_ai import Tool
+from pydantic_ai.toolsets import FunctionToolset
+from pydantic_core import to_jsonable_python
+
+__all__ = [
+    "ApprovalFacts",
+    "ApprovalPredicate",
+    "ToolArgumentsError",
+    "ToolRegistry",
+    "ToolSpec",
+    "UnknownToolError",
+    "canonical_json",
+]
+
+ApprovalPredicate = Callable[[Mapping[str, Any], "ApprovalFacts"], bool]
+"""Decides from validated (JSON-shaped) arguments and run facts whether a call needs a person."""
+
+# Jinja's sandbox keeps approval summaries from reaching attributes or callables of argument values:
+# summaries are written by tool authors, but the values come from the model.
+_SUMMARY_ENV = SandboxedEnvironment(autoescape=False, keep_trailing_newline=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ApprovalFacts:
+    """What an approval predicate may know about the run besides the arguments."""
+
+    run_id: str
+    known_recipients: frozenset[str] = frozenset()
+
+
+class UnknownToolError(LookupError):
+    """No tool of that name is registered."""
+
+    def __init__(self, tool_name: str, known: Iterable[str]) -> None:
+        self.tool_name = tool_name
+        super().__init__(f"unknown tool {tool_name!r}; registered tools: {', '.join(sorted(known)) or '(none)'}")
+
+
+class ToolArgumentsError(ValueError):
+    """Arguments failed the tool's schema; `errors` is pydantic's list, `str()` is readable."""
+
+    def __init__(self, tool_name: str, error: ValidationError) -> None:
+        self.tool_name = tool_name
+        self.errors = error.errors(include_url=False)
+        lines = [f"{'.'.join(str(p) for p in e['loc']) or '(arguments)'}: {e['msg']}" for e in self.errors]
+        super().__init__(f"invalid arguments for {tool_name!r}: " + "; ".join(lines))
+
+
+def canonical_json(value: Any) -> str:
+    """One stable JSON text for a value: sorted keys, no spaces. Used for digests and storage."""
+    return json.dumps(to_jsonable_python(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToolSpec:
+    """One registered tool: the function the model may call and the metadata it never sees.
+
+    `requires_approval` is either a constant or a predicate over the validated arguments (in JSON shape)
+    and the run's facts. `max_batch` bounds `batch_size(args)`, the number of items the call touches,
+    counted from `batch_arg` (the length of a list, or the value of an integer such as `limit`).
+    `unit_cost_usd` is the estimated external cost of one item; `approval_summary` is a jinja2 template
+    rendered with the arguments for the person who decides. `recipients_arg` names the argument holding
+    outbound email addresses, for the outbound-email policy rule.
+    """
+
+    name: str
+    function: Callable[..., Awaitable[Any]]
+    description: str
+    destructive: bool
+    requires_approval: bool | ApprovalPredicate
+    approval_summary: str
+    idempotent: bool = False
+    max_batch: int | None = None
+    batch_arg: str | None = None
+    unit_cost_usd: Decimal = Decimal("0")
+    recipients_arg: str | None = None
+    tool: Tool[Any] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.max_batch is not None and self.batch_arg is None:
+            raise ValueError(f"tool {self.name!r} sets max_batch but not batch_arg")
+        tool = Tool(self.function, name=self.name, description=self.description, takes_ctx=False)
+        if self.batch_arg is not None and self.batch_arg not in tool.function_schema.json_schema.get("properties", {}):
+            raise ValueError(f"tool {self.name!r}: batch_arg {self.batch_arg!r} is not one of its parameters")
+        object.__setattr__(self, "tool", tool)
+
+    @property
+    def parameters_json_schema(self) -> dict[str, Any]:
+        """The JSON schema of the arguments, as the model sees it."""
+        return self.tool.function_schema.json_schema
+
+    def validate_args(self, raw_args: Mapping[str, Any]) -> dict[str, Any]:
+        """Validate raw arguments exactly as a model call would be; returns them in JSON shape."""
+        try:
+            validated = self.tool.function_schema.validator.validate_python(dict(raw_args))
+        except ValidationError as error:
+            raise ToolArgumentsError(self.name, error) from error
+        return to_jsonable_python(validated)
+
+    def batch_size(self, args: Mapping[str, Any]) -> int:
+        """How many items this call touches: 1 for tools without a batch argument."""
+        if self.batch_arg is None:
+            return 1
+        value = args.get(self.batch_arg)
+        if isinstance(value, bool):  # bool is an int subclass; a flag counts nothing
+            return 1
+        if isinstance(value, int):
+            return max(value, 0)
+        if isinstance(value, Sequence) and not isinstance(value, str | bytes):
+            return len(value)
+        return 1
+
+    def estimated_cost_usd(self, args: Mapping[str, Any]) -> Decimal:
+        """Estimated external spend of this call: unit cost times items."""
+        return self.unit_cost_usd * self.batch_size(args)
+
+    def needs_approval(self, args: Mapping[str, Any], facts: ApprovalFacts) -> bool:
+        """Evaluate the metadata's approval requirement for these arguments."""
+        if isinstance(self.requires_approval, bool):
+            return self.requires_approval
+        return bool(self.requires_approval(args, facts))
+
+    def recipients(self, args: Mapping[str, Any]) -> list[str]:
+        """Outbound email addresses in these arguments, lower-cased."""
+        if self.recipients_arg is None:
+            return []
+        value = args.get(self.recipients_arg)
+        if isinstance(value, str):
+            return [value.lower()]
+        if isinstance(value, Sequence):
+            return [str(v).lower() for v in value]  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
+        return []
+
+    def render_summary(self, args: Mapping[str, Any]) -> str:
+        """The human summary of a call, e.g. 'Create 8 contacts in HubSpot: ana@acme.io, ...'."""
+        return _SUMMARY_ENV.from_string(self.approval_summary).render(**args).strip()
+
+    def metadata(self) -> dict[str, Any]:
+        """The safety metadata in JSON shape, for listings (`signoff tools`, `GET /v1/tools`)."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "destructive": self.destructive,
+            "requires_approval": self.requires_approval
+            if isinstance(self.requires_approval, bool)
+            else "conditional",
+            "max_batch": self.max_batch,
+            "batch_arg": self.batch_arg,
+            "unit_cost_usd": str(self.unit_cost_usd),
+            "idempotent": self.idempotent,
+            "parameters": self.parameters_json_schema,
+        }
+
+
+class ToolRegistry:
+    """The tools a run may use, by name, and the pydantic-ai toolset that exposes them."""
+
+    def __init__(self, specs: Iterable[ToolSpec] = ()) -> None:
+        self._specs: dict[str, ToolSpec] = {}
+        for spec in specs:
+            self.register(spec)
+
+    def register(self, spec: ToolSpec) -> None:
+        """Add a tool; a second tool of the same name is an error, never a silent replacement."""
+        if spec.name in self._specs:
+            raise ValueError(f"a tool named {spec.name!r} is already registered")
+        self._specs[spec.name] = spec
+
+    def get(self, tool_name: str) -> ToolSpec | None:
+        """The spec of that name, or None."""
+        return self._specs.get(tool_name)
+
+    def require(self, tool_name: str) -> ToolSpec:
+        """The spec of that name, or `UnknownToolError`."""
+        spec = self._specs.get(tool_name)
+        if spec is None:
+            raise UnknownToolError(tool_name, self._specs)
+        return spec
+
+    def __iter__(self) -> Iterator[ToolSpec]:
+        return iter(sorted(self._specs.values(), key=lambda s: s.name))
+
+    def __len__(self) -> int:
+        return len(self._specs)
+
+    def names(self) -> list[str]:
+        """Registered tool names, sorted."""
+        return sorted(self._specs)
+
+    def toolset(self) -> FunctionToolset[Any]:
+        """A fresh pydantic-ai toolset with every registered tool (wrap it with the guard)."""
+        return FunctionToolset[Any](tools=[spec.tool for spec in self])

@@ -1,0 +1,302 @@
+"""The sales tools: typed async functions over the sales providers, with their safety metadata.
+
+Each tool is a closure over a `SalesProviders` bundle. Its docstring is the description the model
+reads, its annotated parameters are the argument schema, and the `ToolSpec` around it carries what the
+model never sees (destructive, approval, batch limits, unit cost, the summary a person approves).
+Batch limits live only in that metadata: the schema accepts an over-limit batch so the policy layer can
+answer "split it" instead of the model getting a validation error.
+
+Provider failures reach the model as tool results it can act on: `InvalidRequestError` as `ModelRetry`
+(fix the arguments), every other `ProviderError` as `ToolFailed` (a terminal, readable reason).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from decimal import Decimal
+from typing import Annotated, Any
+
+from pydantic import EmailStr, Field, StringConstraints
+from pydantic_ai.exceptions import ModelRetry, ToolFailed
+
+from tools.registry import ApprovalPredicate, ToolSpec
+from tools.sales.models import (
+    MAX_ITEMS_PER_CALL,
+    Campaign,
+    Contact,
+    CrmLookup,
+    CrmSyncResult,
+    EnrichmentReport,
+    EnrollmentResult,
+    IdealCustomerProfile,
+    Lead,
+    SentEmail,
+)
+from tools.sales.providers import InvalidRequestError, NotFoundError, ProviderError, SalesProviders
+
+__all__ = [
+    "CRM_SYNC_MAX_BATCH",
+    "EMAIL_SEND_USD_PER_MESSAGE",
+    "ENRICHMENT_USD_PER_CONTACT",
+    "ENRICH_MAX_BATCH",
+    "ENROLL_MAX_BATCH",
+    "LEAD_DISCOVERY_MAX_LIMIT",
+    "LEAD_DISCOVERY_USD_PER_LEAD",
+    "build_sales_tools",
+]
+
+# Unit costs are estimates of the external spend per item, used for budgets and approval thresholds.
+# A lead-database export credit costs about $0.10 per contact on the usual data vendors' paid plans.
+LEAD_DISCOVERY_USD_PER_LEAD = Decimal("0.10")
+# Person-plus-company enrichment with a direct phone number is the priciest lookup vendors sell,
+# around $0.50 per contact; cache hits cost nothing, so this is an upper bound per call.
+ENRICHMENT_USD_PER_CONTACT = Decimal("0.50")
+# An outreach platform's seat price spread over a typical sending volume comes to about two cents a message.
+EMAIL_SEND_USD_PER_MESSAGE = Decimal("0.02")
+
+# Batch limits (enforced by the policy layer through `max_batch`, never by the schema):
+# ten contacts is as many as a person can check by name in one approval; the seed platform's CRM limit.
+CRM_SYNC_MAX_BATCH = 10
+# Enrollment starts email sequences, so a batch stays small enough to review (and to undo) by hand.
+ENROLL_MAX_BATCH = 25
+# Fifty lookups bound one unreviewed enrichment call to $25 at the unit price above.
+ENRICH_MAX_BATCH = 50
+# A lead search of a hundred fills a campaign for weeks; more in one call is a runaway, so the schema refuses it.
+LEAD_DISCOVERY_MAX_LIMIT = 100
+
+LeadLimit = Annotated[
+    int,
+    Field(ge=1, le=LEAD_DISCOVERY_MAX_LIMIT, description=f"How many leads to find, 1 to {LEAD_DISCOVERY_MAX_LIMIT}."),
+]
+EmailsToEnrich = Annotated[
+    list[EmailStr],
+    Field(
+        min_length=1,
+        max_length=MAX_ITEMS_PER_CALL,
+        description=f"Addresses to enrich, at most {ENRICH_MAX_BATCH} per call.",
+    ),
+]
+ContactEmail = Annotated[EmailStr, Field(description="The contact's email address.")]
+ContactsToSync = Annotated[
+    list[Contact],
+    Field(
+        min_length=1,
+        max_length=MAX_ITEMS_PER_CALL,
+        description=f"Contacts to create or update, at most {CRM_SYNC_MAX_BATCH} per call.",
+    ),
+]
+CampaignName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=200),
+    Field(description="A short name people will recognise, e.g. 'Logistics DACH Q3'."),
+]
+CampaignDescription = Annotated[
+    Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)] | None,
+    Field(description="What the campaign is for and who it targets."),
+]
+CampaignId = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=40),
+    Field(description="An id returned by create_campaign, e.g. 'cmp_1a2b3c4d5e6f7a8b'."),
+]
+EmailsToEnroll = Annotated[
+    list[EmailStr],
+    Field(
+        min_length=1,
+        max_length=MAX_ITEMS_PER_CALL,
+        description=f"Addresses to enroll, at most {ENROLL_MAX_BATCH} per call.",
+    ),
+]
+Recipient = Annotated[EmailStr, Field(description="The recipient's email address.")]
+# One line only: a line break in a subject would let the text forge extra mail headers.
+EmailSubject = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[^\r\n]*$")
+]
+EmailBody = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=10_000),
+    Field(description="Plain-text body, signed by the sender."),
+]
+
+
+def build_sales_tools(providers: SalesProviders) -> list[ToolSpec]:
+    """The seven sales tools over these providers, in workflow order (find, enrich, store, reach out)."""
+
+    async def discover_leads(icp: IdealCustomerProfile, limit: LeadLimit = 10) -> list[Lead]:
+        """Find new prospects that match an ideal customer profile.
+
+        Returns people with name, title, company and email address. The same profile returns the same
+        leads. Leads are not in the CRM until you sync them with sync_contacts_to_crm.
+        """
+        with _reported_to_model("discover_leads"):
+            return await providers.lead_source.discover_leads(icp, limit=limit)
+
+    async def enrich_contacts(emails: EmailsToEnrich) -> EnrichmentReport:
+        """Look up phone number, title, seniority and company facts for email addresses.
+
+        Recently enriched addresses are served from a cache at no cost; each contact says whether it was
+        a cache hit, and the totals say how many lookups were paid for.
+        """
+        with _reported_to_model("enrich_contacts"):
+            return await providers.enricher.enrich(emails)
+
+    async def get_contact(email: ContactEmail) -> CrmLookup:
+        """Look up one contact in the CRM by email address (letter case does not matter)."""
+        with _reported_to_model("get_contact"):
+            contact = await providers.crm.get_contact(email)
+        return CrmLookup(email=email.lower(), found=contact is not None, contact=contact)
+
+    async def sync_contacts_to_crm(contacts: ContactsToSync) -> CrmSyncResult:
+        """Create or update contacts in the CRM, matched by email address.
+
+        Safe to repeat: existing contacts are updated, not duplicated, and fields you leave out keep
+        their stored values. Returns which addresses were created, updated or already up to date.
+        """
+        with _reported_to_model("sync_contacts_to_crm"):
+            return await providers.crm.upsert_contacts(contacts)
+
+    async def create_campaign(name: CampaignName, description: CampaignDescription = None) -> Campaign:
+        """Create a new outreach campaign as a draft and return its campaign_id.
+
+        Every call creates another campaign, so reuse the id you got instead of calling this again.
+        """
+        with _reported_to_model("create_campaign"):
+            return await providers.outreach.create_campaign(name, description=description)
+
+    async def enroll_contacts(campaign_id: CampaignId, emails: EmailsToEnroll) -> EnrollmentResult:
+        """Enroll email addresses in an existing campaign.
+
+        Addresses already in the campaign are reported as such and not enrolled twice.
+        """
+        with _reported_to_model(
+            "enroll_contacts",
+            not_found_hint="Use a campaign_id returned by create_campaign, or create the campaign first.",
+        ):
+            return await providers.outreach.enroll_contacts(campaign_id, emails)
+
+    async def send_email(to: Recipient, subject: EmailSubject, body: EmailBody) -> SentEmail:
+        """Send one plain-text email to one person; returns the provider's message id."""
+        with _reported_to_model("send_email"):
+            return await providers.outreach.send_email(to=to, subject=subject, body=body)
+
+    return [
+        _spec(
+            discover_leads,
+            destructive=False,
+            # The policy layer adds approval for large or costly searches; a small one may just run.
+            requires_approval=False,
+            approval_summary=(
+                "Find {{ limit }} leads{% if icp.titles %} ({{ icp.titles|join(', ') }}){% endif %}"
+                " in {{ icp.industry }}, {{ icp.location }}"
+                "{% if icp.company_size %}, companies of {{ icp.company_size }} employees{% endif %}"
+            ),
+            idempotent=True,
+            batch_arg="limit",
+            unit_cost_usd=LEAD_DISCOVERY_USD_PER_LEAD,
+        ),
+        _spec(
+            enrich_contacts,
+            destructive=False,
+            requires_approval=False,
+            approval_summary="Enrich {{ emails|length }} contacts: {{ emails|join(', ') }}",
+            idempotent=True,
+            max_batch=ENRICH_MAX_BATCH,
+            batch_arg="emails",
+            unit_cost_usd=ENRICHMENT_USD_PER_CONTACT,
+        ),
+        _spec(
+            get_contact,
+            destructive=False,
+            requires_approval=False,
+            approval_summary="Look up {{ email }} in the CRM",
+            idempotent=True,
+        ),
+        _spec(
+            sync_contacts_to_crm,
+            destructive=True,
+            requires_approval=True,
+            approval_summary=(
+                "Create or update {{ contacts|length }} contacts in the CRM: "
+                "{{ contacts|map(attribute='email')|join(', ') }}"
+            ),
+            idempotent=True,
+            max_batch=CRM_SYNC_MAX_BATCH,
+            batch_arg="contacts",
+        ),
+        _spec(
+            create_campaign,
+            destructive=True,
+            requires_approval=True,
+            approval_summary='Create the campaign "{{ name }}"{% if description %}: {{ description }}{% endif %}',
+            idempotent=False,
+        ),
+        _spec(
+            enroll_contacts,
+            destructive=True,
+            requires_approval=True,
+            approval_summary=(
+                "Enroll {{ emails|length }} contacts in campaign {{ campaign_id }}: {{ emails|join(', ') }}"
+            ),
+            idempotent=True,
+            max_batch=ENROLL_MAX_BATCH,
+            batch_arg="emails",
+            # Enrollment starts the campaign's emails to these people, so the outbound-email rule applies.
+            recipients_arg="emails",
+        ),
+        _spec(
+            send_email,
+            destructive=True,
+            requires_approval=True,
+            approval_summary='Send an email to {{ to }} with the subject "{{ subject }}":\n\n{{ body }}',
+            idempotent=False,
+            unit_cost_usd=EMAIL_SEND_USD_PER_MESSAGE,
+            recipients_arg="to",
+        ),
+    ]
+
+
+def _spec(
+    function: Callable[..., Awaitable[Any]],
+    *,
+    destructive: bool,
+    requires_approval: bool | ApprovalPredicate,
+    approval_summary: str,
+    idempotent: bool,
+    max_batch: int | None = None,
+    batch_arg: str | None = None,
+    unit_cost_usd: Decimal = Decimal("0"),
+    recipients_arg: str | None = None,
+) -> ToolSpec:
+    """A spec named after the function, described by its docstring (what the model reads)."""
+    description = inspect.getdoc(function)
+    if not description:
+        raise ValueError(f"tool {function.__name__!r} needs a docstring: it is the model's description")
+    return ToolSpec(
+        name=function.__name__,
+        function=function,
+        description=description,
+        destructive=destructive,
+        requires_approval=requires_approval,
+        approval_summary=approval_summary,
+        idempotent=idempotent,
+        max_batch=max_batch,
+        batch_arg=batch_arg,
+        unit_cost_usd=unit_cost_usd,
+        recipients_arg=recipients_arg,
+    )
+
+
+@contextmanager
+def _reported_to_model(tool_name: str, *, not_found_hint: str | None = None) -> Iterator[None]:
+    """Turn provider errors into results the model can act on instead of crashes of the run."""
+    try:
+        yield
+    except InvalidRequestError as error:
+        raise ModelRetry(f"{tool_name} was refused: {error}. Correct the arguments and call it again.") from error
+    except NotFoundError as error:
+        hint = f" {not_found_hint}" if not_found_hint else ""
+        raise ToolFailed(f"{tool_name} failed: {error}.{hint}") from error
+    except ProviderError as error:
+        raise ToolFailed(f"{tool_name} failed: {error}.") from error

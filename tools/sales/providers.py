@@ -1,0 +1,179 @@
+"""Provider interfaces of the sales pack, the errors providers raise, and the bundle the tools close over.
+
+The tools never talk to a vendor directly: they call a `LeadSource`, an `Enricher`, a `Crm` and an
+`Outreach` provider. Offline implementations live in `tools.sales.offline`; HTTP clients for real
+vendors implement the same protocols. Enrichment is split in two: an `EnrichmentSource` is the paid
+lookup itself, and `tools.sales.enrichment_cache.CachingEnricher` wraps any source with the TTL cache,
+so every vendor gets the same cache instead of each client writing its own.
+
+Providers report failures with this hierarchy (and nothing else: a vendor's own exception types and
+HTTP errors are translated inside the client):
+
+    ProviderError                 any provider failure; `provider` names the provider
+    ├── RateLimitedError          the vendor throttled us; `retry_after` says when to try again, if known
+    ├── ProviderUnavailableError  outage, timeout or 5xx: the vendor could not answer now
+    ├── NotFoundError             a referenced thing (a campaign id, ...) does not exist at the vendor
+    └── InvalidRequestError       the vendor refused these arguments; different arguments may succeed
+
+The tools turn `InvalidRequestError` into `ModelRetry` (the model can fix its call) and every other
+`ProviderError` into `ToolFailed` (the model is told what failed and adapts, but does not retry blindly).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Protocol
+
+from tools.sales.models import (
+    Campaign,
+    Contact,
+    CrmContact,
+    CrmSyncResult,
+    EnrichmentFacts,
+    EnrichmentReport,
+    EnrollmentResult,
+    IdealCustomerProfile,
+    Lead,
+    SentEmail,
+)
+
+__all__ = [
+    "Crm",
+    "Enricher",
+    "EnrichmentSource",
+    "InvalidRequestError",
+    "LeadSource",
+    "NotFoundError",
+    "Outreach",
+    "ProviderError",
+    "ProviderUnavailableError",
+    "RateLimitedError",
+    "SalesProviders",
+]
+
+
+class ProviderError(Exception):
+    """A provider failed; `provider` names it and `str()` is a sentence the model can read."""
+
+    def __init__(self, message: str, *, provider: str) -> None:
+        self.provider = provider
+        self.message = message
+        super().__init__(f"provider {provider!r}: {message}")
+
+
+class RateLimitedError(ProviderError):
+    """The provider throttled us; `retry_after` is how long it asked us to wait, when it said."""
+
+    def __init__(self, message: str, *, provider: str, retry_after: timedelta | None = None) -> None:
+        self.retry_after = retry_after
+        if retry_after is not None:
+            message = f"{message} (retry after {retry_after.total_seconds():g} seconds)"
+        super().__init__(message, provider=provider)
+
+
+class ProviderUnavailableError(ProviderError):
+    """The provider could not answer now (outage, timeout, server error); the same call may work later."""
+
+
+class NotFoundError(ProviderError):
+    """Something the call refers to does not exist at the provider, e.g. an unknown campaign id."""
+
+
+class InvalidRequestError(ProviderError):
+    """The provider refused these arguments; a corrected call may succeed."""
+
+
+class LeadSource(Protocol):
+    """Finds prospects that match an ideal customer profile."""
+
+    @property
+    def name(self) -> str:
+        """Provider name, for errors and logs."""
+        ...
+
+    async def discover_leads(self, icp: IdealCustomerProfile, *, limit: int) -> list[Lead]:
+        """At most `limit` leads matching `icp`, each with a distinct email address."""
+        ...
+
+
+class EnrichmentSource(Protocol):
+    """A paid enrichment lookup: every address passed to `lookup` costs one lookup at the vendor."""
+
+    @property
+    def name(self) -> str:
+        """Provider name; also the cache's namespace, so two vendors' facts never mix."""
+        ...
+
+    async def lookup(self, emails: Sequence[str]) -> list[EnrichmentFacts]:
+        """Facts for each address, in the order given; an unknown address still gets a (sparse) entry."""
+        ...
+
+
+class Enricher(Protocol):
+    """Enrichment as the tools see it: served from a cache where possible, paid for otherwise."""
+
+    @property
+    def name(self) -> str:
+        """Provider name, for errors and logs."""
+        ...
+
+    async def enrich(self, emails: Sequence[str]) -> EnrichmentReport:
+        """Facts for each distinct address (compared case-insensitively), with cache hits and paid lookups."""
+        ...
+
+
+class Crm(Protocol):
+    """The customer database: contacts keyed by email address, compared case-insensitively."""
+
+    @property
+    def name(self) -> str:
+        """Provider name, for errors and logs."""
+        ...
+
+    async def get_contact(self, email: str) -> CrmContact | None:
+        """The contact with this address, or None."""
+        ...
+
+    async def upsert_contacts(self, contacts: Sequence[Contact]) -> CrmSyncResult:
+        """Create contacts that are new and update those that exist; running it twice changes nothing more."""
+        ...
+
+    async def known_emails(self, emails: Iterable[str]) -> set[str]:
+        """Which of these addresses are already CRM contacts, lower-cased (for the outbound-email policy rule)."""
+        ...
+
+
+class Outreach(Protocol):
+    """The sending platform: campaigns, enrollments and single emails."""
+
+    @property
+    def name(self) -> str:
+        """Provider name, for errors and logs."""
+        ...
+
+    async def create_campaign(self, name: str, *, description: str | None = None) -> Campaign:
+        """A new campaign in `draft` status; every call creates one (names need not be unique)."""
+        ...
+
+    async def enroll_contacts(self, campaign_id: str, emails: Sequence[str]) -> EnrollmentResult:
+        """Enroll addresses in a campaign; already-enrolled ones are reported, not enrolled twice.
+
+        Raises `NotFoundError` when the campaign does not exist.
+        """
+        ...
+
+    async def send_email(self, *, to: str, subject: str, body: str) -> SentEmail:
+        """Hand one email to the provider for delivery; the result carries the provider's message id."""
+        ...
+
+
+@dataclass(frozen=True, kw_only=True)
+class SalesProviders:
+    """The four providers the sales tools close over."""
+
+    lead_source: LeadSource
+    enricher: Enricher
+    crm: Crm
+    outreach: Outreach

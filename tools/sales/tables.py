@@ -1,0 +1,128 @@
+"""Every table the sales pack keeps, on its own `sales_metadata`.
+
+`sales_enrichment_cache` serves any enrichment vendor (see `tools.sales.enrichment_cache`); the other
+tables are the offline providers' stores, which let tests and demos count what the tools really did.
+All names start with `sales_` so the pack can share a database with the rest of Signoff.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import JSON, Dialect, ForeignKey, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import DateTime, TypeDecorator
+
+__all__ = [
+    "CampaignRow",
+    "CrmContactRow",
+    "EnrichmentCacheRow",
+    "EnrollmentRow",
+    "OutboxRow",
+    "SalesBase",
+    "sales_metadata",
+]
+
+sales_metadata = MetaData()
+
+# 320 = 64 (local part) + 1 + 255 (domain), the longest address RFC 5321 allows.
+_EMAIL_LENGTH = 320
+
+
+class _UtcDateTime(TypeDecorator[datetime]):
+    """A timestamp stored as naive UTC and returned UTC-aware, the same on SQLite and PostgreSQL.
+
+    SQLite keeps no time zone, so an aware value would come back naive and compare wrongly with the
+    clock; naive input is refused for the same reason. (Mirrors `agent.store.types.UtcDateTime`; tools
+    must not import from agent/, which sits above them.)
+    """
+
+    impl = DateTime(timezone=False)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column; pass an aware datetime")
+        return value.astimezone(UTC).replace(tzinfo=None)
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC)
+
+
+class SalesBase(DeclarativeBase):
+    """Declarative base of the sales tables; its metadata is `sales_metadata`."""
+
+    metadata = sales_metadata
+
+
+class EnrichmentCacheRow(SalesBase):
+    """Facts one enrichment vendor returned for one address, and until when they may be served."""
+
+    __tablename__ = "sales_enrichment_cache"
+
+    provider: Mapped[str] = mapped_column(String(100), primary_key=True)
+    email: Mapped[str] = mapped_column(String(_EMAIL_LENGTH), primary_key=True)  # lower-cased
+    facts: Mapped[dict[str, Any]] = mapped_column(JSON)
+    fetched_at: Mapped[datetime] = mapped_column(_UtcDateTime())
+    expires_at: Mapped[datetime] = mapped_column(_UtcDateTime())
+    # Paid lookups this entry has cost so far (1 on first fetch, +1 per refresh); summed per provider it
+    # is the provider's paid-lookup counter, so a test or a cost report can see what the cache saved.
+    paid_lookups: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CrmContactRow(SalesBase):
+    """One contact in the offline CRM."""
+
+    __tablename__ = "sales_crm_contacts"
+
+    crm_contact_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    # Stored lower-cased and unique, which makes upserts idempotent regardless of the caller's casing.
+    email: Mapped[str] = mapped_column(String(_EMAIL_LENGTH), unique=True)
+    first_name: Mapped[str] = mapped_column(String(100))
+    last_name: Mapped[str] = mapped_column(String(100))
+    company: Mapped[str | None] = mapped_column(String(200))
+    title: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(_UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(_UtcDateTime())
+
+
+class CampaignRow(SalesBase):
+    """One campaign in the offline outreach platform."""
+
+    __tablename__ = "sales_campaigns"
+
+    campaign_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(_UtcDateTime())
+
+
+class EnrollmentRow(SalesBase):
+    """One address enrolled in one campaign; the pair is unique, so nobody is enrolled twice."""
+
+    __tablename__ = "sales_enrollments"
+    __table_args__ = (UniqueConstraint("campaign_id", "email", name="uq_sales_enrollments_campaign_email"),)
+
+    enrollment_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    campaign_id: Mapped[str] = mapped_column(ForeignKey("sales_campaigns.campaign_id"))
+    email: Mapped[str] = mapped_column(String(_EMAIL_LENGTH))  # lower-cased
+    enrolled_at: Mapped[datetime] = mapped_column(_UtcDateTime())
+
+
+class OutboxRow(SalesBase):
+    """One email the offline outreach platform accepted for delivery (nothing leaves the machine)."""
+
+    __tablename__ = "sales_outbox"
+
+    message_id: Mapped[str] = mapped_column(String(100), primary_key=True)
+    to_email: Mapped[str] = mapped_column(String(_EMAIL_LENGTH))
+    subject: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    sent_at: Mapped[datetime] = mapped_column(_UtcDateTime())
