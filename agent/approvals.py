@@ -134,9 +134,7 @@ class ApprovalService:
                 policy_version=self.decider.policy.version,
             ),
         )
-        logfire.info(
-            "approval {approval_id} approved", approval_id=approval_id, decided_by=decided_by, edited=edited
-        )
+        logfire.info("approval {approval_id} approved", approval_id=approval_id, decided_by=decided_by, edited=edited)
         return changed
 
     async def deny(self, approval_id: str, *, decided_by: str, reason: str) -> ApprovalRow:

@@ -35,12 +35,12 @@ from pydantic_ai.toolsets import WrapperToolset
 from pydantic_ai.toolsets.abstract import ToolsetTool
 from pydantic_core import to_jsonable_python
 
+from agent.decider import CallDecider
 from agent.deps import RunDeps
 from agent.store import approvals as approval_store
 from agent.store import audit as audit_store
 from agent.store.engine import SessionFactory
 from agent.store.tables import ApprovalRow, ToolCallRow
-from agent.decider import CallDecider
 from policies import Decision, PolicyEngine
 from tools.registry import ToolRegistry, canonical_json
 
@@ -116,7 +116,9 @@ class GuardedToolset(WrapperToolset[RunDeps]):
                 await self._record_call(name, args, decision, run_id=run_id, tool_call_id=tool_call_id, status="denied")
                 raise ToolFailed(decision.reason)
             case "require_approval":
-                approval_id = await self._request_approval(name, args, decision, run_id=run_id, tool_call_id=tool_call_id)
+                approval_id = await self._request_approval(
+                    name, args, decision, run_id=run_id, tool_call_id=tool_call_id
+                )
                 raise ApprovalRequired(metadata={"approval_id": approval_id})
             case "allow":
                 audit_id = await self._record_call(
@@ -204,7 +206,9 @@ class GuardedToolset(WrapperToolset[RunDeps]):
             raise ToolFailed("Not executed: there is no recorded human approval for this call.")
         if approval.state != "approved":
             return self._outcome_of_decided(approval)
-        expected = approval_digest(tool_name=name, args=args, tool_call_id=tool_call_id, policy_version=self.policy.version)
+        expected = approval_digest(
+            tool_name=name, args=args, tool_call_id=tool_call_id, policy_version=self.policy.version
+        )
         if expected != approval.digest:
             logfire.error("approved call does not match its approval: blocked", tool_name=name, run_id=run_id)
             raise ToolFailed(
@@ -221,7 +225,9 @@ class GuardedToolset(WrapperToolset[RunDeps]):
                 current = await approval_store.get_approval(session, approval_id=approval.approval_id)
             assert current is not None
             return self._outcome_of_decided(current)
-        return await self._execute(name, tool_args, ctx, tool, audit_id=audit.audit_id, approval_id=approval.approval_id)
+        return await self._execute(
+            name, tool_args, ctx, tool, audit_id=audit.audit_id, approval_id=approval.approval_id
+        )
 
     def _outcome_of_decided(self, approval: ApprovalRow) -> Any:
         """What the model is told about an approval that this worker will not execute."""

@@ -12,7 +12,8 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime, time as dt_time, timedelta
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dt_time
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -220,7 +221,9 @@ class LedgerCapability(AbstractCapability[RunDeps]):
     ) -> ModelRequestContext:
         deps = ctx.deps
         if self.max_run_cost_usd is not None and deps.model_cost_usd >= self.max_run_cost_usd:
-            raise RunCostLimitExceeded(run_id=deps.run_id, spent_usd=deps.model_cost_usd, limit_usd=self.max_run_cost_usd)
+            raise RunCostLimitExceeded(
+                run_id=deps.run_id, spent_usd=deps.model_cost_usd, limit_usd=self.max_run_cost_usd
+            )
         return request_context
 
     async def wrap_model_request(

@@ -75,7 +75,9 @@ def _results_since(messages: Sequence[ModelMessage], start: int) -> dict[str, li
             for part in message.parts:
                 if isinstance(part, ToolReturnPart):
                     results.setdefault(part.tool_name, []).append(
-                        _ToolResult(tool_name=part.tool_name, outcome=part.outcome, content=to_jsonable_python(part.content))
+                        _ToolResult(
+                            tool_name=part.tool_name, outcome=part.outcome, content=to_jsonable_python(part.content)
+                        )
                     )
     return results
 

@@ -22,9 +22,7 @@ from pydantic_ai.exceptions import AgentRunError, UserError
 from pydantic_ai.messages import (
     ModelMessage,
     ModelMessagesTypeAdapter,
-    ModelRequest,
     ModelResponse,
-    RetryPromptPart,
     ToolReturnPart,
 )
 from pydantic_ai.models import Model
@@ -101,14 +99,16 @@ class Runner:
     ledger: LedgerWriter
     settings: RunnerSettings = field(default_factory=RunnerSettings)
     worker_id: str = field(default_factory=lambda: f"worker-{uuid.uuid4()}")
-    _agents: dict[str, Agent[RunDeps, str | DeferredToolRequests]] = field(default_factory=dict, init=False)
+    _agents: dict[str, Agent[RunDeps, str | DeferredToolRequests]] = field(
+        default_factory=dict[str, "Agent[RunDeps, str | DeferredToolRequests]"], init=False
+    )
 
     def clock(self) -> datetime:
         """Now, from the decider's clock (one clock for the whole runtime)."""
         return self.decider.clock()
 
     @property
-    def session_factory(self):  # noqa: ANN201 - SessionFactory
+    def session_factory(self):
         return self.decider.session_factory
 
     # --- building the agent -------------------------------------------------------------------
@@ -197,9 +197,7 @@ class Runner:
             run = await run_store.get_run(session, run_id=run_id)
             if run is None:
                 raise RunNotFound(run_id)
-            if run.status != "awaiting_approval":
-                claimed = False
-            elif await approval_store.count_pending(session, run_id=run_id):
+            if run.status != "awaiting_approval" or await approval_store.count_pending(session, run_id=run_id):
                 claimed = False
             else:
                 claimed = await run_store.claim_for_resume(
@@ -434,10 +432,13 @@ def _unanswered_tool_call_ids(history: Sequence[ModelMessage]) -> list[str]:
     for message in history:
         if isinstance(message, ModelResponse):
             asked.extend(part.tool_call_id for part in message.tool_calls)
-        elif isinstance(message, ModelRequest):
-            answered.update(
-                part.tool_call_id for part in message.parts if isinstance(part, ToolReturnPart | RetryPromptPart)
-            )
+        else:
+            for part in message.parts:
+                # Tool returns, and the retry prompts older histories hold for calls that failed validation.
+                if isinstance(part, ToolReturnPart):
+                    answered.add(part.tool_call_id)
+                elif getattr(part, "part_kind", None) == "retry-prompt":
+                    answered.add(str(getattr(part, "tool_call_id", "")))
     return [tool_call_id for tool_call_id in asked if tool_call_id not in answered]
 
 
@@ -484,4 +485,3 @@ async def _mark_audit(session: Any, approval: ApprovalRow, *, status: str, error
     row = await audit_store.get_tool_call(session, run_id=approval.run_id, tool_call_id=approval.tool_call_id)
     if row is not None:
         await audit_store.update_tool_call(session, audit_id=row.audit_id, status=status, error=error)
-

@@ -46,7 +46,7 @@ from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.context import Context
 from opentelemetry.sdk._logs import LogRecordProcessor, ReadWriteLogRecord
 from opentelemetry.sdk.trace import Event, ReadableSpan, Span, SpanProcessor
-from opentelemetry.trace import Link, Status, StatusCode
+from opentelemetry.trace import Link, Status
 from pydantic_ai import Agent
 
 __all__ = [
@@ -73,10 +73,11 @@ REDACTED_EMAIL = "[redacted:email]"
 REDACTED_PHONE = "[redacted:phone]"
 REDACTED_SECRET = "[redacted:token]"
 
-# Every pattern starts with a negative look-behind on its own character class, so a match can only begin at the
-# start of a run. Without it, scanning a long run of letters with no "@" in it is quadratic (each position re-scans
-# to the end of the run), which matters for large JSON attributes. None of them has a capturing group: they are
-# also embedded in logfire's combined pattern, where the callback tells them apart by `lastgroup`.
+# Every pattern is anchored where a match may begin (a look-behind on its own character class, or `\b`), so a match
+# can only begin at the start of a run. Without that, scanning a long run of letters with no "@" in it is quadratic
+# (each position re-scans to the end of the run), which matters for large JSON attributes. None of them has a
+# capturing group: they are also embedded in logfire's combined pattern, where the callback tells them apart by
+# `lastgroup`.
 
 # Addresses as they appear in text, JSON and URLs: `%40` is a percent-encoded "@" in query strings. The domain
 # needs at least one dot, so `user@localhost`, decorators and `a@b` in code are left alone.
@@ -86,7 +87,8 @@ EMAIL_PATTERN = re.compile(
 )
 
 # Three shapes, because bare digit runs are indistinguishable from amounts, counts and ids:
-# 1. international: "+" then 7-15 digits (E.164) with spaces, dots, dashes, slashes or brackets between them;
+# 1. international: "+" then 7-15 digits (E.164, counted in `_replace_phone`) with spaces, dots, dashes, slashes
+#    or brackets between them;
 # 2. North American: 3-3-4 digits with separators, "(555) 123-4567", "555.123.4567";
 # 3. national with a trunk "0": "030 1234 5678", "0171/2345678" (needs 9+ digits, see `_replace_phone`).
 # Dates (2026-11-27), times, versions and plain numbers have none of these shapes.
@@ -102,17 +104,18 @@ _MAX_PHONE_DIGITS = 15  # E.164 maximum; longer digit runs are ids, not phone nu
 # Vendor key formats with a recognisable prefix, so they are caught at any length the vendor uses:
 # Anthropic `sk-ant-...` and OpenAI `sk-...`/`sk-proj-...`; Stripe secret and restricted keys; GitHub tokens;
 # Slack tokens; Google API keys; AWS access key ids; logfire write tokens; JWTs (base64url of `{"`, hence `eyJ`).
-# The look-behind excludes "-" so that words like "task-force-..." do not start an `sk-` match.
+# The look-behind excludes "-" so that words like "task-force-..." do not start an `sk-` match. The all-caps AWS
+# and case-sensitive Google/JWT prefixes are matched case-sensitively (`(?-i:...)`), or "Asia..." would be a key.
 API_KEY_PATTERN = re.compile(
     r"(?<![\w-])(?:"
     r"sk-[\w-]{16,}"
     r"|[rs]k_(?:live|test)_[A-Za-z0-9]{16,}"
     r"|gh[pousr]_[A-Za-z0-9]{30,}|github_pat_\w{30,}"
     r"|xox[abposr]-[A-Za-z0-9-]{10,}"
-    r"|AIza[\w-]{35}"
-    r"|(?:AKIA|ASIA)[A-Z0-9]{16}"
+    r"|(?-i:AIza)[\w-]{35}(?![\w-])"
+    r"|(?-i:(?:AKIA|ASIA)[A-Z0-9]{16})(?![A-Za-z0-9])"
     r"|pylf_v\d+_[\w-]+"
-    r"|eyJ[\w-]{8,}\.eyJ[\w-]{8,}\.[\w-]*"
+    r"|(?-i:eyJ)[\w-]{8,}\.(?-i:eyJ)[\w-]{8,}\.[\w-]*"
     r")",
     re.IGNORECASE,
 )
@@ -121,11 +124,11 @@ API_KEY_PATTERN = re.compile(
 # real bearer token and longer than the English words that follow "bearer" in prose.
 BEARER_TOKEN_PATTERN = re.compile(r"\bbearer\s+[\w.~+/=-]{16,}", re.IGNORECASE)
 
-# Credentials in URL query strings (`?api_key=...`, as data-enrichment APIs use): logfire keeps `http.url` and
-# `url.query` verbatim, so the value after "=" is replaced and the parameter name kept for debugging.
+# Credentials in URL query strings (`?api_key=...`, as data-enrichment APIs use; `X-Amz-Signature=...` in presigned
+# links): logfire keeps `http.url` and `url.query` verbatim. Any parameter whose name *ends* in a credential word
+# has its value replaced; the name is kept for debugging. Over-redacting `sort_key=name` is the accepted price.
 URL_SECRET_PARAMETER_PATTERN = re.compile(
-    r"(?<=[?&;])(?:api[_-]?key|apikey|key|token|access[_-]?token|secret|password|passwd|auth|sig|signature)"
-    r"=[^&#\s\"'<>]+",
+    r"(?<=[?&;])[\w.-]*?(?:key|token|secret|password|passwd|auth|credential|signature|sig)=[^&#\s\\\"'<>]+",
     re.IGNORECASE,
 )
 
@@ -265,12 +268,8 @@ class RedactingSpanProcessor(SpanProcessor):
         events = [_redact_event(event) for event in span.events]
         links = [_redact_link(link) for link in span.links]
         status = span.status
-        if status.description is not None:
-            description = redact_text(status.description)
-            if description != status.description:
-                status = Status(status.status_code, description)
-            if status.status_code is not StatusCode.ERROR:  # pragma: no cover - OTel drops these descriptions
-                status = span.status
+        # Only ERROR statuses carry a description; OpenTelemetry drops it for the others.
+        description = redact_text(status.description) if status.description else status.description
         if name != span.name:
             span._name = name  # pyright: ignore[reportPrivateUsage]
         if attributes is not None:
@@ -279,8 +278,8 @@ class RedactingSpanProcessor(SpanProcessor):
             span._events = events  # pyright: ignore[reportPrivateUsage]
         if any(new is not old for new, old in zip(links, span.links, strict=True)):
             span._links = links  # pyright: ignore[reportPrivateUsage]
-        if status is not span.status:
-            span._status = status  # pyright: ignore[reportPrivateUsage]
+        if description != status.description:
+            span._status = Status(status.status_code, description)  # pyright: ignore[reportPrivateUsage]
 
 
 class RedactingLogRecordProcessor(LogRecordProcessor):

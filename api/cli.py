@@ -10,9 +10,9 @@ import asyncio
 import getpass
 import json
 import sys
-from decimal import Decimal
 from collections.abc import Callable, Coroutine, Sequence
 from contextlib import AbstractAsyncContextManager
+from decimal import Decimal
 from functools import wraps
 from typing import Any
 
@@ -90,7 +90,7 @@ def _parse_json_object(text: str, *, what: str) -> dict[str, Any]:
     except json.JSONDecodeError as error:
         raise click.BadParameter(f"{what} is not valid JSON: {error.msg} at column {error.colno}") from None
     if not isinstance(value, dict):
-        raise click.BadParameter(f"{what} must be a JSON object, like '{{\"key\": \"value\"}}'")
+        raise click.BadParameter(f'{what} must be a JSON object, like \'{{"key": "value"}}\'')
     return value  # pyright: ignore[reportUnknownVariableType]
 
 
@@ -193,8 +193,9 @@ async def show_command(run_id: str, as_json: bool) -> None:
         calls = await audit_store.list_tool_calls(session, run_id=run_id)
         approvals = await approval_store.list_approvals(session, run_id=run_id, limit=10_000)
         ledger = list(
-            (await session.execute(select(LedgerRow).where(LedgerRow.run_id == run_id).order_by(LedgerRow.step)))
-            .scalars()
+            (
+                await session.execute(select(LedgerRow).where(LedgerRow.run_id == run_id).order_by(LedgerRow.step))
+            ).scalars()
         )
     priced = [row.cost_usd for row in ledger if row.cost_usd is not None]
     payload = {
@@ -228,12 +229,17 @@ def _render_run(payload: dict[str, Any]) -> str:
             case "tool_call":
                 lines.append(f"  -> {entry['tool']}({truncate(json.dumps(entry['args']), 150)})")
             case _:
-                lines.append(f"  <- {entry['tool']} [{entry.get('outcome', 'retry')}]: {truncate(entry['content'], 150)}")
+                lines.append(
+                    f"  <- {entry['tool']} [{entry.get('outcome', 'retry')}]: {truncate(entry['content'], 150)}"
+                )
     lines += ["", "Tool calls:"]
     lines.append(
         render_table(
             ["tool", "verdict", "rule", "status", "items", "ms"],
-            [[c["tool"], c["verdict"], c["rule"], c["status"], c["items"], c["duration_ms"] or ""] for c in payload["tool_calls"]],
+            [
+                [c["tool"], c["verdict"], c["rule"], c["status"], c["items"], c["duration_ms"] or ""]
+                for c in payload["tool_calls"]
+            ],
             empty="  none",
         )
     )
@@ -242,7 +248,10 @@ def _render_run(payload: dict[str, Any]) -> str:
         lines.append(
             render_table(
                 ["approval_id", "state", "decided_by", "summary"],
-                [[a["approval_id"], a["state"], a["decided_by"] or "", truncate(a["summary"], 60)] for a in payload["approvals"]],
+                [
+                    [a["approval_id"], a["state"], a["decided_by"] or "", truncate(a["summary"], 60)]
+                    for a in payload["approvals"]
+                ],
             )
         )
     lines += [
@@ -269,7 +278,9 @@ async def recover_command(as_json: bool) -> None:
     _emit(
         as_json,
         views,
-        lambda: render_table(["run_id", "status"], [[v["run_id"], v["status"]] for v in views], empty="nothing to recover"),
+        lambda: render_table(
+            ["run_id", "status"], [[v["run_id"], v["status"]] for v in views], empty="nothing to recover"
+        ),
     )
 
 
@@ -323,7 +334,9 @@ async def approve_command(
     edited = None if edit_json is None else _parse_json_object(edit_json, what="--edit")
     async with _runtime() as runtime:
         try:
-            approval = await runtime.approvals.approve(approval_id, decided_by=decided_by, note=note, edited_args=edited)
+            approval = await runtime.approvals.approve(
+                approval_id, decided_by=decided_by, note=note, edited_args=edited
+            )
         except ApprovalRefused as error:
             details = "".join(f"\n  {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors)
             raise click.ClickException(f"{error}{details}") from None
@@ -351,7 +364,9 @@ async def deny_command(approval_id: str, reason: str, decided_by: str, as_json: 
 
 
 @cli.command("costs")
-@click.option("--by", "group_by", type=click.Choice(["day", "model", "run", "prompt"]), default="day", show_default=True)
+@click.option(
+    "--by", "group_by", type=click.Choice(["day", "model", "run", "prompt"]), default="day", show_default=True
+)
 @json_option
 @_async_command
 async def costs_command(group_by: CostGrouping, as_json: bool) -> None:
@@ -395,7 +410,14 @@ async def tools_command(as_json: bool) -> None:
         lambda: render_table(
             ["tool", "destructive", "approval", "max batch", "unit cost USD", "idempotent"],
             [
-                [m["name"], m["destructive"], m["requires_approval"], m["max_batch"] or "", m["unit_cost_usd"], m["idempotent"]]
+                [
+                    m["name"],
+                    m["destructive"],
+                    m["requires_approval"],
+                    m["max_batch"] or "",
+                    m["unit_cost_usd"],
+                    m["idempotent"],
+                ]
                 for m in metadata
             ],
         ),
@@ -432,7 +454,10 @@ async def policy_check_command(tool_name: str, args_json: str, run_id: str, as_j
     _emit(
         as_json,
         payload,
-        lambda: f"{payload['verdict']}  (rule: {payload['rule']})\n{payload['reason']}\npolicy version: {payload['policy_version']}",
+        lambda: (
+            f"{payload['verdict']}  (rule: {payload['rule']})\n{payload['reason']}\n"
+            f"policy version: {payload['policy_version']}"
+        ),
     )
 
 
@@ -443,4 +468,3 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 if __name__ == "__main__":  # pragma: no cover
     main(sys.argv[1:])
-

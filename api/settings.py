@@ -24,7 +24,8 @@ class Settings(BaseSettings):
 
     data_dir: Path = Field(default_factory=lambda: platformdirs.user_data_path("signoff"))
     database_url: str | None = Field(
-        default=None, description="SQLAlchemy URL; default: a SQLite file in data_dir. PostgreSQL: postgresql+asyncpg://..."
+        default=None,
+        description="SQLAlchemy URL; default: a SQLite file in data_dir. PostgreSQL: postgresql+asyncpg://...",
     )
     model: str = Field(
         default="anthropic:claude-sonnet-4-5",

@@ -153,7 +153,12 @@ def conversation_view(message_history: str) -> list[dict[str, Any]]:
                     )
                 elif isinstance(part, RetryPromptPart):
                     entries.append(
-                        {"kind": "retry", "tool": part.tool_name, "tool_call_id": part.tool_call_id, "content": part.model_response()}
+                        {
+                            "kind": "retry",
+                            "tool": part.tool_name,
+                            "tool_call_id": part.tool_call_id,
+                            "content": part.model_response(),
+                        }
                     )
         elif isinstance(message, ModelResponse):
             for part in message.parts:

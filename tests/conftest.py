@@ -106,4 +106,3 @@ def make_runtime(
         )
 
     return factory
-

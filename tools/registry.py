@@ -160,9 +160,7 @@ class ToolSpec:
             "name": self.name,
             "description": self.description,
             "destructive": self.destructive,
-            "requires_approval": self.requires_approval
-            if isinstance(self.requires_approval, bool)
-            else "conditional",
+            "requires_approval": self.requires_approval if isinstance(self.requires_approval, bool) else "conditional",
             "max_batch": self.max_batch,
             "batch_arg": self.batch_arg,
             "unit_cost_usd": str(self.unit_cost_usd),

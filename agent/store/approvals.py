@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agent.store.engine import rows_affected
 from agent.store.tables import ApprovalRow, ApprovalState
 
 __all__ = [
@@ -63,7 +64,9 @@ async def list_approvals(
 async def count_pending(session: AsyncSession, *, run_id: str) -> int:
     """How many approvals of this run still wait for a person."""
     result = await session.execute(
-        select(func.count()).select_from(ApprovalRow).where(ApprovalRow.run_id == run_id, ApprovalRow.state == "pending")
+        select(func.count())
+        .select_from(ApprovalRow)
+        .where(ApprovalRow.run_id == run_id, ApprovalRow.state == "pending")
     )
     return int(result.scalar_one())
 
@@ -100,7 +103,7 @@ async def decide(
         )
         .values(**values)
     )
-    return result.rowcount == 1  # pyright: ignore[reportAttributeAccessIssue]
+    return rows_affected(result) == 1
 
 
 async def expire_due(session: AsyncSession, *, now: datetime, run_id: str | None = None) -> list[str]:
@@ -121,7 +124,7 @@ async def claim_for_execution(session: AsyncSession, *, approval_id: str, lease_
         .where(ApprovalRow.approval_id == approval_id, ApprovalRow.state == "approved")
         .values(state="executing", execution_lease_expires_at=lease_expires_at)
     )
-    return result.rowcount == 1  # pyright: ignore[reportAttributeAccessIssue]
+    return rows_affected(result) == 1
 
 
 async def finish_execution(
@@ -140,7 +143,7 @@ async def finish_execution(
         .where(ApprovalRow.approval_id == approval_id, ApprovalRow.state == "executing")
         .values(state=new_state, finished_at=finished_at, result_json=result_json, error=error)
     )
-    return result.rowcount == 1  # pyright: ignore[reportAttributeAccessIssue]
+    return rows_affected(result) == 1
 
 
 async def mark_stale_executions_unknown(

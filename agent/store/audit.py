@@ -45,9 +45,7 @@ async def update_tool_call(session: AsyncSession, *, audit_id: int, **values: ob
     await session.execute(update(ToolCallRow).where(ToolCallRow.audit_id == audit_id).values(**values))
 
 
-async def run_spend_usd(
-    session: AsyncSession, *, run_id: str, excluding_tool_call_id: str | None = None
-) -> Decimal:
+async def run_spend_usd(session: AsyncSession, *, run_id: str, excluding_tool_call_id: str | None = None) -> Decimal:
     """Estimated external spend of calls of this run that ran, run, or wait for approval."""
     query = select(func.sum(ToolCallRow.estimated_cost_usd)).where(
         ToolCallRow.run_id == run_id, ToolCallRow.status.in_(SPENDING_STATUSES)

@@ -8,7 +8,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-__all__ = ["SessionFactory", "create_engine", "create_session_factory", "is_sqlite"]
+__all__ = ["SessionFactory", "create_engine", "create_session_factory", "is_sqlite", "rows_affected"]
 
 SessionFactory = async_sessionmaker[AsyncSession]
 
@@ -63,3 +63,8 @@ def _configure_sqlite(engine: AsyncEngine, *, in_memory: bool) -> None:
 def create_session_factory(engine: AsyncEngine) -> SessionFactory:
     """Sessions that keep loaded values after commit (we hand rows to callers after committing)."""
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+def rows_affected(result: Any) -> int:
+    """How many rows an UPDATE matched: the winner test of every conditional state change."""
+    return int(result.rowcount)

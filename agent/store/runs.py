@@ -8,6 +8,7 @@ from datetime import datetime
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from agent.store.engine import rows_affected
 from agent.store.tables import RunRow, RunStatus
 
 __all__ = [
@@ -45,7 +46,7 @@ async def claim_for_resume(
         .where(RunRow.run_id == run_id, RunRow.status == "awaiting_approval")
         .values(status="running", lease_owner=worker_id, lease_expires_at=lease_expires_at, updated_at=now)
     )
-    return result.rowcount == 1  # pyright: ignore[reportAttributeAccessIssue]
+    return rows_affected(result) == 1
 
 
 async def claim_stale_running(
@@ -61,10 +62,10 @@ async def claim_stale_running(
         )
         .values(lease_owner=worker_id, lease_expires_at=lease_expires_at, updated_at=now)
     )
-    return result.rowcount == 1  # pyright: ignore[reportAttributeAccessIssue]
+    return rows_affected(result) == 1
 
 
-def _owned(run_id: str, worker_id: str):  # noqa: ANN202 - a SQL condition
+def _owned(run_id: str, worker_id: str):
     return and_(RunRow.run_id == run_id, RunRow.status == "running", RunRow.lease_owner == worker_id)
 
 
@@ -86,12 +87,10 @@ async def save_history(
         .where(_owned(run_id, worker_id))
         .values(message_history=message_history, updated_at=now, lease_expires_at=lease_expires_at)
     )
-    return result.rowcount == 1  # pyright: ignore[reportAttributeAccessIssue]
+    return rows_affected(result) == 1
 
 
-async def pause_run(
-    session: AsyncSession, *, run_id: str, worker_id: str, message_history: str, now: datetime
-) -> bool:
+async def pause_run(session: AsyncSession, *, run_id: str, worker_id: str, message_history: str, now: datetime) -> bool:
     """running -> awaiting_approval, releasing the lease."""
     result = await session.execute(
         update(RunRow)
@@ -104,7 +103,7 @@ async def pause_run(
             updated_at=now,
         )
     )
-    return result.rowcount == 1  # pyright: ignore[reportAttributeAccessIssue]
+    return rows_affected(result) == 1
 
 
 async def finish_run(
@@ -132,4 +131,4 @@ async def finish_run(
     if message_history is not None:
         values["message_history"] = message_history
     result = await session.execute(update(RunRow).where(_owned(run_id, worker_id)).values(**values))
-    return result.rowcount == 1  # pyright: ignore[reportAttributeAccessIssue]
+    return rows_affected(result) == 1

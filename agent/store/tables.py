@@ -9,15 +9,14 @@ from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal, get_args
+from typing import Any, ClassVar, Literal, get_args
 
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from agent.store.types import PicoUsd, UtcDateTime
+from tools.column_types import PicoUsd, UtcDateTime
 
 __all__ = [
-    "ToolCallStatus",
     "APPROVAL_STATES",
     "RUN_STATUSES",
     "ApprovalRow",
@@ -27,6 +26,7 @@ __all__ = [
     "RunRow",
     "RunStatus",
     "ToolCallRow",
+    "ToolCallStatus",
 ]
 
 RunStatus = Literal["running", "awaiting_approval", "completed", "failed", "cancelled"]
@@ -45,7 +45,7 @@ _ID = 64
 class Base(DeclarativeBase):
     """Declarative base of Signoff's own tables."""
 
-    type_annotation_map = {dict[str, Any]: JSON, datetime: UtcDateTime, Decimal: PicoUsd}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {dict[str, Any]: JSON, datetime: UtcDateTime, Decimal: PicoUsd}
 
 
 class RunRow(Base):

@@ -29,7 +29,7 @@ def _split_after_denial(messages: list[ModelMessage]) -> ModelResponse:
     return ModelResponse(parts=[call("sync_contacts_to_crm", {"contacts": contacts(8)}, "sync-8")])
 
 
-def _counting_providers(session_factory: SessionFactory, clock: FakeClock):  # noqa: ANN202
+def _counting_providers(session_factory: SessionFactory, clock: FakeClock):
     providers = offline_providers(session_factory, clock=clock)
     crm = CountingCrm(providers.crm)
     return providers.__class__(

@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 
 import pytest
+from telemetry_support import CANARY_EMAIL, CANARY_KEY, CANARY_PHONE
 
 from agent.telemetry import REDACTED_EMAIL, REDACTED_PHONE, REDACTED_SECRET, redact_text
-from telemetry_support import CANARY_EMAIL, CANARY_KEY, CANARY_PHONE
 
 E, P, S = REDACTED_EMAIL, REDACTED_PHONE, REDACTED_SECRET
 
@@ -28,6 +28,11 @@ REDACTED_CASES = [
         "GET https://api.example.com/v2/find?domain=acme.com&api_key=abcd1234&limit=12",
         f"GET https://api.example.com/v2/find?domain=acme.com&api_key={S}&limit=12",
         id="url-api-key-parameter",
+    ),
+    pytest.param(
+        "https://bucket.s3.amazonaws.com/a.csv?X-Amz-Expires=900&X-Amz-Signature=0a1b2c3d",
+        f"https://bucket.s3.amazonaws.com/a.csv?X-Amz-Expires=900&X-Amz-Signature={S}",
+        id="url-signature-parameter",
     ),
     pytest.param("hunter key 5f4dcc3b5aa765d61d8327deb882cf995f4dcc3b", f"hunter key {S}", id="long-hex"),
     pytest.param("secret Zm9vYmFyYmF6cXV4MTIzNDU2Nzg5MEFCQ0RFRkdI", f"secret {S}", id="long-base64"),
@@ -66,6 +71,7 @@ UNCHANGED_CASES = [
     pytest.param("task-management-system-for-the-sales-team", id="hyphenated-words"),
     pytest.param("@decorator and user@localhost", id="at-signs-without-domain"),
     pytest.param("max 15 emails per batch, bearer bonds", id="prose"),
+    pytest.param("AsiaPacificHeadquarters2024 and akiaiosfodnn7example", id="not-aws-keys"),
     pytest.param("room 101, floor 3, 10:30", id="small-numbers-in-prose"),
     pytest.param(f"{E} {P} {S}", id="markers-are-stable"),
 ]

@@ -17,10 +17,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
-from sqlalchemy import func, select
+from sqlalchemy import Insert, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.sql import Executable
 
 from tools.sales.clock import Clock, utc_now
 from tools.sales.models import EnrichedContact, EnrichmentFacts, EnrichmentReport
@@ -129,7 +128,7 @@ def _served(facts: EnrichmentFacts, *, cache_hit: bool, fetched_at: datetime) ->
     return EnrichedContact.model_validate({**facts.model_dump(), "cache_hit": cache_hit, "fetched_at": fetched_at})
 
 
-def _upsert_entries(dialect_name: str, entries: list[dict[str, Any]]) -> Executable:
+def _upsert_entries(dialect_name: str, entries: list[dict[str, Any]]) -> Insert:
     """Insert or refresh cache entries in one atomic statement, adding one paid lookup to refreshed ones.
 
     An atomic upsert (rather than select-then-write) keeps two concurrent enrichments of one address

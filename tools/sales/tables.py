@@ -7,12 +7,13 @@ All names start with `sales_` so the pack can share a database with the rest of 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, Dialect, ForeignKey, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Integer, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.types import DateTime, TypeDecorator
+
+from tools.column_types import UtcDateTime
 
 __all__ = [
     "CampaignRow",
@@ -30,31 +31,6 @@ sales_metadata = MetaData()
 _EMAIL_LENGTH = 320
 
 
-class _UtcDateTime(TypeDecorator[datetime]):
-    """A timestamp stored as naive UTC and returned UTC-aware, the same on SQLite and PostgreSQL.
-
-    SQLite keeps no time zone, so an aware value would come back naive and compare wrongly with the
-    clock; naive input is refused for the same reason. (Mirrors `agent.store.types.UtcDateTime`; tools
-    must not import from agent/, which sits above them.)
-    """
-
-    impl = DateTime(timezone=False)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given to a UTC column; pass an aware datetime")
-        return value.astimezone(UTC).replace(tzinfo=None)
-
-    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
-        if value is None:
-            return None
-        assert isinstance(value, datetime)
-        return value.replace(tzinfo=UTC)
-
-
 class SalesBase(DeclarativeBase):
     """Declarative base of the sales tables; its metadata is `sales_metadata`."""
 
@@ -69,8 +45,8 @@ class EnrichmentCacheRow(SalesBase):
     provider: Mapped[str] = mapped_column(String(100), primary_key=True)
     email: Mapped[str] = mapped_column(String(_EMAIL_LENGTH), primary_key=True)  # lower-cased
     facts: Mapped[dict[str, Any]] = mapped_column(JSON)
-    fetched_at: Mapped[datetime] = mapped_column(_UtcDateTime())
-    expires_at: Mapped[datetime] = mapped_column(_UtcDateTime())
+    fetched_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
     # Paid lookups this entry has cost so far (1 on first fetch, +1 per refresh); summed per provider it
     # is the provider's paid-lookup counter, so a test or a cost report can see what the cache saved.
     paid_lookups: Mapped[int] = mapped_column(Integer, default=0)
@@ -88,8 +64,8 @@ class CrmContactRow(SalesBase):
     last_name: Mapped[str] = mapped_column(String(100))
     company: Mapped[str | None] = mapped_column(String(200))
     title: Mapped[str | None] = mapped_column(String(100))
-    created_at: Mapped[datetime] = mapped_column(_UtcDateTime())
-    updated_at: Mapped[datetime] = mapped_column(_UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class CampaignRow(SalesBase):
@@ -101,7 +77,7 @@ class CampaignRow(SalesBase):
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str | None] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(20))
-    created_at: Mapped[datetime] = mapped_column(_UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class EnrollmentRow(SalesBase):
@@ -113,7 +89,7 @@ class EnrollmentRow(SalesBase):
     enrollment_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     campaign_id: Mapped[str] = mapped_column(ForeignKey("sales_campaigns.campaign_id"))
     email: Mapped[str] = mapped_column(String(_EMAIL_LENGTH))  # lower-cased
-    enrolled_at: Mapped[datetime] = mapped_column(_UtcDateTime())
+    enrolled_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
 
 class OutboxRow(SalesBase):
@@ -125,4 +101,4 @@ class OutboxRow(SalesBase):
     to_email: Mapped[str] = mapped_column(String(_EMAIL_LENGTH))
     subject: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text)
-    sent_at: Mapped[datetime] = mapped_column(_UtcDateTime())
+    sent_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -1,4 +1,7 @@
-"""Column types that behave the same on SQLite and PostgreSQL.
+"""Column types that behave the same on SQLite and PostgreSQL, for every package that stores rows.
+
+They live in `tools/`, the lowest layer, so that the tool packs' providers and the agent's store (which
+sits above the tools) share one definition.
 
 SQLite has no timezone-aware timestamps and stores NUMERIC as a float, so money and time get types of
 their own: timestamps are stored as naive UTC and always come back UTC-aware; money is stored as an

@@ -1,0 +1,1 @@
+"""Benchmarks: run as modules, e.g. `.venv/bin/python -m bench.bench_guard_overhead`."""
