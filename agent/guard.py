@@ -107,6 +107,9 @@ class GuardedToolset(WrapperToolset[RunDeps]):
         async with self.session_factory() as session:
             existing = await audit_store.get_tool_call(session, run_id=run_id, tool_call_id=tool_call_id)
         if existing is not None:
+            if existing.args_json != canonical_json(args):
+                # Same id, different call: not a replay. Refuse rather than guess which one is meant.
+                raise ToolFailed("Not executed: this tool call reuses the id of an earlier call in this run.")
             # The same step is being processed again (a resumed run after a crash): never act twice.
             return await self._replay(existing)
 

@@ -18,12 +18,16 @@ from agent.runner import RunnerSettings
 from agent.runtime import Runtime, build_runtime
 from agent.store.engine import SessionFactory, create_engine, create_session_factory
 from agent.store.migrate import upgrade_database
+from agent.telemetry import configure_telemetry
 from policies import PolicyConfig, PolicyEngine, build_policy_engine
 from tests.support.clock import FakeClock
 from tools.sales import SalesProviders, offline_providers
 
 # No test may reach a real model API.
 models.ALLOW_MODEL_REQUESTS = False
+
+# Local-only telemetry with Signoff's scrubbing, as production configures it (nothing is exported).
+configure_telemetry(instrument_pydantic_ai=False)
 
 POSTGRES_URL = os.environ.get("SIGNOFF_TEST_POSTGRES_URL")
 BACKENDS = ["sqlite"] + (["postgresql"] if POSTGRES_URL else [])
