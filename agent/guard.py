@@ -104,73 +104,80 @@ class GuardedToolset(WrapperToolset[RunDeps]):
         if ctx.tool_call_approved:
             return await self._run_approved(name, tool_args, args, ctx, tool, run_id=run_id, tool_call_id=tool_call_id)
 
-        async with self.session_factory() as session:
+        # Recipients are looked up first: the CRM may share this database, and the transaction below
+        # holds SQLite's write lock. Then the replay check, the policy's facts, the decision and the
+        # audit row (and approval row) are one transaction: the check and its record are one step.
+        known = await self.decider.known_recipients_for(name, args)
+        args_json = canonical_json(args)
+        approval_id: str | None = None
+        decision: Decision | None = None
+        audit: ToolCallRow | None = None
+        async with self.session_factory.begin() as session:
             existing = await audit_store.get_tool_call(session, run_id=run_id, tool_call_id=tool_call_id)
-        if existing is not None:
-            if existing.args_json != canonical_json(args):
+            if existing is None:
+                context = await self.decider.context_in(session, name, run_id=run_id, known_recipients=known)
+                decision = self.decider.evaluate(name, args, context)
+                audit = self._new_audit_row(name, args_json, decision, run_id=run_id, tool_call_id=tool_call_id)
+                session.add(audit)
+                if decision.verdict == "require_approval":
+                    approval = self._new_approval(
+                        name, args, args_json, decision, run_id=run_id, tool_call_id=tool_call_id
+                    )
+                    audit.approval_id = approval_id = approval.approval_id
+                    session.add(approval)
+                await session.flush()  # assigns audit.audit_id
+        if existing is not None or decision is None or audit is None:
+            assert existing is not None
+            if existing.args_json != args_json:
                 # Same id, different call: not a replay. Refuse rather than guess which one is meant.
                 raise ToolFailed("Not executed: this tool call reuses the id of an earlier call in this run.")
             # The same step is being processed again (a resumed run after a crash): never act twice.
             return await self._replay(existing)
 
-        decision = await self.decider.decide(name, args, run_id=run_id)
         match decision.verdict:
             case "deny":
-                await self._record_call(name, args, decision, run_id=run_id, tool_call_id=tool_call_id, status="denied")
                 raise ToolFailed(decision.reason)
             case "require_approval":
-                approval_id = await self._request_approval(
-                    name, args, decision, run_id=run_id, tool_call_id=tool_call_id
+                logfire.info(
+                    "approval requested for {tool_name}", tool_name=name, run_id=run_id, approval_id=approval_id
                 )
                 raise ApprovalRequired(metadata={"approval_id": approval_id})
             case "allow":
-                audit_id = await self._record_call(
-                    name, args, decision, run_id=run_id, tool_call_id=tool_call_id, status="running"
-                )
-                return await self._execute(name, tool_args, ctx, tool, audit_id=audit_id, approval_id=None)
+                return await self._execute(name, tool_args, ctx, tool, audit_id=audit.audit_id, approval_id=None)
 
     def _new_audit_row(
-        self, name: str, args: dict[str, Any], decision: Decision, *, run_id: str, tool_call_id: str, status: str
+        self, name: str, args_json: str, decision: Decision, *, run_id: str, tool_call_id: str
     ) -> ToolCallRow:
         spec = self.registry.get(name)
+        args: dict[str, Any] = json.loads(args_json)
+        now = self.clock()
+        status = {"deny": "denied", "require_approval": "awaiting_approval", "allow": "running"}[decision.verdict]
         return ToolCallRow(
             run_id=run_id,
             tool_call_id=tool_call_id,
             tool_name=name,
-            args_json=canonical_json(args),
+            args_json=args_json,
             verdict=decision.verdict,
             rule=decision.rule,
             reason=decision.reason,
             status=status,
             items=spec.batch_size(args) if spec is not None else 1,
             estimated_cost_usd=spec.estimated_cost_usd(args) if spec is not None else 0,
-            requested_at=self.clock(),
+            requested_at=now,
+            started_at=now if decision.verdict == "allow" else None,
         )
 
-    async def _record_call(
-        self, name: str, args: dict[str, Any], decision: Decision, *, run_id: str, tool_call_id: str, status: str
-    ) -> int:
-        row = self._new_audit_row(name, args, decision, run_id=run_id, tool_call_id=tool_call_id, status=status)
-        async with self.session_factory.begin() as session:
-            session.add(row)
-        return row.audit_id
-
-    async def _request_approval(
-        self, name: str, args: dict[str, Any], decision: Decision, *, run_id: str, tool_call_id: str
-    ) -> str:
+    def _new_approval(
+        self, name: str, args: dict[str, Any], args_json: str, decision: Decision, *, run_id: str, tool_call_id: str
+    ) -> ApprovalRow:
         spec = self.registry.require(name)  # only registered tools get past the unknown-tool rule
         now = self.clock()
-        approval_id = str(uuid.uuid4())
-        audit_row = self._new_audit_row(
-            name, args, decision, run_id=run_id, tool_call_id=tool_call_id, status="awaiting_approval"
-        )
-        audit_row.approval_id = approval_id
-        approval = ApprovalRow(
-            approval_id=approval_id,
+        return ApprovalRow(
+            approval_id=str(uuid.uuid4()),
             run_id=run_id,
             tool_call_id=tool_call_id,
             tool_name=name,
-            requested_args_json=canonical_json(args),
+            requested_args_json=args_json,
             digest=approval_digest(
                 tool_name=name, args=args, tool_call_id=tool_call_id, policy_version=self.policy.version
             ),
@@ -182,10 +189,6 @@ class GuardedToolset(WrapperToolset[RunDeps]):
             created_at=now,
             expires_at=None if self.approval_ttl is None else now + self.approval_ttl,
         )
-        async with self.session_factory.begin() as session:
-            session.add_all([audit_row, approval])
-        logfire.info("approval requested for {tool_name}", tool_name=name, run_id=run_id, approval_id=approval_id)
-        return approval_id
 
     async def _run_approved(
         self,
@@ -222,6 +225,8 @@ class GuardedToolset(WrapperToolset[RunDeps]):
             claimed = await approval_store.claim_for_execution(
                 session, approval_id=approval.approval_id, lease_expires_at=now + self.execution_lease
             )
+            if claimed:
+                await audit_store.update_tool_call(session, audit_id=audit.audit_id, status="running", started_at=now)
         if not claimed:
             # Another resumer won the race; report what it did instead of acting again.
             async with self.session_factory() as session:
@@ -263,10 +268,8 @@ class GuardedToolset(WrapperToolset[RunDeps]):
         audit_id: int,
         approval_id: str | None,
     ) -> Any:
-        started_at = self.clock()
+        # The caller's transaction already marked the audit row running; this only runs the tool.
         started = time.perf_counter()
-        async with self.session_factory.begin() as session:
-            await audit_store.update_tool_call(session, audit_id=audit_id, status="running", started_at=started_at)
         try:
             async with asyncio.timeout(self.execution_lease.total_seconds()):
                 result = await super().call_tool(name, tool_args, ctx, tool)

@@ -42,7 +42,7 @@ from agent.store.tables import ApprovalRow, LedgerRow, RunRow, RunStatus
 from agent.telemetry import redact_text
 from prompts import PromptTemplate, load_prompt
 
-__all__ = ["RunNotFound", "RunOutcome", "Runner", "RunnerSettings"]
+__all__ = ["ConversationNotFound", "LeaseLost", "RunNotFound", "RunOutcome", "Runner", "RunnerSettings"]
 
 # Requests one run may make before it is stopped: generous for real work (a 25-contact task needs
 # about ten), small enough that a model stuck in a loop stops within minutes and cents.
@@ -56,6 +56,14 @@ _RESUMABLE_APPROVAL_STATES = ("approved", "executing", "executed", "failed", "un
 
 class LeaseLost(Exception):
     """Another worker took this run over (this one was presumed dead); stop driving it."""
+
+
+class ConversationNotFound(LookupError):
+    """No run belongs to that conversation id."""
+
+    def __init__(self, conversation_id: str) -> None:
+        self.conversation_id = conversation_id
+        super().__init__(f"no conversation with id {conversation_id!r}")
 
 
 class RunNotFound(LookupError):
@@ -311,8 +319,12 @@ class Runner:
                     usage_limits=UsageLimits(request_limit=self.settings.request_limit),
                 ) as agent_run:
                     async for _node in agent_run:
-                        messages = agent_run.all_messages()
-                        await self._checkpoint(run.run_id, messages)
+                        # Checkpoint whenever the history grew: in particular a model response with tool
+                        # calls is stored before those calls run, so a crash resumes at the right step.
+                        current = agent_run.all_messages()
+                        if len(current) != len(messages):
+                            messages = current
+                            await self._checkpoint(run.run_id, messages)
                     result = agent_run.result
                     assert result is not None
                     messages = result.all_messages()
@@ -401,7 +413,7 @@ class Runner:
                 )
             ).scalar_one_or_none()
         if latest is None:
-            raise RunNotFound(f"conversation {conversation_id}")
+            raise ConversationNotFound(conversation_id)
         if latest.status not in ("completed", "failed", "cancelled"):
             raise ValueError(
                 f"conversation {conversation_id!r} has a run that is still {latest.status}; "

@@ -17,12 +17,14 @@ from functools import wraps
 from typing import Any
 
 import click
+from pydantic import ValidationError
 from sqlalchemy import select
+from sqlalchemy.exc import InterfaceError, OperationalError
 
-from agent.approvals import ApprovalError, ApprovalRefused
+from agent.approvals import ApprovalAlreadyDecided, ApprovalError, ApprovalRefused
 from agent.costs import CostGrouping, cost_report
 from agent.framing import TaskInputError
-from agent.runner import RunNotFound, RunOutcome
+from agent.runner import ConversationNotFound, RunNotFound, RunOutcome
 from agent.runtime import Runtime
 from agent.store import approvals as approval_store
 from agent.store import audit as audit_store
@@ -40,6 +42,7 @@ from api.views import (
     tool_call_view,
 )
 from policies import PolicyConfigError
+from prompts import PromptError
 from tools.registry import ToolArgumentsError, UnknownToolError
 
 __all__ = ["cli", "main"]
@@ -48,6 +51,8 @@ __all__ = ["cli", "main"]
 _USER_ERRORS = (
     ApprovalError,
     RunNotFound,
+    ConversationNotFound,
+    PromptError,
     TaskInputError,
     ToolArgumentsError,
     UnknownToolError,
@@ -71,10 +76,30 @@ def _async_command(func: Callable[..., Coroutine[Any, Any, None]]) -> Callable[.
     def wrapper(*args: Any, **kwargs: Any) -> None:
         try:
             asyncio.run(func(*args, **kwargs))
+        except ValidationError as error:
+            raise click.ClickException(_settings_error(error)) from None
         except _USER_ERRORS as error:
             raise click.ClickException(str(error)) from None
+        except (OSError, OperationalError, InterfaceError) as error:
+            # Connection failures: say which kind, never the URL (it may hold a password).
+            raise click.ClickException(
+                f"cannot use the database ({type(error).__name__}); check SIGNOFF_DATABASE_URL and that the server runs"
+            ) from None
 
     return wrapper
+
+
+def _settings_error(error: ValidationError) -> str:
+    """One line naming each bad setting by its environment variable, with the value given."""
+    problems = []
+    for detail in error.errors(include_url=False):
+        field = "_".join(str(part) for part in detail["loc"]).upper()
+        variable = field if field == "ANTHROPIC_API_KEY" else f"SIGNOFF_{field}"
+        shown = (
+            "" if "secret" in detail["type"] or variable.endswith(("KEY", "TOKEN", "URL")) else f"={detail['input']!r}"
+        )
+        problems.append(f"{variable}{shown}: {detail['msg']}")
+    return "invalid settings: " + "; ".join(problems)
 
 
 def _emit(as_json: bool, payload: Any, human: Callable[[], str]) -> None:
@@ -320,6 +345,16 @@ async def _after_decision(runtime: Runtime, run_id: str) -> RunOutcome:
     return await runtime.runner.resume(run_id)
 
 
+async def _resume_if_expired(runtime: Runtime, error: ApprovalAlreadyDecided) -> None:
+    """An approval that expired counts as decided: let its run go on, so it does not wait forever."""
+    if error.state == "expired":
+        approval = await runtime.approvals.get(error.approval_id)
+        outcome = await runtime.runner.resume(approval.run_id)
+        raise ApprovalAlreadyDecided(
+            error.approval_id, f"expired; run {outcome.run_id} went on and is {outcome.status}"
+        )
+
+
 @cli.command("approve")
 @click.argument("approval_id")
 @click.option("--edit", "edit_json", help="Approve with these arguments instead (JSON object); re-validated.")
@@ -354,7 +389,11 @@ async def approve_command(
 async def deny_command(approval_id: str, reason: str, decided_by: str, as_json: bool) -> None:
     """Deny a pending call with a reason (and resume its run once nothing else is pending)."""
     async with _runtime() as runtime:
-        approval = await runtime.approvals.deny(approval_id, decided_by=decided_by, reason=reason)
+        try:
+            approval = await runtime.approvals.deny(approval_id, decided_by=decided_by, reason=reason)
+        except ApprovalAlreadyDecided as error:
+            await _resume_if_expired(runtime, error)
+            raise
         outcome = await _after_decision(runtime, approval.run_id)
         text = f"denied {approval_id}\n\n" + await _describe_outcome(runtime, outcome)
     _emit(as_json, {"approval": approval_view(approval), "run": _outcome_view(outcome)}, lambda: text)

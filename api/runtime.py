@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from pydantic_ai.models import Model
+from sqlalchemy.exc import ArgumentError
 
 from agent.offline_model import offline_model
 from agent.runtime import Runtime, build_runtime, prepare_database
@@ -39,7 +40,14 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
     if settings.database_url is None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     policy = build_policy_engine(load_policy_config(settings.policy_file))
-    engine = create_engine(settings.resolved_database_url)
+    try:
+        engine = create_engine(settings.resolved_database_url)
+    except ArgumentError:
+        # The URL is not echoed: it may hold a password.
+        raise ValueError(
+            "SIGNOFF_DATABASE_URL is not a usable database URL "
+            "(e.g. sqlite+aiosqlite:///path/to/file.db or postgresql+asyncpg://user@host/db)"
+        ) from None
     try:
         session_factory = await prepare_database(engine)
         runtime = build_runtime(

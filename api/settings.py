@@ -41,6 +41,13 @@ class Settings(BaseSettings):
         default=None, validation_alias=AliasChoices("SIGNOFF_LOGFIRE_TOKEN", "LOGFIRE_TOKEN")
     )
 
+    @field_validator("model")
+    @classmethod
+    def _known_model_family(cls, value: str) -> str:
+        if value != OFFLINE_MODEL and not value.startswith("anthropic:"):
+            raise ValueError(f"model {value!r} is not supported: use 'anthropic:<model id>' or {OFFLINE_MODEL!r}")
+        return value
+
     @field_validator("anthropic_api_key", mode="before")
     @classmethod
     def _blank_is_none(cls, value: object) -> object:

@@ -51,10 +51,6 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any, Literal
 
-import agent.ledger
-import agent.runner
-import agent.store.audit
-import agent.store.runs
 from pydantic_ai import Agent, models
 from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCallPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
@@ -62,6 +58,10 @@ from pydantic_ai.toolsets import FunctionToolset
 from sqlalchemy import event, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+import agent.ledger
+import agent.runner
+import agent.store.audit
+import agent.store.runs
 from agent.decider import CallDecider
 from agent.framing import frame_task
 from agent.guard import GuardedToolset
@@ -86,8 +86,9 @@ TASK_TEXT = "Look up these ten contacts in the CRM and tell me what you found."
 FINAL_TEXT = "Found all ten contacts in the CRM."
 MODEL_NAME = "bench-scripted"
 
-# Defaults sized for about a minute on two busy cores (see README): 30 pairs per shape give a p90 from
-# three samples above it and a ratio whose bootstrap interval is narrow enough to compare with 1.3.
+# Defaults sized for under a minute on two busy cores (about 50 s at load average 4): 20 pairs per shape
+# give a p90 from two samples above it and a ratio whose bootstrap interval is narrow enough to compare
+# with 1.3 while the overhead is several times that; raise --runs to judge a ratio close to the goal.
 DEFAULT_RUNS = 20
 DEFAULT_WARMUP = 3
 DEFAULT_BREAKDOWN_RUNS = 5
@@ -393,7 +394,7 @@ async def verify_guarded_rows(scenario: Scenario, run_id: str) -> str:
     """The guarded run really went through the guard: allowed, audited and ledgered, one row each."""
     async with scenario.runtime.session_factory() as session:
         calls = list(
-            (await session.execute(select(ToolCallRow.verdict, ToolCallRow.status).where(ToolCallRow.run_id == run_id)))
+            await session.execute(select(ToolCallRow.verdict, ToolCallRow.status).where(ToolCallRow.run_id == run_id))
         )
         ledger_rows = (
             await session.execute(select(func.count()).select_from(LedgerRow).where(LedgerRow.run_id == run_id))
@@ -435,7 +436,7 @@ class PhaseTimer:
     calls: Counter[str] = field(default_factory=Counter[str])
     dumped_bytes: int = 0
 
-    def wrap(self, label: str, function: Callable[..., Any]) -> Callable[..., Any]:
+    def wrap(self, key: str, function: Callable[..., Any]) -> Callable[..., Any]:
         if inspect.iscoroutinefunction(function):
 
             @functools.wraps(function)
@@ -444,8 +445,8 @@ class PhaseTimer:
                 try:
                     return await function(*args, **kwargs)
                 finally:
-                    self.seconds[label] += time.perf_counter() - started
-                    self.calls[label] += 1
+                    self.seconds[key] += time.perf_counter() - started
+                    self.calls[key] += 1
 
             return timed_async
 
@@ -453,12 +454,18 @@ class PhaseTimer:
         def timed_sync(*args: Any, **kwargs: Any) -> Any:
             started = time.perf_counter()
             try:
-                return function(*args, **kwargs)
+                result = function(*args, **kwargs)
             finally:
-                self.seconds[label] += time.perf_counter() - started
-                self.calls[label] += 1
+                self.seconds[key] += time.perf_counter() - started
+                self.calls[key] += 1
+            if key == "dump":
+                self.dumped_bytes += len(result)
+            return result
 
         return timed_sync
+
+    def ms(self, key: str) -> float:
+        return self.seconds[key] * 1000
 
     def reset(self) -> None:
         self.seconds.clear()
@@ -466,60 +473,76 @@ class PhaseTimer:
         self.dumped_bytes = 0
 
 
-# (label, owner, attribute). Labels starting with spaces are parts of the section above them.
-_SECTIONS: list[tuple[str, Any, str]] = [
-    ("run total (Runner.start)", Runner, "start"),
-    ("drive (Runner._drive)", Runner, "_drive"),
-    ("tool calls (GuardedToolset.call_tool)", GuardedToolset, "call_tool"),
-    ("  replay check: SELECT tool_calls", agent.store.audit, "get_tool_call"),
-    ("  policy facts: spend SUM + recent SELECT", CallDecider, "context_for"),
-    ("  policy rules (PolicyEngine.evaluate)", PolicyEngine, "evaluate"),
-    ("  audit INSERT (GuardedToolset._record_call)", GuardedToolset, "_record_call"),
-    ("  execute (GuardedToolset._execute)", GuardedToolset, "_execute"),
-    ("    tool body (FunctionToolset.call_tool)", FunctionToolset, "call_tool"),
-    ("    audit UPDATE finished (_finish)", GuardedToolset, "_finish"),
-    ("ledger row (LedgerWriter.record)", LedgerWriter, "record"),
-    ("  price lookup (price_response)", agent.ledger, "price_response"),
-    ("checkpoint (Runner._checkpoint)", Runner, "_checkpoint"),
-    ("  history JSON dump (runner._dump)", agent.runner, "_dump"),
-    ("run deps: SELECT ledger (Runner._deps_for)", Runner, "_deps_for"),
-    ("run finish: UPDATE runs (finish_run)", agent.store.runs, "finish_run"),
-]
+@dataclass(frozen=True)
+class Section:
+    """One timed piece of the guarded run: a wrapped function, or the remainder of a parent (`derived`)."""
+
+    key: str
+    label: str
+    depth: int
+    owner: Any = None
+    attribute: str = ""
+    derived: Callable[[PhaseTimer], float] | None = None
+
+
+# In display order; a section's time includes the sections indented under it.
+SECTIONS: tuple[Section, ...] = (
+    Section("start", "run total (Runner.start)", 0, Runner, "start"),
+    Section(
+        "create",
+        "create run: INSERT runs (start minus drive)",
+        1,
+        derived=lambda t: t.ms("start") - t.ms("drive"),
+    ),
+    Section("drive", "drive (Runner._drive)", 1, Runner, "_drive"),
+    Section("deps", "run deps: SELECT ledger (Runner._deps_for)", 2, Runner, "_deps_for"),
+    Section("call", "tool calls (GuardedToolset.call_tool)", 2, GuardedToolset, "call_tool"),
+    Section(
+        "recipients", "known recipients (CRM lookup, outside the transaction)", 3, CallDecider, "known_recipients_for"
+    ),
+    Section("replay", "replay check: SELECT tool_calls (query only)", 3, agent.store.audit, "get_tool_call"),
+    Section("facts", "policy facts: spend SUM + recent calls SELECT", 3, CallDecider, "context_in"),
+    Section("rules", "policy rules (PolicyEngine.evaluate)", 3, PolicyEngine, "evaluate"),
+    Section("execute", "execute (GuardedToolset._execute)", 3, GuardedToolset, "_execute"),
+    Section("tool", "tool body (FunctionToolset.call_tool)", 4, FunctionToolset, "call_tool"),
+    Section("finish", "audit UPDATE finished (GuardedToolset._finish)", 4, GuardedToolset, "_finish"),
+    Section(
+        "call_rest",
+        "rest: the decision transaction (BEGIN, audit INSERT, COMMIT), glue",
+        3,
+        derived=lambda t: (
+            t.ms("call") - sum(t.ms(key) for key in ("recipients", "replay", "facts", "rules", "execute"))
+        ),
+    ),
+    Section("ledger", "ledger row (LedgerWriter.record)", 2, LedgerWriter, "record"),
+    Section("price", "price lookup (price_response)", 3, agent.ledger, "price_response"),
+    Section("checkpoint", "checkpoint: history + UPDATE runs (Runner._checkpoint)", 2, Runner, "_checkpoint"),
+    Section("dump", "history JSON dump (runner._dump, all callers)", 3, agent.runner, "_dump"),
+    Section("end", "finish: UPDATE runs (run_store.finish_run, query only)", 2, agent.store.runs, "finish_run"),
+    Section(
+        "drive_rest",
+        "rest of drive: pydantic-ai graph, model function, messages",
+        2,
+        derived=lambda t: t.ms("drive") - sum(t.ms(key) for key in ("deps", "call", "ledger", "checkpoint", "end")),
+    ),
+)
 
 
 @contextlib.contextmanager
 def phase_timing() -> Iterator[PhaseTimer]:
-    """Wrap the guard's sections with timers, in this process only, for the duration of the block."""
+    """Wrap the guarded run's functions with timers, in this process only, for the duration of the block."""
     timer = PhaseTimer()
     with contextlib.ExitStack() as stack:
-        for label, owner, attribute in _SECTIONS:
-            original = getattr(owner, attribute)
-            wrapped = timer.wrap(label, original)
-            if attribute == "_dump":
-                counted = wrapped
-
-                def dump_and_count(*args: Any, _counted: Callable[..., str] = counted) -> str:
-                    text = _counted(*args)
-                    timer.dumped_bytes += len(text)
-                    return text
-
-                wrapped = dump_and_count
-            stack.enter_context(_patched(owner, attribute, wrapped))
+        for section in SECTIONS:
+            if section.derived is None:
+                original = section.owner.__dict__[section.attribute]
+                setattr(section.owner, section.attribute, timer.wrap(section.key, original))
+                stack.callback(setattr, section.owner, section.attribute, original)
         yield timer
 
 
-@contextlib.contextmanager
-def _patched(owner: Any, attribute: str, value: Any) -> Iterator[None]:
-    original = owner.__dict__[attribute] if attribute in getattr(owner, "__dict__", {}) else getattr(owner, attribute)
-    setattr(owner, attribute, value)
-    try:
-        yield
-    finally:
-        setattr(owner, attribute, original)
-
-
 async def report_breakdown(scenario: Scenario, *, runs: int) -> list[str]:
-    """Median per-run wall time of each guard section, beside the baseline's run and tool bodies."""
+    """Median per-run wall time of each section of the guarded run, beside the baseline run's."""
     per_run: defaultdict[str, list[float]] = defaultdict(list)
     calls: dict[str, int] = {}
     dumped: list[int] = []
@@ -532,67 +555,30 @@ async def report_breakdown(scenario: Scenario, *, runs: int) -> list[str]:
             started = time.perf_counter()
             await scenario.run_baseline()
             base_total.append((time.perf_counter() - started) * 1000)
-            base_tools.append(timer.seconds["    tool body (FunctionToolset.call_tool)"] * 1000)
+            base_tools.append(timer.ms("tool"))
 
             timer.reset()
             scenario.prepare_guarded()
             gc.collect()
             await scenario.run_guarded()
-            for label, _owner, _attribute in _SECTIONS:
-                per_run[label].append(timer.seconds[label] * 1000)
-            per_run["  (derived) audit UPDATE running + timeout setup"].append(
-                (
-                    timer.seconds["  execute (GuardedToolset._execute)"]
-                    - timer.seconds["    tool body (FunctionToolset.call_tool)"]
-                    - timer.seconds["    audit UPDATE finished (_finish)"]
-                )
-                * 1000
-            )
-            per_run["  (derived) rest: replay session, decide glue, JSON"].append(
-                (
-                    timer.seconds["tool calls (GuardedToolset.call_tool)"]
-                    - timer.seconds["  replay check: SELECT tool_calls"]
-                    - timer.seconds["  policy facts: spend SUM + recent SELECT"]
-                    - timer.seconds["  policy rules (PolicyEngine.evaluate)"]
-                    - timer.seconds["  audit INSERT (GuardedToolset._record_call)"]
-                    - timer.seconds["  execute (GuardedToolset._execute)"]
-                )
-                * 1000
-            )
-            per_run["(derived) create run: INSERT runs"].append(
-                (timer.seconds["run total (Runner.start)"] - timer.seconds["drive (Runner._drive)"]) * 1000
-            )
-            per_run["(derived) drive minus sections above (pydantic-ai, model)"].append(
-                (
-                    timer.seconds["drive (Runner._drive)"]
-                    - timer.seconds["tool calls (GuardedToolset.call_tool)"]
-                    - timer.seconds["ledger row (LedgerWriter.record)"]
-                    - timer.seconds["checkpoint (Runner._checkpoint)"]
-                    - timer.seconds["run deps: SELECT ledger (Runner._deps_for)"]
-                    - timer.seconds["run finish: UPDATE runs (finish_run)"]
-                )
-                * 1000
-            )
+            for section in SECTIONS:
+                per_run[section.key].append(section.derived(timer) if section.derived else timer.ms(section.key))
             calls = dict(timer.calls)
             dumped.append(timer.dumped_bytes)
-    order = [label for label, _owner, _attribute in _SECTIONS]
-    order.insert(order.index("    audit UPDATE finished (_finish)") + 1, "  (derived) audit UPDATE running + timeout setup")
-    order.insert(order.index("ledger row (LedgerWriter.record)"), "  (derived) rest: replay session, decide glue, JSON")
-    order.insert(order.index("drive (Runner._drive)"), "(derived) create run: INSERT runs")
-    order.append("(derived) drive minus sections above (pydantic-ai, model)")
     rows = [
-        f"Where the guarded time goes, {scenario.shape} shape: median of {runs} runs (sections timed by wrapping; "
-        "a section's time includes the lines indented under it)",
-        f"  {'section':<58}  {'ms/run':>7}  {'calls/run':>9}  {'ms/call':>7}",
+        f"Where the guarded time goes, {scenario.shape} shape: median of {runs} runs, wall time, sections timed "
+        "by wrapping (a section includes the ones indented under it; medians do not add up exactly)",
+        f"  {'section':<66}  {'ms/run':>7}  {'calls/run':>9}  {'ms/call':>7}",
     ]
-    for label in order:
-        median_ms = statistics.median(per_run[label])
-        count = calls.get(label)
-        per_call = f"{median_ms / count:>7.2f}" if count else f"{'':>7}"
-        rows.append(f"  {label:<58}  {median_ms:>7.1f}  {count if count else '':>9}  {per_call}")
+    for section in SECTIONS:
+        median_ms = statistics.median(per_run[section.key])
+        count = calls.get(section.key, 0)
+        label = "  " * section.depth + section.label
+        per_call = f"{median_ms / count:>7.2f}" if count else ""
+        rows.append(f"  {label:<66}  {median_ms:>7.1f}  {count or '':>9}  {per_call}")
     rows.append(
-        f"  baseline run total {statistics.median(base_total):.1f} ms/run, of which tool bodies "
-        f"{statistics.median(base_tools):.1f} ms; history JSON dumped by the guarded run: "
+        f"  baseline run: {statistics.median(base_total):.1f} ms/run, of which tool bodies "
+        f"{statistics.median(base_tools):.1f} ms; history JSON written by the guarded run: "
         f"{statistics.median(dumped) / 1024:.0f} KiB/run"
     )
     return rows
@@ -712,7 +698,8 @@ async def run_bench(args: argparse.Namespace) -> None:
     print(
         f"scenario: {TOOL_CALLS} x {TOOL_NAME} (allowed by the default policy), same FunctionModel and tool functions "
         f"in both arms, SQLite WAL file; {args.runs} timed runs per arm after {args.warmup} warm-up, "
-        "alternating A B / B A" + (f"; {args.history_rows} old audit rows seeded" if args.history_rows else "")
+        "alternating A B / B A"
+        + (f"; {args.history_rows} old audit rows seeded" if args.history_rows else "")
         + ("; logfire configured" if args.telemetry else "")
     )
     for shape in args.shapes:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 
@@ -56,14 +55,19 @@ async def run_spend_usd(session: AsyncSession, *, run_id: str, excluding_tool_ca
 
 
 async def recent_tool_calls(
-    session: AsyncSession, *, since: datetime, tool_names: Sequence[str] | None = None
-) -> list[ToolCallRow]:
-    """Calls of any run requested after `since` that reached the outside world, oldest first."""
+    session: AsyncSession, *, since: datetime, tool_name: str, excluding_tool_call_id: str | None = None
+) -> list[tuple[datetime, int, Decimal]]:
+    """(requested_at, items, estimated cost) of calls of one tool, any run, after `since`, that reached the
+    outside world; oldest first. Served by the (tool_name, requested_at) index."""
     query = (
-        select(ToolCallRow)
-        .where(ToolCallRow.requested_at > since, ToolCallRow.status.in_(SPENDING_STATUSES))
+        select(ToolCallRow.requested_at, ToolCallRow.items, ToolCallRow.estimated_cost_usd)
+        .where(
+            ToolCallRow.tool_name == tool_name,
+            ToolCallRow.requested_at > since,
+            ToolCallRow.status.in_(SPENDING_STATUSES),
+        )
         .order_by(ToolCallRow.requested_at)
     )
-    if tool_names is not None:
-        query = query.where(ToolCallRow.tool_name.in_(tool_names))
-    return list((await session.execute(query)).scalars())
+    if excluding_tool_call_id is not None:
+        query = query.where(ToolCallRow.tool_call_id != excluding_tool_call_id)
+    return [(at, int(items), cost) for at, items, cost in (await session.execute(query)).all()]

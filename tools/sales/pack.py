@@ -200,7 +200,10 @@ def build_sales_tools(providers: SalesProviders) -> list[ToolSpec]:
             enrich_contacts,
             destructive=False,
             requires_approval=False,
-            approval_summary="Enrich {{ emails|length }} contacts: {{ emails|join(', ') }}",
+            approval_summary=(
+                "Enrich {{ emails|length }} {{ 'contact' if emails|length == 1 else 'contacts' }}: "
+                "{{ emails|join(', ') }}"
+            ),
             idempotent=True,
             max_batch=ENRICH_MAX_BATCH,
             batch_arg="emails",
@@ -218,7 +221,8 @@ def build_sales_tools(providers: SalesProviders) -> list[ToolSpec]:
             destructive=True,
             requires_approval=True,
             approval_summary=(
-                "Create or update {{ contacts|length }} contacts in the CRM: "
+                "Create or update {{ contacts|length }} {{ 'contact' if contacts|length == 1 else 'contacts' }} "
+                "in the CRM: "
                 "{{ contacts|map(attribute='email')|join(', ') }}"
             ),
             idempotent=True,

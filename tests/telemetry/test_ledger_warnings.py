@@ -1,0 +1,54 @@
+"""The ledger warns about a costly request and a costly day (tracking, never blocking)."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from telemetry_support import TelemetryCapture
+
+from agent.ledger import LedgerEntry, LedgerWriter
+from agent.store.engine import SessionFactory
+from tests.support.clock import FakeClock
+
+
+def _entry(clock: FakeClock, cost: Decimal | None, step: int) -> LedgerEntry:
+    return LedgerEntry(
+        run_id="run-w",
+        step=step,
+        purpose="agent_step",
+        model_name="claude-sonnet-4-5",
+        provider_name="anthropic",
+        provider_request_id=None,
+        input_tokens=1,
+        output_tokens=1,
+        cache_read_tokens=0,
+        cache_write_tokens=0,
+        cost_usd=cost,
+        prompt_name="sales_agent",
+        prompt_version="1",
+        prompt_hash="sha256:x",
+        latency_ms=1,
+        created_at=clock(),
+    )
+
+
+async def test_costly_request_and_costly_day_are_logged(
+    session_factory: SessionFactory, clock: FakeClock, telemetry_capture: TelemetryCapture
+) -> None:
+    writer = LedgerWriter(session_factory, spool_path=None, daily_warning_usd=Decimal("2.00"), clock=clock)
+    await writer.record(_entry(clock, Decimal("0.50"), 1))
+    assert "model spend today" not in telemetry_capture.exported_text()
+    assert "model request cost" not in telemetry_capture.exported_text()
+
+    await writer.record(_entry(clock, Decimal("1.75"), 2))
+    exported = telemetry_capture.exported_text()
+    assert "model request cost $1.75 (over $1.00)" in exported
+    assert "model spend today is $2.25 (over $2.00)" in exported
+
+
+async def test_no_warning_without_a_price(
+    session_factory: SessionFactory, clock: FakeClock, telemetry_capture: TelemetryCapture
+) -> None:
+    writer = LedgerWriter(session_factory, spool_path=None, daily_warning_usd=Decimal("0.01"), clock=clock)
+    await writer.record(_entry(clock, None, 1))
+    assert "model spend today" not in telemetry_capture.exported_text()
