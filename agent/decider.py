@@ -60,6 +60,7 @@ class CallDecider:
         edited approval is checked as a replacement of the call it edits, not in addition to it.
         `recent_calls` holds recent calls of this same tool only, which is what rate limits count.
         """
+        await audit_store.serialize_decisions(session, tool_name=tool_name, run_id=run_id)
         now = self.clock()
         spend = await audit_store.run_spend_usd(session, run_id=run_id, excluding_tool_call_id=excluding_tool_call_id)
         recent = await audit_store.recent_tool_calls(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.store.tables import ToolCallRow, ToolCallStatus
@@ -16,11 +16,26 @@ __all__ = [
     "list_tool_calls",
     "recent_tool_calls",
     "run_spend_usd",
+    "serialize_decisions",
     "update_tool_call",
 ]
 
 # Calls that reached (or may still reach) the outside world: these count towards spend and rate limits.
 SPENDING_STATUSES: tuple[ToolCallStatus, ...] = ("awaiting_approval", "running", "succeeded", "failed", "unknown")
+
+
+async def serialize_decisions(session: AsyncSession, *, tool_name: str, run_id: str) -> None:
+    """Make decisions on the same tool, or in the same run, wait for each other until commit.
+
+    A decision reads the facts (spend so far, recent calls) and records the call in one transaction.
+    SQLite's BEGIN IMMEDIATE already serializes such transactions; PostgreSQL at READ COMMITTED does
+    not, so two concurrent calls could both pass a rate or spend limit. Transaction-scoped advisory
+    locks, always taken in the same order (tool, then run), close that gap without deadlocks.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return
+    for key in (f"signoff:tool:{tool_name}", f"signoff:run:{run_id}"):
+        await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
 
 
 async def get_tool_call(session: AsyncSession, *, run_id: str, tool_call_id: str) -> ToolCallRow | None:

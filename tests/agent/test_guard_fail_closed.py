@@ -63,3 +63,30 @@ async def test_a_reused_tool_call_id_with_other_arguments_is_refused(
     outcome = await runtime.runner.start("look up two contacts")
     assert outcome.status == "completed"
     assert told == ["Not executed: this tool call reuses the id of an earlier call in this run."]
+
+
+async def test_concurrent_calls_cannot_both_pass_a_rate_limit(
+    make_runtime: RuntimeFactory, session_factory: SessionFactory
+) -> None:
+    """pydantic-ai runs the calls of one step concurrently; the check and its record are one step."""
+    from policies import PolicyConfig, build_policy_engine
+    from policies.config import RateLimitConfig
+
+    config = PolicyConfig(rate_limits={"get_contact": RateLimitConfig(max_calls=1, window_seconds=3600)})
+    model = ScriptedModel(
+        [
+            [call("get_contact", {"email": f"person{i}@acme.example"}, f"read-{i}") for i in range(4)],
+            [text("done")],
+        ]
+    )
+    runtime = make_runtime(model.model, policy_engine=build_policy_engine(config))
+    outcome = await runtime.runner.start("look up four contacts")
+    assert outcome.status == "completed"
+    async with session_factory() as session:
+        calls = await audit_store.list_tool_calls(session, run_id=outcome.run_id)
+    assert sorted((c.rule, c.status) for c in calls) == [
+        ("default_allow", "succeeded"),
+        ("rate_limit", "denied"),
+        ("rate_limit", "denied"),
+        ("rate_limit", "denied"),
+    ]
