@@ -25,8 +25,12 @@ import logfire
 from agent.decider import CallDecider
 from agent.guard import approval_digest
 from agent.store import approvals as approval_store
+from agent.store import audit as audit_store
 from agent.store.tables import ApprovalRow, ApprovalState
-from tools.registry import ToolArgumentsError, canonical_json
+from tools.registry import ToolArgumentsError, ToolSpec, canonical_json
+
+# The width of the principal columns (runs.requested_by, approvals.decided_by).
+MAX_DECIDER_CHARS = 200
 
 __all__ = [
     "ApprovalAlreadyDecided",
@@ -106,6 +110,7 @@ class ApprovalService:
         edited_args: Mapping[str, Any] | None = None,
     ) -> ApprovalRow:
         """Approve a pending call, optionally with edited arguments (validated and policy-checked)."""
+        self._check_decider(decided_by)
         row = await self._pending(approval_id)
         spec = self.decider.registry.require(row.tool_name)
         if edited_args is None:
@@ -127,6 +132,7 @@ class ApprovalService:
             decided_by=decided_by,
             note=note,
             approved_args_json=canonical_json(args) if edited else None,
+            audited_call=(args, spec) if edited else None,
             digest=approval_digest(
                 tool_name=row.tool_name,
                 args=args,
@@ -141,10 +147,20 @@ class ApprovalService:
         """Deny a pending call; `reason` reaches the model."""
         if not reason.strip():
             raise ApprovalRefused("a denial needs a reason: the model is told why")
+        self._check_decider(decided_by)
         row = await self._pending(approval_id)
         changed = await self._transition(row, new_state="denied", decided_by=decided_by, note=reason.strip())
         logfire.info("approval {approval_id} denied", approval_id=approval_id, decided_by=decided_by)
         return changed
+
+    @staticmethod
+    def _check_decider(decided_by: str) -> None:
+        if not decided_by.strip():
+            raise ApprovalRefused("who decides must be named")
+        if len(decided_by) > MAX_DECIDER_CHARS:
+            raise ApprovalRefused(
+                f"the decider's name is {len(decided_by)} characters; the limit is {MAX_DECIDER_CHARS}"
+            )
 
     async def _pending(self, approval_id: str) -> ApprovalRow:
         async with self.decider.session_factory.begin() as session:
@@ -162,6 +178,7 @@ class ApprovalService:
         decided_by: str,
         note: str | None,
         approved_args_json: str | None = None,
+        audited_call: tuple[dict[str, Any], ToolSpec] | None = None,
         digest: str | None = None,
     ) -> ApprovalRow:
         async with self.decider.session_factory.begin() as session:
@@ -174,7 +191,19 @@ class ApprovalService:
                 note=note,
                 approved_args_json=approved_args_json,
                 digest=digest,
+                policy_version=self.decider.policy.version if digest is not None else None,
             )
+            if won and audited_call is not None:
+                # The audit trail, spend and rate limits follow what will run: the edited arguments.
+                args, spec = audited_call
+                await audit_store.record_edited_args(
+                    session,
+                    run_id=row.run_id,
+                    tool_call_id=row.tool_call_id,
+                    args_json=canonical_json(args),
+                    items=spec.batch_size(args),
+                    estimated_cost_usd=spec.estimated_cost_usd(args),
+                )
         if not won:
             # Someone decided first, or it expired in between: report the state that won.
             current = await self.get(row.approval_id)

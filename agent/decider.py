@@ -67,8 +67,9 @@ class CallDecider:
             session,
             since=now - self.policy.lookback,
             tool_name=tool_name,
-            excluding_tool_call_id=excluding_tool_call_id,
+            excluding=None if excluding_tool_call_id is None else (run_id, excluding_tool_call_id),
         )
+
         return PolicyContext(
             run_id=run_id,
             now=now,

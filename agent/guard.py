@@ -26,7 +26,7 @@ import time
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 import logfire
 from pydantic_ai.exceptions import ApprovalRequired, ModelRetry, ToolFailed
@@ -50,9 +50,16 @@ __all__ = [
     "approval_digest",
 ]
 
-# How long one tool execution may take. It is also the lease on an `executing` approval: a row still
-# `executing` after this long belongs to a process that died, and becomes `unknown`.
+# How long one tool execution may take before it is abandoned (its outcome then is `unknown`).
 DEFAULT_EXECUTION_LEASE = timedelta(minutes=5)
+# The lease on an `executing` approval is the tool timeout plus this margin: a row still `executing`
+# after both belongs to a process that died. The margin keeps recovery (on another host, with another
+# clock) from declaring a tool dead that is still within its timeout.
+EXECUTION_LEASE_MARGIN = timedelta(minutes=1)
+
+_UNKNOWN_OUTCOME = (
+    "The outcome of this call is unknown: {why}. It was not retried; a person must check whether it took effect."
+)
 
 
 def approval_digest(*, tool_name: str, args: Any, tool_call_id: str, policy_version: str) -> str:
@@ -202,10 +209,8 @@ class GuardedToolset(WrapperToolset[RunDeps]):
         tool_call_id: str,
     ) -> Any:
         now = self.clock()
-        async with self.session_factory.begin() as session:
+        async with self.session_factory() as session:
             approval = await approval_store.get_approval_for_call(session, run_id=run_id, tool_call_id=tool_call_id)
-            if approval is not None and approval.state == "executing":
-                await approval_store.mark_stale_executions_unknown(session, now=now, approval_id=approval.approval_id)
             audit = await audit_store.get_tool_call(session, run_id=run_id, tool_call_id=tool_call_id)
         if approval is None or audit is None:
             logfire.error("approved call without an approval record: blocked", tool_name=name, run_id=run_id)
@@ -215,18 +220,31 @@ class GuardedToolset(WrapperToolset[RunDeps]):
         expected = approval_digest(
             tool_name=name, args=args, tool_call_id=tool_call_id, policy_version=self.policy.version
         )
+        blocked = None
         if expected != approval.digest:
-            logfire.error("approved call does not match its approval: blocked", tool_name=name, run_id=run_id)
-            raise ToolFailed(
+            blocked = (
                 "Not executed: the arguments or the policy changed since a person approved this call. "
                 "Request it again if it is still needed."
             )
         async with self.session_factory.begin() as session:
             claimed = await approval_store.claim_for_execution(
-                session, approval_id=approval.approval_id, lease_expires_at=now + self.execution_lease
+                session,
+                approval_id=approval.approval_id,
+                lease_expires_at=now + self.execution_lease + EXECUTION_LEASE_MARGIN,
             )
-            if claimed:
+            if claimed and blocked is not None:
+                # Settle it (executing -> failed) so the call stops counting towards spend and rate limits.
+                await approval_store.finish_execution(
+                    session, approval_id=approval.approval_id, new_state="failed", finished_at=now, error=blocked
+                )
+                await audit_store.update_tool_call(
+                    session, audit_id=audit.audit_id, status="not_executed", error=blocked, finished_at=now
+                )
+            elif claimed:
                 await audit_store.update_tool_call(session, audit_id=audit.audit_id, status="running", started_at=now)
+        if blocked is not None:
+            logfire.error("approved call does not match its approval: blocked", tool_name=name, run_id=run_id)
+            raise ToolFailed(blocked)
         if not claimed:
             # Another resumer won the race; report what it did instead of acting again.
             async with self.session_factory() as session:
@@ -247,10 +265,7 @@ class GuardedToolset(WrapperToolset[RunDeps]):
             case "executing":
                 raise ToolFailed("This approved call is being executed by another worker; it will not run twice.")
             case "unknown":
-                raise ToolFailed(
-                    "The outcome of this approved call is unknown: the process executing it stopped before "
-                    "recording a result. It was not retried; a person must check whether it took effect."
-                )
+                raise ToolFailed(_UNKNOWN_OUTCOME.format(why=approval.error or "no result was recorded"))
             case "expired":
                 raise ToolFailed("Not executed: the approval request expired without a decision.")
             case "denied":
@@ -273,14 +288,31 @@ class GuardedToolset(WrapperToolset[RunDeps]):
         try:
             async with asyncio.timeout(self.execution_lease.total_seconds()):
                 result = await super().call_tool(name, tool_args, ctx, tool)
+        except (ToolFailed, ModelRetry) as error:
+            # The tool reported a definite failure: nothing happened, the model may adapt.
+            await self._finish(audit_id, approval_id, started=started, status="failed", error=error.message)
+            raise
         except Exception as error:
+            spec = self.registry.get(name)
+            may_have_acted = spec is None or (spec.destructive and not spec.idempotent)
+            logfire.error("tool {tool_name} raised {error_type}", tool_name=name, error_type=type(error).__name__)
+            if isinstance(error, TimeoutError) or may_have_acted:
+                # A timeout, or an unexpected error in a tool with side effects, may have come after the
+                # effect: recording `failed` would invite a retry of something that happened.
+                why = (
+                    f"the tool did not finish within {self.execution_lease}"
+                    if isinstance(error, TimeoutError)
+                    else f"the tool stopped with an unexpected {type(error).__name__}"
+                )
+                message = _UNKNOWN_OUTCOME.format(why=why)
+                await self._finish(audit_id, approval_id, started=started, status="unknown", error=message)
+                raise ToolFailed(message) from error
             message = _failure_text(error)
             await self._finish(audit_id, approval_id, started=started, status="failed", error=message)
-            if isinstance(error, ToolFailed | ModelRetry):
-                raise
-            logfire.error("tool {tool_name} raised {error_type}", tool_name=name, error_type=type(error).__name__)
             raise ToolFailed(message) from error
-        await self._finish(audit_id, approval_id, started=started, status="succeeded", result=result)
+        if not await self._finish(audit_id, approval_id, started=started, status="succeeded", result=result):
+            # Recovery declared this execution dead while it ran: keep its verdict, tell the model so.
+            raise ToolFailed(_UNKNOWN_OUTCOME.format(why="its worker was presumed dead while it ran"))
         return result
 
     async def _finish(
@@ -289,38 +321,44 @@ class GuardedToolset(WrapperToolset[RunDeps]):
         approval_id: str | None,
         *,
         started: float,
-        status: str,
+        status: Literal["succeeded", "failed", "unknown"],
         result: Any = None,
         error: str | None = None,
-    ) -> None:
+    ) -> bool:
+        """Record the outcome; False when the approval was no longer `executing` (recovery settled it)."""
         finished_at = self.clock()
         result_json = None if status != "succeeded" else canonical_json(result)
+        recorded = True
         async with self.session_factory.begin() as session:
+            if approval_id is not None:
+                new_state: Literal["executed", "failed", "unknown"] = (
+                    "executed" if status == "succeeded" else "failed" if status == "failed" else "unknown"
+                )
+                recorded = await approval_store.finish_execution(
+                    session,
+                    approval_id=approval_id,
+                    new_state=new_state,
+                    finished_at=finished_at,
+                    result_json=result_json,
+                    error=error,
+                )
             await audit_store.update_tool_call(
                 session,
                 audit_id=audit_id,
-                status=status,
+                status=status if recorded else "unknown",
                 result_json=result_json,
                 error=error,
                 finished_at=finished_at,
                 duration_ms=round((time.perf_counter() - started) * 1000),
             )
-            if approval_id is not None:
-                await approval_store.finish_execution(
-                    session,
-                    approval_id=approval_id,
-                    new_state="executed" if status == "succeeded" else "failed",
-                    finished_at=finished_at,
-                    result_json=result_json,
-                    error=error,
-                )
+        return recorded
 
     async def _replay(self, audit: ToolCallRow) -> Any:
         """The model's view of a call this run already handled (seen again after a resume)."""
         match audit.status:
             case "succeeded":
                 return json.loads(audit.result_json) if audit.result_json is not None else None
-            case "denied" | "failed" | "not_executed":
+            case "denied" | "failed" | "not_executed" | "unknown":
                 raise ToolFailed(audit.error or audit.reason)
             case "awaiting_approval":
                 raise ApprovalRequired(metadata={"approval_id": audit.approval_id})
@@ -330,6 +368,5 @@ class GuardedToolset(WrapperToolset[RunDeps]):
                         session, audit_id=audit.audit_id, status="unknown", finished_at=self.clock()
                     )
                 raise ToolFailed(
-                    "The outcome of this call is unknown: the process running it stopped before recording a "
-                    "result. It was not retried."
+                    _UNKNOWN_OUTCOME.format(why="the process running it stopped before recording a result")
                 )

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -117,7 +118,7 @@ class LedgerWriter:
         self,
         session_factory: SessionFactory,
         *,
-        spool_path: Path | None,
+        spool_path: Path,
         daily_warning_usd: Decimal | None = None,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
@@ -157,15 +158,45 @@ class LedgerWriter:
             return await self._flush_spool_locked()
 
     async def _flush_spool_locked(self) -> int:
-        if self._spool_path is None or not self._spool_path.exists():
+        if not self._spool_path.exists():
             return 0
-        lines = [line for line in self._spool_path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        if lines:
-            await self._insert([LedgerEntry.from_json(line) for line in lines])
+        # Take the file away first (an atomic rename): rows other processes append from now on go to a
+        # new spool file, so deleting this one after the replay cannot lose them.
+        replaying = self._spool_path.with_name(f"{self._spool_path.name}.replaying-{uuid.uuid4().hex}")
+        try:
+            self._spool_path.rename(replaying)
+        except FileNotFoundError:  # another process took it first
+            return 0
+        entries: list[LedgerEntry] = []
+        torn: list[str] = []
+        for line in replaying.read_text(encoding="utf-8").splitlines():
+            if not line.strip():
+                continue
+            try:
+                entries.append(LedgerEntry.from_json(line))
+            except (ValueError, KeyError, TypeError):
+                torn.append(line)
+        if torn:
+            # A line cut short by a crash mid-write: keep it for a person, never block the ledger on it.
+            corrupt = self._spool_path.with_name(self._spool_path.name + ".corrupt")
+            with corrupt.open("a", encoding="utf-8") as kept:
+                kept.writelines(line + "\n" for line in torn)
+            logfire.error(
+                "ledger spool had {count} unreadable lines; kept in {path}", count=len(torn), path=str(corrupt)
+            )
+        try:
+            if entries:
+                await self._insert(entries)
+        except Exception:
+            # Put the rows back for the next attempt (appending, as new rows may have been spooled meanwhile).
+            with self._spool_path.open("a", encoding="utf-8") as spool:
+                spool.writelines(entry.to_json() + "\n" for entry in entries)
+            replaying.unlink()
+            raise
         # Only after the rows are committed: a crash in between replays them once more rather than
         # losing them, and the spool is rare enough that a duplicate is the lesser evil.
-        self._spool_path.unlink()
-        return len(lines)
+        replaying.unlink()
+        return len(entries)
 
     async def _insert(self, entries: list[LedgerEntry]) -> None:
         async with self._session_factory.begin() as session:
@@ -178,11 +209,17 @@ class LedgerWriter:
             error_type=type(error).__name__,
             spool=str(self._spool_path),
         )
-        if self._spool_path is None:
-            raise RuntimeError("ledger row could not be stored and no spool file is configured") from error
-        self._spool_path.parent.mkdir(parents=True, exist_ok=True)
-        with self._spool_path.open("a", encoding="utf-8") as spool:
-            spool.write(entry.to_json() + "\n")
+        try:
+            self._spool_path.parent.mkdir(parents=True, exist_ok=True)
+            with self._spool_path.open("a", encoding="utf-8") as spool:
+                spool.write(entry.to_json() + "\n")
+        except OSError as spool_error:
+            # Neither the database nor the disk takes the row: the last place left is the log.
+            logfire.error(
+                "ledger row lost: the spool file cannot be written ({error_type}); row {row}",
+                error_type=type(spool_error).__name__,
+                row=entry.to_json(),
+            )
 
     async def _warn_if_day_over_budget(self, day: date) -> None:
         assert self._daily_warning_usd is not None

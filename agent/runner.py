@@ -84,6 +84,12 @@ class RunnerSettings:
     request_limit: int = DEFAULT_REQUEST_LIMIT
     max_run_cost_usd: Decimal | None = None
 
+    def __post_init__(self) -> None:
+        # A run's lease is renewed at every step, and a step may include a tool running for the whole
+        # execution lease: a shorter run lease would let another worker take over a live run.
+        if self.execution_lease >= self.run_lease:
+            raise ValueError("execution_lease must be shorter than run_lease")
+
 
 @dataclass(frozen=True, kw_only=True)
 class RunOutcome:
@@ -230,7 +236,7 @@ class Runner:
         async with self.session_factory.begin() as session:
             stale = await approval_store.mark_stale_executions_unknown(session, now=now)
             for approval in stale:
-                await _mark_audit(session, approval, status="unknown", error=approval.error)
+                await audit_store.mark_call_of_approval(session, approval, status="unknown", error=approval.error)
             await approval_store.expire_due(session, now=now)
             orphaned = list(
                 (
@@ -259,7 +265,11 @@ class Runner:
                 logfire.warn("run {run_id} was abandoned by its worker; continuing it", run_id=run_id)
                 outcomes.append(await self._continue(run_id))
         for run_id in waiting:
-            outcome = await self.resume(run_id)
+            try:
+                outcome = await self.resume(run_id)
+            except Exception:  # one broken run must not keep the others waiting
+                logfire.exception("run {run_id} could not be resumed during recovery", run_id=run_id)
+                continue
             if outcome.status != "awaiting_approval":
                 outcomes.append(outcome)
         return outcomes
@@ -287,13 +297,28 @@ class Runner:
             run = await run_store.get_run(session, run_id=run_id)
             assert run is not None
             approvals = await approval_store.list_approvals(session, run_id=run_id, limit=10_000)
-        history = _load(run.message_history)
-        deferred, not_executed = _deferred_results(history, approvals)
-        if not_executed:
-            async with self.session_factory.begin() as session:
-                for approval, message in not_executed:
-                    await _mark_audit(session, approval, status="not_executed", error=message)
-        return await self._drive(run, user_content=None, history=history, deferred=deferred)
+        try:
+            history = _load(run.message_history)
+            if not history:
+                # The worker died before anything was stored: start the task over from its text.
+                context = json.loads(run.context_json) if run.context_json else None
+                return await self._drive(
+                    run, user_content=frame_task(run.task_text, context), history=[], deferred=None
+                )
+            final = _final_answer(history)
+            if final is not None:
+                # The worker died after the answer and before recording it: record it now.
+                return await self._complete(run.run_id, history, final)
+            deferred, not_executed = _deferred_results(history, approvals)
+            if not_executed:
+                async with self.session_factory.begin() as session:
+                    for approval, message in not_executed:
+                        await audit_store.mark_call_of_approval(session, approval, status="not_executed", error=message)
+        except Exception as error:
+            logfire.exception("run {run_id} could not be continued", run_id=run_id)
+            return await self._fail(run_id, [], f"could not continue the run ({type(error).__name__})")
+        has_results = bool(deferred.approvals or deferred.calls)
+        return await self._drive(run, user_content=None, history=history, deferred=deferred if has_results else None)
 
     async def _drive(
         self,
@@ -303,10 +328,16 @@ class Runner:
         history: list[ModelMessage],
         deferred: DeferredToolResults | None,
     ) -> RunOutcome:
-        prompt = self.prompt if run.prompt_hash == self.prompt.content_hash else _prompt_of(run)
-        deps = await self._deps_for(run, prompt)
-        agent = self.agent_for(prompt)
         messages: list[ModelMessage] = history
+        try:
+            prompt = self.prompt if run.prompt_hash == self.prompt.content_hash else _prompt_of(run)
+            deps = await self._deps_for(run, prompt)
+            agent = self.agent_for(prompt)
+        except Exception as error:
+            # A run this worker cannot drive (say, its prompt version is not deployed here) fails with
+            # the reason; it must not stay `running` for recovery to trip over again and again.
+            logfire.exception("run {run_id} cannot be driven by this worker", run_id=run.run_id)
+            return await self._fail(run.run_id, messages, f"cannot drive this run: {redact_text(str(error))}")
         try:
             with logfire.span("run {run_id}", run_id=run.run_id):
                 async with agent.iter(
@@ -338,27 +369,37 @@ class Runner:
             logfire.exception("run {run_id} crashed", run_id=run.run_id)
             return await self._fail(run.run_id, messages, f"internal error ({type(error).__name__})")
 
-        now = self.clock()
         if isinstance(output, DeferredToolRequests):
             async with self.session_factory.begin() as session:
-                await run_store.pause_run(
-                    session, run_id=run.run_id, worker_id=self.worker_id, message_history=_dump(messages), now=now
+                paused = await run_store.pause_run(
+                    session,
+                    run_id=run.run_id,
+                    worker_id=self.worker_id,
+                    message_history=_dump(messages),
+                    now=self.clock(),
                 )
+            if not paused:
+                return await self.outcome(run.run_id)  # another worker took the run over
             logfire.info("run {run_id} awaits approval", run_id=run.run_id, approvals=len(output.approvals))
             # Decisions may have raced in (or expired) while the run was being paused.
             return await self.resume(run.run_id)
+        return await self._complete(run.run_id, messages, output)
+
+    async def _complete(self, run_id: str, messages: list[ModelMessage], output: str) -> RunOutcome:
         async with self.session_factory.begin() as session:
-            await run_store.finish_run(
+            finished = await run_store.finish_run(
                 session,
-                run_id=run.run_id,
+                run_id=run_id,
                 worker_id=self.worker_id,
                 status="completed",
                 message_history=_dump(messages),
-                now=now,
+                now=self.clock(),
                 final_output=output,
             )
-        logfire.info("run {run_id} completed", run_id=run.run_id)
-        return RunOutcome(run_id=run.run_id, status="completed", output=output)
+        if not finished:
+            return await self.outcome(run_id)  # another worker took the run over
+        logfire.info("run {run_id} completed", run_id=run_id)
+        return RunOutcome(run_id=run_id, status="completed", output=output)
 
     async def _checkpoint(self, run_id: str, messages: list[ModelMessage]) -> None:
         now = self.clock()
@@ -377,7 +418,7 @@ class Runner:
     async def _fail(self, run_id: str, messages: list[ModelMessage], reason: str) -> RunOutcome:
         logfire.warn("run {run_id} failed: {reason}", run_id=run_id, reason=reason)
         async with self.session_factory.begin() as session:
-            await run_store.finish_run(
+            finished = await run_store.finish_run(
                 session,
                 run_id=run_id,
                 worker_id=self.worker_id,
@@ -385,7 +426,10 @@ class Runner:
                 message_history=_dump(messages),
                 now=self.clock(),
                 failure_reason=reason,
+                keep_history_when_empty=True,
             )
+        if not finished:
+            return await self.outcome(run_id)  # another worker took the run over
         return RunOutcome(run_id=run_id, status="failed", failure_reason=reason)
 
     async def _deps_for(self, run: RunRow, prompt: PromptTemplate) -> RunDeps:
@@ -408,7 +452,7 @@ class Runner:
                 await session.execute(
                     select(RunRow)
                     .where(RunRow.conversation_id == conversation_id)
-                    .order_by(RunRow.created_at.desc())
+                    .order_by(RunRow.created_at.desc(), RunRow.run_id.desc())
                     .limit(1)
                 )
             ).scalar_one_or_none()
@@ -435,6 +479,14 @@ def _dump(messages: Sequence[ModelMessage]) -> str:
 
 def _load(message_history: str) -> list[ModelMessage]:
     return list(ModelMessagesTypeAdapter.validate_json(message_history))
+
+
+def _final_answer(history: Sequence[ModelMessage]) -> str | None:
+    """The text of the last message when it is a model response that calls no tools (the run's answer)."""
+    last = history[-1]
+    if isinstance(last, ModelResponse) and not last.tool_calls:
+        return last.text or ""
+    return None
 
 
 def _unanswered_tool_call_ids(history: Sequence[ModelMessage]) -> list[str]:
@@ -491,9 +543,3 @@ def _deferred_results(
             results.approvals[tool_call_id] = ToolDenied(message)
             not_executed.append((approval, message))
     return results, not_executed
-
-
-async def _mark_audit(session: Any, approval: ApprovalRow, *, status: str, error: str | None) -> None:
-    row = await audit_store.get_tool_call(session, run_id=approval.run_id, tool_call_id=approval.tool_call_id)
-    if row is not None:
-        await audit_store.update_tool_call(session, audit_id=row.audit_id, status=status, error=error)

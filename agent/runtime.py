@@ -58,7 +58,7 @@ def build_runtime(
     prompt: PromptTemplate | None = None,
     runner_settings: RunnerSettings | None = None,
     providers: SalesProviders | None = None,
-    ledger_spool_path: Path | None = None,
+    ledger_spool_path: Path,
     daily_cost_warning_usd: Decimal | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     worker_id: str | None = None,

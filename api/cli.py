@@ -61,8 +61,15 @@ _USER_ERRORS = (
 )
 
 
+class SettingsError(ValueError):
+    """A setting from the environment has a bad value; the message names it on one line."""
+
+
 def _settings() -> Settings:
-    return Settings()
+    try:
+        return Settings()
+    except ValidationError as error:
+        raise SettingsError(_settings_error(error)) from None
 
 
 def _runtime() -> AbstractAsyncContextManager[Runtime]:
@@ -76,8 +83,6 @@ def _async_command(func: Callable[..., Coroutine[Any, Any, None]]) -> Callable[.
     def wrapper(*args: Any, **kwargs: Any) -> None:
         try:
             asyncio.run(func(*args, **kwargs))
-        except ValidationError as error:
-            raise click.ClickException(_settings_error(error)) from None
         except _USER_ERRORS as error:
             raise click.ClickException(str(error)) from None
         except (OSError, OperationalError, InterfaceError) as error:

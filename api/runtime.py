@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import logfire
 from pydantic_ai.models import Model
 from sqlalchemy.exc import ArgumentError
 
@@ -59,7 +60,10 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             ledger_spool_path=settings.ledger_spool_path,
             daily_cost_warning_usd=settings.daily_cost_warning_usd,
         )
-        await runtime.ledger.flush_spool()
+        try:
+            await runtime.ledger.flush_spool()
+        except Exception:  # the rows stay spooled for the next attempt; no reason to refuse to start
+            logfire.exception("ledger spool could not be replayed at start-up")
         yield runtime
     finally:
         await engine.dispose()

@@ -81,8 +81,11 @@ async def decide(
     note: str | None,
     approved_args_json: str | None = None,
     digest: str | None = None,
+    policy_version: str | None = None,
 ) -> bool:
-    """pending -> approved | denied, only while pending and not past its expiry."""
+    """pending -> approved | denied, only while pending and not past its expiry.
+
+    An approval re-binds `digest` (and `policy_version`) to the arguments and policy that checked it."""
     assert new_state in ("approved", "denied"), new_state
     values: dict[str, object] = {
         "state": new_state,
@@ -94,6 +97,8 @@ async def decide(
         values["approved_args_json"] = approved_args_json
     if digest is not None:
         values["digest"] = digest
+    if policy_version is not None:
+        values["policy_version"] = policy_version
     result = await session.execute(
         update(ApprovalRow)
         .where(
@@ -136,8 +141,8 @@ async def finish_execution(
     result_json: str | None = None,
     error: str | None = None,
 ) -> bool:
-    """executing -> executed | failed."""
-    assert new_state in ("executed", "failed"), new_state
+    """executing -> executed | failed | unknown (a timeout: the call may or may not have had its effect)."""
+    assert new_state in ("executed", "failed", "unknown"), new_state
     result = await session.execute(
         update(ApprovalRow)
         .where(ApprovalRow.approval_id == approval_id, ApprovalRow.state == "executing")

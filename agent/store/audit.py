@@ -5,20 +5,26 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agent.store.tables import ToolCallRow, ToolCallStatus
+from agent.store.tables import ApprovalRow, ToolCallRow, ToolCallStatus
 
 __all__ = [
     "SPENDING_STATUSES",
     "get_tool_call",
     "list_tool_calls",
+    "mark_call_of_approval",
     "recent_tool_calls",
+    "record_edited_args",
     "run_spend_usd",
     "serialize_decisions",
     "update_tool_call",
 ]
+
+# Advisory-lock namespaces (first key of PostgreSQL's two-key locks); arbitrary, but fixed forever.
+_TOOL_LOCKS = 51_001
+_RUN_LOCKS = 51_002
 
 # Calls that reached (or may still reach) the outside world: these count towards spend and rate limits.
 SPENDING_STATUSES: tuple[ToolCallStatus, ...] = ("awaiting_approval", "running", "succeeded", "failed", "unknown")
@@ -34,8 +40,11 @@ async def serialize_decisions(session: AsyncSession, *, tool_name: str, run_id: 
     """
     if session.get_bind().dialect.name != "postgresql":
         return
-    for key in (f"signoff:tool:{tool_name}", f"signoff:run:{run_id}"):
-        await session.execute(text("SELECT pg_advisory_xact_lock(hashtext(:key))"), {"key": key})
+    # The two-key form keeps the namespaces apart: a tool's key can never equal a run's.
+    for namespace, key in ((_TOOL_LOCKS, tool_name), (_RUN_LOCKS, run_id)):
+        await session.execute(
+            text("SELECT pg_advisory_xact_lock(:namespace, hashtext(:key))"), {"namespace": namespace, "key": key}
+        )
 
 
 async def get_tool_call(session: AsyncSession, *, run_id: str, tool_call_id: str) -> ToolCallRow | None:
@@ -54,6 +63,28 @@ async def list_tool_calls(session: AsyncSession, *, run_id: str) -> list[ToolCal
     return list(result.scalars())
 
 
+async def mark_call_of_approval(
+    session: AsyncSession, approval: ApprovalRow, *, status: str, error: str | None
+) -> None:
+    """Set the status (and error) of the audit row of an approval's call."""
+    await session.execute(
+        update(ToolCallRow)
+        .where(ToolCallRow.run_id == approval.run_id, ToolCallRow.tool_call_id == approval.tool_call_id)
+        .values(status=status, error=error)
+    )
+
+
+async def record_edited_args(
+    session: AsyncSession, *, run_id: str, tool_call_id: str, args_json: str, items: int, estimated_cost_usd: Decimal
+) -> None:
+    """An approver edited the call: the audit row shows (and counts) what will run."""
+    await session.execute(
+        update(ToolCallRow)
+        .where(ToolCallRow.run_id == run_id, ToolCallRow.tool_call_id == tool_call_id)
+        .values(args_json=args_json, items=items, estimated_cost_usd=estimated_cost_usd)
+    )
+
+
 async def update_tool_call(session: AsyncSession, *, audit_id: int, **values: object) -> None:
     """Set columns of one audit row."""
     await session.execute(update(ToolCallRow).where(ToolCallRow.audit_id == audit_id).values(**values))
@@ -70,19 +101,28 @@ async def run_spend_usd(session: AsyncSession, *, run_id: str, excluding_tool_ca
 
 
 async def recent_tool_calls(
-    session: AsyncSession, *, since: datetime, tool_name: str, excluding_tool_call_id: str | None = None
+    session: AsyncSession,
+    *,
+    since: datetime,
+    tool_name: str,
+    excluding: tuple[str, str] | None = None,
 ) -> list[tuple[datetime, int, Decimal]]:
-    """(requested_at, items, estimated cost) of calls of one tool, any run, after `since`, that reached the
-    outside world; oldest first. Served by the (tool_name, requested_at) index."""
+    """(when, items, estimated cost) of calls of one tool, any run, that reached the outside world
+    after `since`; oldest first. A call counts from when it started executing (an approved call may
+    run long after it was requested), or from its request while it has not started.
+    `excluding` is a (run_id, tool_call_id) pair to leave out."""
+    when = func.coalesce(ToolCallRow.started_at, ToolCallRow.requested_at)
     query = (
-        select(ToolCallRow.requested_at, ToolCallRow.items, ToolCallRow.estimated_cost_usd)
+        select(when, ToolCallRow.items, ToolCallRow.estimated_cost_usd)
         .where(
             ToolCallRow.tool_name == tool_name,
-            ToolCallRow.requested_at > since,
+            # Either column may be the recent one; started_at is never earlier than requested_at.
+            or_(ToolCallRow.requested_at > since, ToolCallRow.started_at > since),
             ToolCallRow.status.in_(SPENDING_STATUSES),
         )
-        .order_by(ToolCallRow.requested_at)
+        .order_by(when)
     )
-    if excluding_tool_call_id is not None:
-        query = query.where(ToolCallRow.tool_call_id != excluding_tool_call_id)
-    return [(at, int(items), cost) for at, items, cost in (await session.execute(query)).all()]
+    if excluding is not None:
+        run_id, tool_call_id = excluding
+        query = query.where(or_(ToolCallRow.run_id != run_id, ToolCallRow.tool_call_id != tool_call_id))
+    return [(at, int(items), cost) for at, items, cost in (await session.execute(query)).all() if at > since]

@@ -116,8 +116,12 @@ async def finish_run(
     now: datetime,
     final_output: str | None = None,
     failure_reason: str | None = None,
+    keep_history_when_empty: bool = False,
 ) -> bool:
-    """running -> completed | failed | cancelled, releasing the lease."""
+    """running -> completed | failed | cancelled, releasing the lease.
+
+    With `keep_history_when_empty`, an empty `message_history` leaves the stored history as it is
+    (a run that fails before it ran keeps what it had)."""
     assert status in ("completed", "failed", "cancelled"), status
     values: dict[str, object] = {
         "status": status,
@@ -128,7 +132,7 @@ async def finish_run(
         "final_output": final_output,
         "failure_reason": failure_reason,
     }
-    if message_history is not None:
+    if message_history is not None and not (keep_history_when_empty and message_history == "[]"):
         values["message_history"] = message_history
     result = await session.execute(update(RunRow).where(_owned(run_id, worker_id)).values(**values))
     return rows_affected(result) == 1

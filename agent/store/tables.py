@@ -81,7 +81,9 @@ class ToolCallRow(Base):
     __tablename__ = "tool_calls"
     __table_args__ = (
         UniqueConstraint("run_id", "tool_call_id", name="uq_tool_calls_run_call"),
-        Index("ix_tool_calls_tool_started", "tool_name", "requested_at"),
+        # Rate limits count a tool's recent calls by request time, or by start time for approved calls.
+        Index("ix_tool_calls_tool_requested", "tool_name", "requested_at"),
+        Index("ix_tool_calls_tool_started", "tool_name", "started_at"),
     )
 
     audit_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)

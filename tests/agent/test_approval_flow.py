@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 from inline_snapshot import snapshot
@@ -195,7 +196,7 @@ async def test_mixed_step_read_runs_write_waits_model_sees_both(
 
 
 async def test_run_paused_in_one_process_resumes_from_a_fresh_runner(
-    make_runtime: RuntimeFactory, database_url: str, clock: FakeClock
+    make_runtime: RuntimeFactory, database_url: str, clock: FakeClock, tmp_path: Path
 ) -> None:
     model = ScriptedModel([[call("sync_contacts_to_crm", {"contacts": contacts(3)}, "sync-3")], [text("Added 3.")]])
     first = make_runtime(model.model)
@@ -212,6 +213,7 @@ async def test_run_paused_in_one_process_resumes_from_a_fresh_runner(
             model=fresh_model.model,
             policy=first.decider.policy,
             providers=offline_providers(sessions, clock=clock),
+            ledger_spool_path=tmp_path / "fresh-spool.jsonl",
             clock=clock,
         )
         final = await fresh.runner.resume(outcome.run_id)

@@ -146,8 +146,10 @@ async def test_ledger_write_failure_spools_and_is_replayed(
 
 
 @pytest.mark.parametrize("value", [Decimal("0.000000000001"), Decimal("1234.5678"), Decimal("0")])
-async def test_money_round_trips_exactly(session_factory: SessionFactory, clock: FakeClock, value: Decimal) -> None:
-    writer = LedgerWriter(session_factory, spool_path=None)
+async def test_money_round_trips_exactly(
+    session_factory: SessionFactory, clock: FakeClock, value: Decimal, tmp_path: Path
+) -> None:
+    writer = LedgerWriter(session_factory, spool_path=tmp_path / "spool.jsonl")
     await writer.record(
         LedgerEntry(
             run_id="r",

@@ -11,8 +11,10 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+import tempfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 from agent.runtime import build_runtime
 from agent.store.engine import create_engine, create_session_factory
@@ -48,6 +50,7 @@ async def main(database_url: str, run_id: str) -> None:
         model=ScriptedModel([[text("the child must die before asking the model")]]).model,
         policy=build_policy_engine(PolicyConfig()),
         providers=replace(providers, crm=CrmThatDiesAfterWriting(providers.crm)),
+        ledger_spool_path=Path(tempfile.mkdtemp()) / "ledger-spool.jsonl",
     )
     await runtime.runner.resume(run_id)
     raise SystemExit("the child process was expected to die during execution")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from pathlib import Path
 
 from telemetry_support import TelemetryCapture
 
@@ -33,9 +34,11 @@ def _entry(clock: FakeClock, cost: Decimal | None, step: int) -> LedgerEntry:
 
 
 async def test_costly_request_and_costly_day_are_logged(
-    session_factory: SessionFactory, clock: FakeClock, telemetry_capture: TelemetryCapture
+    session_factory: SessionFactory, clock: FakeClock, telemetry_capture: TelemetryCapture, tmp_path: Path
 ) -> None:
-    writer = LedgerWriter(session_factory, spool_path=None, daily_warning_usd=Decimal("2.00"), clock=clock)
+    writer = LedgerWriter(
+        session_factory, spool_path=tmp_path / "spool.jsonl", daily_warning_usd=Decimal("2.00"), clock=clock
+    )
     await writer.record(_entry(clock, Decimal("0.50"), 1))
     assert "model spend today" not in telemetry_capture.exported_text()
     assert "model request cost" not in telemetry_capture.exported_text()
@@ -47,8 +50,10 @@ async def test_costly_request_and_costly_day_are_logged(
 
 
 async def test_no_warning_without_a_price(
-    session_factory: SessionFactory, clock: FakeClock, telemetry_capture: TelemetryCapture
+    session_factory: SessionFactory, clock: FakeClock, telemetry_capture: TelemetryCapture, tmp_path: Path
 ) -> None:
-    writer = LedgerWriter(session_factory, spool_path=None, daily_warning_usd=Decimal("0.01"), clock=clock)
+    writer = LedgerWriter(
+        session_factory, spool_path=tmp_path / "spool.jsonl", daily_warning_usd=Decimal("0.01"), clock=clock
+    )
     await writer.record(_entry(clock, None, 1))
     assert "model spend today" not in telemetry_capture.exported_text()

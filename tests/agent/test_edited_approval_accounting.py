@@ -1,6 +1,5 @@
-"""Review: an edited approval executes the edited arguments, but the audit row keeps the *requested*
-arguments, items and estimated cost. Spend and rate limits are computed from audit rows, so after an
-edit that enlarges a call, later calls are checked against a spend total that is too small."""
+"""An edited approval is audited, and counted towards spend and rate limits, with the arguments that
+will run, not the ones first requested: an edit cannot be used to slip past the spend threshold."""
 
 from __future__ import annotations
 

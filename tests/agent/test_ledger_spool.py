@@ -1,0 +1,74 @@
+"""The ledger spool survives damage and sharing: a torn line (a write cut short by a crash) is set
+aside instead of blocking every later write, and rows another process appends during a replay are kept."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from agent.ledger import LedgerEntry, LedgerWriter
+from agent.store.engine import SessionFactory
+from agent.store.tables import LedgerRow
+
+
+def _entry(step: int) -> LedgerEntry:
+    return LedgerEntry(
+        run_id="run-1",
+        step=step,
+        purpose="agent_step",
+        model_name="scripted",
+        provider_name=None,
+        provider_request_id=None,
+        input_tokens=10,
+        output_tokens=5,
+        cache_read_tokens=0,
+        cache_write_tokens=0,
+        cost_usd=Decimal("0.001"),
+        prompt_name="sales_agent",
+        prompt_version="1",
+        prompt_hash="sha256:x",
+        latency_ms=1,
+        created_at=datetime(2026, 11, 27, 9, 0, tzinfo=UTC),
+    )
+
+
+async def _ledger_rows(session_factory: SessionFactory) -> int:
+    async with session_factory() as session:
+        return int((await session.execute(select(func.count()).select_from(LedgerRow))).scalar_one())
+
+
+async def test_a_torn_spool_line_does_not_stop_the_ledger(session_factory: SessionFactory, tmp_path: Path) -> None:
+    spool = tmp_path / "ledger-spool.jsonl"
+    # The last spooled row, cut short when the process died while appending it.
+    spool.write_text(_entry(1).to_json()[:40], encoding="utf-8")
+    writer = LedgerWriter(session_factory, spool_path=spool)
+
+    for step in (2, 3, 4):
+        await writer.record(_entry(step))
+
+    assert await _ledger_rows(session_factory) == 3, spool.read_text(encoding="utf-8").count("\n")
+
+
+async def test_rows_appended_by_another_writer_during_a_replay_are_not_lost(
+    session_factory: SessionFactory, tmp_path: Path
+) -> None:
+    spool = tmp_path / "ledger-spool.jsonl"
+    spool.write_text(_entry(1).to_json() + "\n", encoding="utf-8")
+    replaying = LedgerWriter(session_factory, spool_path=spool)
+    other_process = LedgerWriter(session_factory, spool_path=spool)
+
+    real_insert = replaying._insert
+
+    async def insert_while_another_writer_spools(entries: list[LedgerEntry]) -> None:
+        await real_insert(entries)
+        # Meanwhile another process could not reach the database and spooled its row.
+        other_process._spool(_entry(2), RuntimeError("database unavailable"))
+
+    replaying._insert = insert_while_another_writer_spools  # type: ignore[method-assign]
+    await replaying.flush_spool()
+
+    in_spool = spool.read_text(encoding="utf-8").count("\n") if spool.exists() else 0
+    assert await _ledger_rows(session_factory) + in_spool == 2
