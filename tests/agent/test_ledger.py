@@ -10,7 +10,7 @@ from pydantic_ai.messages import ModelMessagesTypeAdapter, ModelResponse
 from sqlalchemy import select
 
 from agent.costs import cost_report
-from agent.ledger import LedgerEntry, LedgerWriter
+from agent.ledger import LedgerWriter
 from agent.runner import RunnerSettings
 from agent.store import runs as run_store
 from agent.store.engine import SessionFactory, create_engine, create_session_factory
@@ -18,6 +18,7 @@ from agent.store.tables import LedgerRow
 from tests.agent.helpers import contacts
 from tests.conftest import RuntimeFactory
 from tests.support.clock import FakeClock
+from tests.support.ledger import ledger_entry
 from tests.support.scripted import ScriptedModel, call, text
 
 # genai-prices' Claude Sonnet 4.5 prices for prompts under 200k tokens, per token.
@@ -112,24 +113,7 @@ async def test_ledger_write_failure_spools_and_is_replayed(
 ) -> None:
     broken_engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'missing-dir' / 'nope.db'}")
     spool = tmp_path / "spool.jsonl"
-    entry = LedgerEntry(
-        run_id="run-1",
-        step=1,
-        purpose="agent_step",
-        model_name="claude-sonnet-4-5",
-        provider_name="anthropic",
-        provider_request_id="req_1",
-        input_tokens=10,
-        output_tokens=5,
-        cache_read_tokens=0,
-        cache_write_tokens=0,
-        cost_usd=Decimal("0.000105"),
-        prompt_name="sales_agent",
-        prompt_version="1",
-        prompt_hash="sha256:x",
-        latency_ms=3,
-        created_at=clock(),
-    )
+    entry = ledger_entry(provider_request_id="req_1", cost_usd=Decimal("0.000105"), created_at=clock())
     try:
         await LedgerWriter(create_session_factory(broken_engine), spool_path=spool).record(entry)  # must not raise
     finally:
@@ -150,25 +134,6 @@ async def test_money_round_trips_exactly(
     session_factory: SessionFactory, clock: FakeClock, value: Decimal, tmp_path: Path
 ) -> None:
     writer = LedgerWriter(session_factory, spool_path=tmp_path / "spool.jsonl")
-    await writer.record(
-        LedgerEntry(
-            run_id="r",
-            step=1,
-            purpose="agent_step",
-            model_name="m",
-            provider_name=None,
-            provider_request_id=None,
-            input_tokens=0,
-            output_tokens=0,
-            cache_read_tokens=0,
-            cache_write_tokens=0,
-            cost_usd=value,
-            prompt_name="p",
-            prompt_version="1",
-            prompt_hash="h",
-            latency_ms=0,
-            created_at=clock(),
-        )
-    )
+    await writer.record(ledger_entry(cost_usd=value, created_at=clock()))
     async with session_factory() as session:
         assert (await session.execute(select(LedgerRow.cost_usd))).scalar_one() == value

@@ -3,8 +3,6 @@ aside instead of blocking every later write, and rows another process appends du
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 
 from sqlalchemy import func, select
@@ -12,27 +10,11 @@ from sqlalchemy import func, select
 from agent.ledger import LedgerEntry, LedgerWriter
 from agent.store.engine import SessionFactory
 from agent.store.tables import LedgerRow
+from tests.support.ledger import ledger_entry
 
 
 def _entry(step: int) -> LedgerEntry:
-    return LedgerEntry(
-        run_id="run-1",
-        step=step,
-        purpose="agent_step",
-        model_name="scripted",
-        provider_name=None,
-        provider_request_id=None,
-        input_tokens=10,
-        output_tokens=5,
-        cache_read_tokens=0,
-        cache_write_tokens=0,
-        cost_usd=Decimal("0.001"),
-        prompt_name="sales_agent",
-        prompt_version="1",
-        prompt_hash="sha256:x",
-        latency_ms=1,
-        created_at=datetime(2026, 11, 27, 9, 0, tzinfo=UTC),
-    )
+    return ledger_entry(step=step)
 
 
 async def _ledger_rows(session_factory: SessionFactory) -> int:

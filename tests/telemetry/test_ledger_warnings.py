@@ -10,27 +10,11 @@ from telemetry_support import TelemetryCapture
 from agent.ledger import LedgerEntry, LedgerWriter
 from agent.store.engine import SessionFactory
 from tests.support.clock import FakeClock
+from tests.support.ledger import ledger_entry
 
 
 def _entry(clock: FakeClock, cost: Decimal | None, step: int) -> LedgerEntry:
-    return LedgerEntry(
-        run_id="run-w",
-        step=step,
-        purpose="agent_step",
-        model_name="claude-sonnet-4-5",
-        provider_name="anthropic",
-        provider_request_id=None,
-        input_tokens=1,
-        output_tokens=1,
-        cache_read_tokens=0,
-        cache_write_tokens=0,
-        cost_usd=cost,
-        prompt_name="sales_agent",
-        prompt_version="1",
-        prompt_hash="sha256:x",
-        latency_ms=1,
-        created_at=clock(),
-    )
+    return ledger_entry(run_id="run-w", step=step, cost_usd=cost, created_at=clock(), input_tokens=1, output_tokens=1)
 
 
 async def test_costly_request_and_costly_day_are_logged(
