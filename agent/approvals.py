@@ -26,6 +26,7 @@ from agent.decider import CallDecider
 from agent.guard import approval_digest
 from agent.store import approvals as approval_store
 from agent.store import audit as audit_store
+from agent.store.events import append_event
 from agent.store.tables import ApprovalRow, ApprovalState
 from tools.registry import ToolArgumentsError, ToolSpec, canonical_json
 
@@ -193,6 +194,21 @@ class ApprovalService:
                 digest=digest,
                 policy_version=self.decider.policy.version if digest is not None else None,
             )
+            if won:
+                append_event(
+                    session,
+                    run_id=row.run_id,
+                    kind="approval_decided",
+                    payload={
+                        "approval_id": row.approval_id,
+                        "tool_call_id": row.tool_call_id,
+                        "decision": new_state,
+                        "decided_by": decided_by,
+                        "note": note,
+                        "edited": approved_args_json is not None,
+                    },
+                    now=self.clock(),
+                )
             if won and audited_call is not None:
                 # The audit trail, spend and rate limits follow what will run: the edited arguments.
                 args, spec = audited_call

@@ -40,6 +40,7 @@ from agent.deps import RunDeps
 from agent.store import approvals as approval_store
 from agent.store import audit as audit_store
 from agent.store.engine import SessionFactory
+from agent.store.events import append_event
 from agent.store.tables import ApprovalRow, ToolCallRow
 from policies import Decision, PolicyEngine
 from tools.registry import ToolRegistry, canonical_json
@@ -126,12 +127,30 @@ class GuardedToolset(WrapperToolset[RunDeps]):
                 decision = self.decider.evaluate(name, args, context)
                 audit = self._new_audit_row(name, args_json, decision, run_id=run_id, tool_call_id=tool_call_id)
                 session.add(audit)
+                event = {"tool": name, "tool_call_id": tool_call_id}
+                append_event(
+                    session, run_id=run_id, kind="tool_call", payload={**event, "args": args}, now=audit.requested_at
+                )
+                append_event(
+                    session,
+                    run_id=run_id,
+                    kind="decision",
+                    payload={**event, "verdict": decision.verdict, "rule": decision.rule, "reason": decision.reason},
+                    now=audit.requested_at,
+                )
                 if decision.verdict == "require_approval":
                     approval = self._new_approval(
                         name, args, args_json, decision, run_id=run_id, tool_call_id=tool_call_id
                     )
                     audit.approval_id = approval_id = approval.approval_id
                     session.add(approval)
+                    append_event(
+                        session,
+                        run_id=run_id,
+                        kind="approval_requested",
+                        payload={**event, "approval_id": approval.approval_id, "summary": approval.summary},
+                        now=audit.requested_at,
+                    )
                 await session.flush()  # assigns audit.audit_id
         if existing is not None or decision is None or audit is None:
             assert existing is not None
@@ -341,6 +360,20 @@ class GuardedToolset(WrapperToolset[RunDeps]):
                     finished_at=finished_at,
                     result_json=result_json,
                     error=error,
+                )
+            audit = await session.get(ToolCallRow, audit_id)
+            if audit is not None:
+                append_event(
+                    session,
+                    run_id=audit.run_id,
+                    kind="tool_result",
+                    payload={
+                        "tool": audit.tool_name,
+                        "tool_call_id": audit.tool_call_id,
+                        "status": status if recorded else "unknown",
+                        "error": error,
+                    },
+                    now=finished_at,
                 )
             await audit_store.update_tool_call(
                 session,

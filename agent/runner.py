@@ -29,6 +29,7 @@ from pydantic_ai.models import Model
 from pydantic_ai.tools import DeferredToolRequests, DeferredToolResults, ToolApproved, ToolDenied
 from pydantic_ai.usage import UsageLimits
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from agent.decider import CallDecider
 from agent.deps import PromptRef, RunDeps
@@ -38,6 +39,7 @@ from agent.ledger import LedgerCapability, LedgerWriter, RunCostLimitExceeded
 from agent.store import approvals as approval_store
 from agent.store import audit as audit_store
 from agent.store import runs as run_store
+from agent.store.events import append_event
 from agent.store.tables import ApprovalRow, LedgerRow, RunRow, RunStatus
 from agent.telemetry import redact_text
 from prompts import PromptTemplate, load_prompt
@@ -168,15 +170,34 @@ class Runner:
         requested_by: str = "cli",
         conversation_id: str | None = None,
     ) -> RunOutcome:
-        """Create a run for a task and drive it until it completes, fails or waits for approval.
+        """Create a run for a task and drive it until it completes, fails or waits for approval."""
+        run, _created = await self.create_run(
+            task_text, context=context, requested_by=requested_by, conversation_id=conversation_id
+        )
+        return await self.drive_new(run.run_id)
 
-        With `conversation_id`, the task continues that conversation: its latest finished run's history
-        is the new run's starting point.
+    async def create_run(
+        self,
+        task_text: str,
+        *,
+        context: Mapping[str, Any] | None = None,
+        requested_by: str = "cli",
+        conversation_id: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> tuple[RunRow, bool]:
+        """Store a new run (durably, before anyone is told it exists) without driving it yet.
+
+        Returns the run and whether it was created: with an `idempotency_key` this requester already
+        used, the earlier run comes back instead. With `conversation_id`, the task continues that
+        conversation (whose runs must all have finished). Drive it with `drive_new`.
         """
-        user_content = frame_task(task_text, context)
-        history: list[ModelMessage] = []
+        frame_task(task_text, context)  # validates the task and context before anything is stored
+        if idempotency_key is not None:
+            existing = await self._run_for_idempotency_key(requested_by, idempotency_key)
+            if existing is not None:
+                return existing, False
         if conversation_id is not None:
-            history = await self._conversation_history(conversation_id)
+            await self._conversation_history(conversation_id)  # it exists and is not busy
         now = self.clock()
         run = RunRow(
             run_id=str(uuid.uuid4()),
@@ -185,21 +206,54 @@ class Runner:
             task_text=task_text.strip(),
             context_json=json.dumps(context, sort_keys=True) if context else None,
             requested_by=requested_by,
+            idempotency_key=idempotency_key,
             model_name=self.model.model_name,
             prompt_name=self.prompt.name,
             prompt_version=self.prompt.version,
             prompt_hash=self.prompt.content_hash,
             policy_version=self.decider.policy.version,
-            message_history=_dump(history),
+            # Empty until the run starts: the conversation's history is read when it is driven.
+            message_history="[]",
             lease_owner=self.worker_id,
             lease_expires_at=now + self.settings.run_lease,
             created_at=now,
             updated_at=now,
         )
-        async with self.session_factory.begin() as session:
-            session.add(run)
-        logfire.info("run {run_id} started", run_id=run.run_id, requested_by=requested_by)
-        return await self._drive(run, user_content=user_content, history=history, deferred=None)
+        try:
+            async with self.session_factory.begin() as session:
+                session.add(run)
+                await session.flush()  # the run row first: events refer to it
+                append_event(
+                    session,
+                    run_id=run.run_id,
+                    kind="run_started",
+                    payload={"task": run.task_text, "requested_by": requested_by},
+                    now=now,
+                )
+        except IntegrityError:
+            # Two requests with the same idempotency key raced: the other one's run is the answer.
+            if idempotency_key is not None:
+                existing = await self._run_for_idempotency_key(requested_by, idempotency_key)
+                if existing is not None:
+                    return existing, False
+            raise
+        logfire.info("run {run_id} created", run_id=run.run_id, requested_by=requested_by)
+        return run, True
+
+    async def drive_new(self, run_id: str) -> RunOutcome:
+        """Drive a run this worker created with `create_run` from its task to its first stop."""
+        async with self.session_factory() as session:
+            run = await run_store.get_run(session, run_id=run_id)
+        if run is None:
+            raise RunNotFound(run_id)
+        return await self._continue(run_id)
+
+    async def _run_for_idempotency_key(self, requested_by: str, idempotency_key: str) -> RunRow | None:
+        async with self.session_factory() as session:
+            result = await session.execute(
+                select(RunRow).where(RunRow.requested_by == requested_by, RunRow.idempotency_key == idempotency_key)
+            )
+            return result.scalar_one_or_none()
 
     async def resume(self, run_id: str) -> RunOutcome:
         """Continue a run whose approvals are all decided. Safe to call twice, or from two processes:
@@ -221,6 +275,8 @@ class Runner:
                     now=now,
                     lease_expires_at=now + self.settings.run_lease,
                 )
+                if claimed:
+                    append_event(session, run_id=run_id, kind="run_resumed", payload={}, now=now)
         if not claimed:
             return await self.outcome(run_id)
         return await self._continue(run_id)
@@ -300,10 +356,12 @@ class Runner:
         try:
             history = _load(run.message_history)
             if not history:
-                # The worker died before anything was stored: start the task over from its text.
+                # Not started yet (or its worker died before storing anything): start from the task text,
+                # after the conversation so far.
                 context = json.loads(run.context_json) if run.context_json else None
+                earlier = await self._conversation_history(run.conversation_id, excluding_run_id=run.run_id)
                 return await self._drive(
-                    run, user_content=frame_task(run.task_text, context), history=[], deferred=None
+                    run, user_content=frame_task(run.task_text, context), history=earlier, deferred=None
                 )
             final = _final_answer(history)
             if final is not None:
@@ -354,8 +412,9 @@ class Runner:
                         # calls is stored before those calls run, so a crash resumes at the right step.
                         current = agent_run.all_messages()
                         if len(current) != len(messages):
+                            added = current[len(messages) :]
                             messages = current
-                            await self._checkpoint(run.run_id, messages)
+                            await self._checkpoint(run.run_id, messages, new_messages=added)
                     result = agent_run.result
                     assert result is not None
                     messages = result.all_messages()
@@ -378,6 +437,14 @@ class Runner:
                     message_history=_dump(messages),
                     now=self.clock(),
                 )
+                if paused:
+                    append_event(
+                        session,
+                        run_id=run.run_id,
+                        kind="awaiting_approval",
+                        payload={"approval_ids": [m.get("approval_id") for m in output.metadata.values()]},
+                        now=self.clock(),
+                    )
             if not paused:
                 return await self.outcome(run.run_id)  # another worker took the run over
             logfire.info("run {run_id} awaits approval", run_id=run.run_id, approvals=len(output.approvals))
@@ -396,14 +463,21 @@ class Runner:
                 now=self.clock(),
                 final_output=output,
             )
+            if finished:
+                append_event(session, run_id=run_id, kind="completed", payload={"output": output}, now=self.clock())
         if not finished:
             return await self.outcome(run_id)  # another worker took the run over
         logfire.info("run {run_id} completed", run_id=run_id)
         return RunOutcome(run_id=run_id, status="completed", output=output)
 
-    async def _checkpoint(self, run_id: str, messages: list[ModelMessage]) -> None:
+    async def _checkpoint(
+        self, run_id: str, messages: list[ModelMessage], *, new_messages: Sequence[ModelMessage] = ()
+    ) -> None:
         now = self.clock()
         async with self.session_factory.begin() as session:
+            for message in new_messages:
+                if isinstance(message, ModelResponse) and message.text:
+                    append_event(session, run_id=run_id, kind="model_text", payload={"text": message.text}, now=now)
             still_ours = await run_store.save_history(
                 session,
                 run_id=run_id,
@@ -428,6 +502,8 @@ class Runner:
                 failure_reason=reason,
                 keep_history_when_empty=True,
             )
+            if finished:
+                append_event(session, run_id=run_id, kind="failed", payload={"reason": reason}, now=self.clock())
         if not finished:
             return await self.outcome(run_id)  # another worker took the run over
         return RunOutcome(run_id=run_id, status="failed", failure_reason=reason)
@@ -446,19 +522,26 @@ class Runner:
             model_cost_usd=cost or Decimal("0"),
         )
 
-    async def _conversation_history(self, conversation_id: str) -> list[ModelMessage]:
+    async def _conversation_history(
+        self, conversation_id: str, *, excluding_run_id: str | None = None
+    ) -> list[ModelMessage]:
+        """The history of the conversation's latest run (other than `excluding_run_id`).
+
+        Without `excluding_run_id` (a new follow-up being checked), the conversation must exist and
+        have no run still in progress.
+        """
+        query = select(RunRow).where(RunRow.conversation_id == conversation_id)
+        if excluding_run_id is not None:
+            query = query.where(RunRow.run_id != excluding_run_id)
         async with self.session_factory() as session:
             latest = (
-                await session.execute(
-                    select(RunRow)
-                    .where(RunRow.conversation_id == conversation_id)
-                    .order_by(RunRow.created_at.desc(), RunRow.run_id.desc())
-                    .limit(1)
-                )
+                await session.execute(query.order_by(RunRow.created_at.desc(), RunRow.run_id.desc()).limit(1))
             ).scalar_one_or_none()
         if latest is None:
+            if excluding_run_id is not None:
+                return []  # the first run of its conversation
             raise ConversationNotFound(conversation_id)
-        if latest.status not in ("completed", "failed", "cancelled"):
+        if excluding_run_id is None and latest.status not in ("completed", "failed", "cancelled"):
             raise ValueError(
                 f"conversation {conversation_id!r} has a run that is still {latest.status}; "
                 "wait for it to finish before sending a follow-up"

@@ -19,10 +19,12 @@ from tools.column_types import PicoUsd, UtcDateTime
 __all__ = [
     "APPROVAL_STATES",
     "RUN_STATUSES",
+    "ApiKeyRow",
     "ApprovalRow",
     "ApprovalState",
     "Base",
     "LedgerRow",
+    "RunEventRow",
     "RunRow",
     "RunStatus",
     "ToolCallRow",
@@ -49,9 +51,13 @@ class Base(DeclarativeBase):
 
 
 class RunRow(Base):
-    """One task from request to final answer. `message_history` is pydantic-ai's JSON of all messages."""
+    """One task from request to final answer. `message_history` is pydantic-ai's JSON of all messages.
+
+    `idempotency_key`, when the requester gave one, makes a repeated request return the same run.
+    """
 
     __tablename__ = "runs"
+    __table_args__ = (UniqueConstraint("requested_by", "idempotency_key", name="uq_runs_requester_idempotency"),)
 
     run_id: Mapped[str] = mapped_column(String(_ID), primary_key=True)
     conversation_id: Mapped[str] = mapped_column(String(_ID), index=True)
@@ -59,6 +65,7 @@ class RunRow(Base):
     task_text: Mapped[str] = mapped_column(Text)
     context_json: Mapped[str | None] = mapped_column(Text)
     requested_by: Mapped[str] = mapped_column(String(200))
+    idempotency_key: Mapped[str | None] = mapped_column(String(200))
     model_name: Mapped[str] = mapped_column(String(200))
     prompt_name: Mapped[str] = mapped_column(String(200))
     prompt_version: Mapped[str] = mapped_column(String(64))
@@ -165,3 +172,32 @@ class LedgerRow(Base):
     prompt_hash: Mapped[str] = mapped_column(String(80))
     latency_ms: Mapped[int] = mapped_column(Integer)
     created_at: Mapped[datetime]
+
+
+class RunEventRow(Base):
+    """One thing that happened in a run, in order: the feed behind `GET /v1/runs/{run_id}/events`.
+
+    `event_id` is global and increasing, so it doubles as the server-sent event id a client resumes from.
+    """
+
+    __tablename__ = "run_events"
+
+    event_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.run_id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(40))
+    payload_json: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime]
+
+
+class ApiKeyRow(Base):
+    """An API key: a principal's name, its roles, and the sha256 of the key (the key itself is never stored)."""
+
+    __tablename__ = "api_keys"
+
+    key_id: Mapped[str] = mapped_column(String(_ID), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    key_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    key_prefix: Mapped[str] = mapped_column(String(16))
+    roles: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime]
+    revoked_at: Mapped[datetime | None]
