@@ -26,6 +26,7 @@ from agent.decider import CallDecider
 from agent.guard import approval_digest
 from agent.store import approvals as approval_store
 from agent.store import audit as audit_store
+from agent.store import runs as run_store
 from agent.store.events import append_event
 from agent.store.tables import ApprovalRow, ApprovalState
 from tools.registry import ToolArgumentsError, ToolSpec, canonical_json
@@ -39,6 +40,7 @@ __all__ = [
     "ApprovalNotFound",
     "ApprovalRefused",
     "ApprovalService",
+    "SelfApprovalRefused",
 ]
 
 
@@ -63,6 +65,15 @@ class ApprovalAlreadyDecided(ApprovalError):
         super().__init__(f"approval {approval_id!r} is already {state}; nothing was changed")
 
 
+class SelfApprovalRefused(ApprovalError):
+    """The principal deciding is the one who requested the run, and self-approval is not allowed."""
+
+    def __init__(self, approval_id: str, principal: str) -> None:
+        self.approval_id = approval_id
+        self.principal = principal
+        super().__init__(f"{principal!r} requested this run, so someone else must decide approval {approval_id!r}")
+
+
 class ApprovalRefused(ApprovalError):
     """The approval (with its edit) fails validation or policy."""
 
@@ -77,6 +88,8 @@ class ApprovalService:
 
     decider: CallDecider
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    allow_self_approval: bool = True
+    """The CLI (a local operator with the database at hand) allows it; the HTTP service does not by default."""
 
     async def list(
         self,
@@ -112,7 +125,7 @@ class ApprovalService:
     ) -> ApprovalRow:
         """Approve a pending call, optionally with edited arguments (validated and policy-checked)."""
         self._check_decider(decided_by)
-        row = await self._pending(approval_id)
+        row = await self._pending(approval_id, decided_by=decided_by)
         spec = self.decider.registry.require(row.tool_name)
         if edited_args is None:
             args: dict[str, Any] = json.loads(row.requested_args_json)
@@ -149,7 +162,7 @@ class ApprovalService:
         if not reason.strip():
             raise ApprovalRefused("a denial needs a reason: the model is told why")
         self._check_decider(decided_by)
-        row = await self._pending(approval_id)
+        row = await self._pending(approval_id, decided_by=decided_by)
         changed = await self._transition(row, new_state="denied", decided_by=decided_by, note=reason.strip())
         logfire.info("approval {approval_id} denied", approval_id=approval_id, decided_by=decided_by)
         return changed
@@ -163,12 +176,17 @@ class ApprovalService:
                 f"the decider's name is {len(decided_by)} characters; the limit is {MAX_DECIDER_CHARS}"
             )
 
-    async def _pending(self, approval_id: str) -> ApprovalRow:
+    async def _pending(self, approval_id: str, *, decided_by: str | None = None) -> ApprovalRow:
         async with self.decider.session_factory.begin() as session:
             await approval_store.expire_due(session, now=self.clock())
         row = await self.get(approval_id)
         if row.state != "pending":
             raise ApprovalAlreadyDecided(approval_id, row.state)
+        if not self.allow_self_approval and decided_by is not None:
+            async with self.decider.session_factory() as session:
+                run = await run_store.get_run(session, run_id=row.run_id)
+            if run is not None and run.requested_by == decided_by:
+                raise SelfApprovalRefused(approval_id, decided_by)
         return row
 
     async def _transition(

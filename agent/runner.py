@@ -44,7 +44,15 @@ from agent.store.tables import ApprovalRow, LedgerRow, RunRow, RunStatus
 from agent.telemetry import redact_text
 from prompts import PromptTemplate, load_prompt
 
-__all__ = ["ConversationNotFound", "LeaseLost", "RunNotFound", "RunOutcome", "Runner", "RunnerSettings"]
+__all__ = [
+    "ConversationBusy",
+    "ConversationNotFound",
+    "LeaseLost",
+    "RunNotFound",
+    "RunOutcome",
+    "Runner",
+    "RunnerSettings",
+]
 
 # Requests one run may make before it is stopped: generous for real work (a 25-contact task needs
 # about ten), small enough that a model stuck in a loop stops within minutes and cents.
@@ -66,6 +74,18 @@ class ConversationNotFound(LookupError):
     def __init__(self, conversation_id: str) -> None:
         self.conversation_id = conversation_id
         super().__init__(f"no conversation with id {conversation_id!r}")
+
+
+class ConversationBusy(ValueError):
+    """A follow-up was sent while a run of the conversation is still in progress."""
+
+    def __init__(self, conversation_id: str, status: str) -> None:
+        self.conversation_id = conversation_id
+        self.status = status
+        super().__init__(
+            f"conversation {conversation_id!r} has a run that is still {status}; "
+            "wait for it to finish before sending a follow-up"
+        )
 
 
 class RunNotFound(LookupError):
@@ -330,6 +350,26 @@ class Runner:
                 outcomes.append(outcome)
         return outcomes
 
+    async def release(self, run_ids: Sequence[str]) -> None:
+        """Hand runs this worker was driving (and has stopped driving) to whoever recovers next.
+
+        Their leases end now, so another process continues them at once instead of after the lease.
+        A call this worker was executing when it stopped may or may not have had its effect: it
+        becomes `unknown`, never re-executed.
+        """
+        now = self.clock()
+        message = "the server stopped while this call was running"
+        async with self.session_factory.begin() as session:
+            for run_id in run_ids:
+                if not await run_store.release_lease(session, run_id=run_id, worker_id=self.worker_id, now=now):
+                    continue
+                for approval in await approval_store.list_approvals(session, states=["executing"], run_id=run_id):
+                    await approval_store.mark_stale_executions_unknown(
+                        session, now=now, approval_id=approval.approval_id, force=True, reason=message
+                    )
+                await audit_store.mark_running_calls_unknown(session, run_id=run_id, error=message)
+        logfire.info("released {count} runs for recovery", count=len(run_ids))
+
     async def outcome(self, run_id: str) -> RunOutcome:
         """The current state of a run, without touching it."""
         async with self.session_factory() as session:
@@ -542,10 +582,7 @@ class Runner:
                 return []  # the first run of its conversation
             raise ConversationNotFound(conversation_id)
         if excluding_run_id is None and latest.status not in ("completed", "failed", "cancelled"):
-            raise ValueError(
-                f"conversation {conversation_id!r} has a run that is still {latest.status}; "
-                "wait for it to finish before sending a follow-up"
-            )
+            raise ConversationBusy(conversation_id, latest.status)
         return _load(latest.message_history)
 
 

@@ -62,6 +62,7 @@ def build_runtime(
     daily_cost_warning_usd: Decimal | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     worker_id: str | None = None,
+    allow_self_approval: bool = True,
 ) -> Runtime:
     """Wire a runtime. The database must already be migrated (see `prepare_database`)."""
     providers = providers or offline_providers(session_factory, clock=clock)
@@ -90,7 +91,7 @@ def build_runtime(
         registry=registry,
         providers=providers,
         decider=decider,
-        approvals=ApprovalService(decider=decider, clock=clock),
+        approvals=ApprovalService(decider=decider, clock=clock, allow_self_approval=allow_self_approval),
         ledger=ledger,
         runner=runner,
     )

@@ -12,13 +12,11 @@ import json
 import sys
 from collections.abc import Callable, Coroutine, Sequence
 from contextlib import AbstractAsyncContextManager
-from decimal import Decimal
 from functools import wraps
 from typing import Any
 
 import click
 from pydantic import ValidationError
-from sqlalchemy import select
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from agent.approvals import ApprovalAlreadyDecided, ApprovalError, ApprovalRefused
@@ -26,20 +24,18 @@ from agent.costs import CostGrouping, cost_report
 from agent.framing import TaskInputError
 from agent.runner import ConversationNotFound, RunNotFound, RunOutcome
 from agent.runtime import Runtime
-from agent.store import approvals as approval_store
-from agent.store import audit as audit_store
+from agent.store import api_keys as key_store
 from agent.store import runs as run_store
-from agent.store.tables import APPROVAL_STATES, RUN_STATUSES, LedgerRow
+from agent.store.tables import APPROVAL_STATES, RUN_STATUSES
 from api.cli_format import render_table, truncate
+from api.keys import ROLES, ApiKeyError, create_api_key, revoke_api_key
 from api.runtime import open_runtime
 from api.settings import Settings
 from api.views import (
     approval_view,
-    conversation_view,
     cost_line_view,
-    ledger_view,
+    run_detail_view,
     run_summary_view,
-    tool_call_view,
 )
 from policies import PolicyConfigError
 from prompts import PromptError
@@ -49,6 +45,7 @@ __all__ = ["cli", "main"]
 
 # Errors whose message is meant for the person at the terminal: shown as one line, exit status 1.
 _USER_ERRORS = (
+    ApiKeyError,
     ApprovalError,
     RunNotFound,
     ConversationNotFound,
@@ -220,23 +217,7 @@ async def show_command(run_id: str, as_json: bool) -> None:
         run = await run_store.get_run(session, run_id=run_id)
         if run is None:
             raise RunNotFound(run_id)
-        calls = await audit_store.list_tool_calls(session, run_id=run_id)
-        approvals = await approval_store.list_approvals(session, run_id=run_id, limit=10_000)
-        ledger = list(
-            (
-                await session.execute(select(LedgerRow).where(LedgerRow.run_id == run_id).order_by(LedgerRow.step))
-            ).scalars()
-        )
-    priced = [row.cost_usd for row in ledger if row.cost_usd is not None]
-    payload = {
-        **run_summary_view(run),
-        "conversation": conversation_view(run.message_history),
-        "tool_calls": [tool_call_view(c) for c in calls],
-        "approvals": [approval_view(a) for a in approvals],
-        "ledger": [ledger_view(r) for r in ledger],
-        "cost_usd": format(sum(priced, start=Decimal(0)), "f") if priced else None,
-        "unpriced_requests": len(ledger) - len(priced),
-    }
+        payload = await run_detail_view(session, run=run)
     _emit(as_json, payload, lambda: _render_run(payload))
 
 
@@ -501,6 +482,91 @@ async def policy_check_command(tool_name: str, args_json: str, run_id: str, as_j
         lambda: (
             f"{payload['verdict']}  (rule: {payload['rule']})\n{payload['reason']}\n"
             f"policy version: {payload['policy_version']}"
+        ),
+    )
+
+
+# --- the HTTP service and its keys ---------------------------------------------------------------
+
+
+@cli.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8000, show_default=True)
+def serve_command(host: str, port: int) -> None:
+    """Run the HTTP API and the approval inbox on the configured database."""
+    import uvicorn
+
+    from api.app import create_app
+
+    app = create_app(_settings())
+    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)
+
+
+@cli.group("keys")
+def keys_group() -> None:
+    """Manage API keys (each names a principal and its roles)."""
+
+
+@keys_group.command("create")
+@click.argument("name")
+@click.option(
+    "--role",
+    "roles",
+    type=click.Choice(ROLES),
+    multiple=True,
+    required=True,
+    help="requester (tasks, own runs), approver (the queue), admin (costs, all runs); repeatable.",
+)
+@json_option
+@_async_command
+async def keys_create_command(name: str, roles: Sequence[str], as_json: bool) -> None:
+    """Create a key for principal NAME. The key is printed once and never stored."""
+    async with _runtime() as runtime:
+        row, key = await create_api_key(runtime.session_factory, name=name, roles=roles)
+    payload = {"name": row.name, "roles": row.roles.split(","), "key": key}
+    _emit(
+        as_json,
+        payload,
+        lambda: (
+            f"key for {row.name} ({row.roles}):\n\n  {key}\n\nKeep it now: it is not stored and cannot be shown again."
+        ),
+    )
+
+
+@keys_group.command("revoke")
+@click.argument("name")
+@_async_command
+async def keys_revoke_command(name: str) -> None:
+    """Revoke the key of principal NAME."""
+    async with _runtime() as runtime:
+        await revoke_api_key(runtime.session_factory, name=name)
+    click.echo(f"revoked the key of {name}")
+
+
+@keys_group.command("list")
+@json_option
+@_async_command
+async def keys_list_command(as_json: bool) -> None:
+    """List keys (names, roles, prefixes; never the keys)."""
+    async with _runtime() as runtime, runtime.session_factory() as session:
+        rows = await key_store.list_keys(session)
+    views = [
+        {
+            "name": r.name,
+            "roles": r.roles.split(","),
+            "key_prefix": r.key_prefix,
+            "created_at": r.created_at.isoformat(),
+            "revoked_at": None if r.revoked_at is None else r.revoked_at.isoformat(),
+        }
+        for r in rows
+    ]
+    _emit(
+        as_json,
+        views,
+        lambda: render_table(
+            ["name", "roles", "prefix", "revoked"],
+            [[v["name"], ",".join(v["roles"]), v["key_prefix"] + "…", v["revoked_at"] or ""] for v in views],
+            empty="no keys yet",
         ),
     )
 

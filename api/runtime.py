@@ -33,8 +33,11 @@ def select_model(settings: Settings) -> Model:
 
 
 @asynccontextmanager
-async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
-    """Configure telemetry, migrate the database, wire the runtime; dispose of the engine afterwards."""
+async def open_runtime(settings: Settings, *, allow_self_approval: bool = True) -> AsyncIterator[Runtime]:
+    """Configure telemetry, migrate the database, wire the runtime; dispose of the engine afterwards.
+
+    The CLI allows self-approval (its operator runs and decides locally); the HTTP service passes its setting.
+    """
     configure_telemetry(
         logfire_token=None if settings.logfire_token is None else settings.logfire_token.get_secret_value()
     )
@@ -59,6 +62,7 @@ async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
             runner_settings=settings.runner_settings(),
             ledger_spool_path=settings.ledger_spool_path,
             daily_cost_warning_usd=settings.daily_cost_warning_usd,
+            allow_self_approval=allow_self_approval,
         )
         try:
             await runtime.ledger.flush_spool()

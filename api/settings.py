@@ -37,6 +37,9 @@ class Settings(BaseSettings):
     approval_ttl_seconds: int | None = Field(default=None, gt=0, description="Pending approvals expire after this.")
     max_run_cost_usd: Decimal | None = Field(default=None, gt=0, description="Hard model-cost limit per run (off).")
     daily_cost_warning_usd: Decimal | None = Field(default=None, gt=0)
+    allow_self_approval: bool = Field(
+        default=False, description="HTTP service: may a principal decide approvals of runs it requested itself?"
+    )
     logfire_token: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("SIGNOFF_LOGFIRE_TOKEN", "LOGFIRE_TOKEN")
     )

@@ -19,8 +19,12 @@ from pydantic_ai.messages import (
     ToolReturnPart,
     UserPromptPart,
 )
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.costs import CostLine
+from agent.store import approvals as approval_store
+from agent.store import audit as audit_store
 from agent.store.tables import ApprovalRow, LedgerRow, RunRow, ToolCallRow
 
 __all__ = [
@@ -28,6 +32,7 @@ __all__ = [
     "conversation_view",
     "cost_line_view",
     "ledger_view",
+    "run_detail_view",
     "run_summary_view",
     "tool_call_view",
 ]
@@ -174,3 +179,24 @@ def conversation_view(message_history: str) -> list[dict[str, Any]]:
                         }
                     )
     return entries
+
+
+async def run_detail_view(session: AsyncSession, *, run: RunRow) -> dict[str, Any]:
+    """A run in full: conversation, tool calls with decisions, approvals, ledger rows and cost so far."""
+    calls = await audit_store.list_tool_calls(session, run_id=run.run_id)
+    approvals = await approval_store.list_approvals(session, run_id=run.run_id, limit=10_000)
+    ledger = list(
+        (
+            await session.execute(select(LedgerRow).where(LedgerRow.run_id == run.run_id).order_by(LedgerRow.step))
+        ).scalars()
+    )
+    priced = [row.cost_usd for row in ledger if row.cost_usd is not None]
+    return {
+        **run_summary_view(run),
+        "conversation": conversation_view(run.message_history),
+        "tool_calls": [tool_call_view(c) for c in calls],
+        "approvals": [approval_view(a) for a in approvals],
+        "ledger": [ledger_view(r) for r in ledger],
+        "cost_usd": _money(sum(priced, start=Decimal(0))) if priced else None,
+        "unpriced_requests": len(ledger) - len(priced),
+    }

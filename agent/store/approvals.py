@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.store.engine import rows_affected
@@ -49,9 +49,18 @@ async def list_approvals(
     run_id: str | None = None,
     tool_name: str | None = None,
     limit: int = 100,
+    after: tuple[datetime, str] | None = None,
 ) -> list[ApprovalRow]:
-    """Approvals, oldest first, filtered by state, run and tool."""
+    """Approvals, oldest first, filtered by state, run and tool; `after` (created_at, approval_id) pages on."""
     query = select(ApprovalRow).order_by(ApprovalRow.created_at, ApprovalRow.approval_id).limit(limit)
+    if after is not None:
+        created_at, approval_id = after
+        query = query.where(
+            or_(
+                ApprovalRow.created_at > created_at,
+                and_(ApprovalRow.created_at == created_at, ApprovalRow.approval_id > approval_id),
+            )
+        )
     if states:
         query = query.where(ApprovalRow.state.in_(states))
     if run_id is not None:
@@ -152,25 +161,27 @@ async def finish_execution(
 
 
 async def mark_stale_executions_unknown(
-    session: AsyncSession, *, now: datetime, approval_id: str | None = None
+    session: AsyncSession,
+    *,
+    now: datetime,
+    approval_id: str | None = None,
+    force: bool = False,
+    reason: str = "the process executing this call stopped before recording its outcome",
 ) -> list[ApprovalRow]:
-    """executing -> unknown where the execution lease ran out: the executing process died.
+    """executing -> unknown where the execution lease ran out (the executing process died), or at once
+    with `force` (its own process knows it stopped executing it).
 
     Such a call may or may not have had its effect, so it is never retried automatically.
     """
-    condition = and_(ApprovalRow.state == "executing", ApprovalRow.execution_lease_expires_at <= now)
+    condition = ApprovalRow.state == "executing"
+    if not force:
+        condition = and_(condition, ApprovalRow.execution_lease_expires_at <= now)
     if approval_id is not None:
         condition = and_(condition, ApprovalRow.approval_id == approval_id)
     stale = list((await session.execute(select(ApprovalRow).where(condition))).scalars())
     if stale:
         await session.execute(
-            update(ApprovalRow)
-            .where(condition)
-            .values(
-                state="unknown",
-                finished_at=now,
-                error="the process executing this call stopped before recording its outcome",
-            )
+            update(ApprovalRow).where(condition).values(state="unknown", finished_at=now, error=reason)
         )
         for row in stale:
             await session.refresh(row)

@@ -15,6 +15,7 @@ __all__ = [
     "get_tool_call",
     "list_tool_calls",
     "mark_call_of_approval",
+    "mark_running_calls_unknown",
     "recent_tool_calls",
     "record_edited_args",
     "run_spend_usd",
@@ -82,6 +83,15 @@ async def record_edited_args(
         update(ToolCallRow)
         .where(ToolCallRow.run_id == run_id, ToolCallRow.tool_call_id == tool_call_id)
         .values(args_json=args_json, items=items, estimated_cost_usd=estimated_cost_usd)
+    )
+
+
+async def mark_running_calls_unknown(session: AsyncSession, *, run_id: str, error: str) -> None:
+    """Calls of a run still `running` when their process stopped: their outcome is unknown."""
+    await session.execute(
+        update(ToolCallRow)
+        .where(ToolCallRow.run_id == run_id, ToolCallRow.status == "running")
+        .values(status="unknown", error=error)
     )
 
 

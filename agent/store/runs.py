@@ -14,10 +14,12 @@ from agent.store.tables import RunRow, RunStatus
 __all__ = [
     "claim_for_resume",
     "claim_stale_running",
+    "conversation_owner",
     "finish_run",
     "get_run",
     "list_runs",
     "pause_run",
+    "release_lease",
     "save_history",
 ]
 
@@ -25,6 +27,17 @@ __all__ = [
 async def get_run(session: AsyncSession, *, run_id: str) -> RunRow | None:
     """The run with that id, or None."""
     return await session.get(RunRow, run_id)
+
+
+async def conversation_owner(session: AsyncSession, *, conversation_id: str) -> str | None:
+    """Who started a conversation (the requester of its first run), or None if there is none."""
+    result = await session.execute(
+        select(RunRow.requested_by)
+        .where(RunRow.conversation_id == conversation_id)
+        .order_by(RunRow.created_at, RunRow.run_id)
+        .limit(1)
+    )
+    return result.scalar_one_or_none()
 
 
 async def list_runs(
@@ -87,6 +100,12 @@ async def save_history(
         .where(_owned(run_id, worker_id))
         .values(message_history=message_history, updated_at=now, lease_expires_at=lease_expires_at)
     )
+    return rows_affected(result) == 1
+
+
+async def release_lease(session: AsyncSession, *, run_id: str, worker_id: str, now: datetime) -> bool:
+    """End this worker's lease on a running run now, so that recovery may take it over at once."""
+    result = await session.execute(update(RunRow).where(_owned(run_id, worker_id)).values(lease_expires_at=now))
     return rows_affected(result) == 1
 
 

@@ -1,0 +1,64 @@
+"""FastAPI dependencies, as named `Annotated` aliases: the runtime, the caller, and role checks."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from agent.runtime import Runtime
+from api.background import BackgroundRuns
+from api.errors import ApiError
+from api.keys import Principal, Role, authenticate
+
+__all__ = ["ApproverDep", "BackgroundDep", "PrincipalDep", "RequesterDep", "RuntimeDep", "require_role"]
+
+
+def _runtime(request: Request) -> Runtime:
+    return request.app.state.runtime
+
+
+def _background(request: Request) -> BackgroundRuns:
+    return request.app.state.background
+
+
+RuntimeDep = Annotated[Runtime, Depends(_runtime)]
+BackgroundDep = Annotated[BackgroundRuns, Depends(_background)]
+
+
+async def _principal(request: Request, runtime: RuntimeDep) -> Principal:
+    header = request.headers.get("authorization", "")
+    scheme, _, presented = header.partition(" ")
+    if scheme.lower() != "bearer" or not presented.strip():
+        raise ApiError(
+            401,
+            "unauthenticated",
+            "send an API key: Authorization: Bearer <key>",
+            headers={"WWW-Authenticate": "Bearer"},
+        )
+    principal = await authenticate(runtime.session_factory, presented.strip())
+    if principal is None:
+        raise ApiError(
+            401, "unauthenticated", "the API key is unknown or revoked", headers={"WWW-Authenticate": "Bearer"}
+        )
+    request.state.principal = principal
+    return principal
+
+
+PrincipalDep = Annotated[Principal, Depends(_principal)]
+
+
+def require_role(*roles: Role):
+    """A dependency that admits principals holding any of `roles` (403 otherwise)."""
+
+    async def check(principal: PrincipalDep) -> Principal:
+        if not any(principal.has(role) for role in roles):
+            raise ApiError(403, "forbidden", f"this needs the role {' or '.join(roles)}")
+        return principal
+
+    return check
+
+
+RequesterDep = Annotated[Principal, Depends(require_role("requester", "admin"))]
+ApproverDep = Annotated[Principal, Depends(require_role("approver"))]
+AdminDep = Annotated[Principal, Depends(require_role("admin"))]

@@ -1,0 +1,94 @@
+"""The approval queue over HTTP: list pending calls, and approve, edit or deny them."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from datetime import datetime
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from agent.store import approvals as approval_store
+from agent.store.tables import APPROVAL_STATES, ApprovalState
+from api.deps import ApproverDep, BackgroundDep, RuntimeDep
+from api.errors import ApiError
+from api.schemas import ApprovalDecisionRequest, ApprovalPage, ApprovalView
+from api.views import approval_view
+
+router = APIRouter(prefix="/v1/approvals", tags=["approvals"])
+
+# A page of the queue: enough for a person's screen, small enough to stay fast.
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 200
+
+
+def _encode_cursor(created_at: datetime, approval_id: str) -> str:
+    raw = json.dumps([created_at.isoformat(), approval_id]).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        created_at, approval_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        return datetime.fromisoformat(created_at), str(approval_id)
+    except (ValueError, TypeError, binascii.Error) as error:
+        raise ApiError(422, "invalid_cursor", "the cursor is not one this API gave out") from error
+
+
+@router.get("", response_model=ApprovalPage)
+async def list_approvals(
+    principal: ApproverDep,
+    runtime: RuntimeDep,
+    status: Annotated[ApprovalState, Query()] = "pending",
+    tool: Annotated[str | None, Query(max_length=200)] = None,
+    run_id: Annotated[str | None, Query(max_length=64)] = None,
+    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
+) -> ApprovalPage:
+    """Approvals in one state, oldest first, `limit` at a time."""
+    after = _decode_cursor(cursor) if cursor else None
+    async with runtime.session_factory.begin() as session:
+        await approval_store.expire_due(session, now=runtime.runner.clock())
+    async with runtime.session_factory() as session:
+        rows = await approval_store.list_approvals(
+            session, states=[status], tool_name=tool, run_id=run_id, limit=limit + 1, after=after
+        )
+    page = rows[:limit]
+    next_cursor = _encode_cursor(page[-1].created_at, page[-1].approval_id) if len(rows) > limit else None
+    return ApprovalPage(items=[ApprovalView(**approval_view(row)) for row in page], next_cursor=next_cursor)
+
+
+@router.get("/{approval_id}", response_model=ApprovalView)
+async def get_approval(approval_id: str, principal: ApproverDep, runtime: RuntimeDep) -> ApprovalView:
+    """One approval."""
+    return ApprovalView(**approval_view(await runtime.approvals.get(approval_id)))
+
+
+@router.post("/{approval_id}/decision", response_model=ApprovalView)
+async def decide(
+    approval_id: str,
+    body: ApprovalDecisionRequest,
+    principal: ApproverDep,
+    runtime: RuntimeDep,
+    background: BackgroundDep,
+) -> ApprovalView:
+    """Approve (optionally with edited arguments) or deny. The run resumes once nothing of it is pending.
+
+    409 when the approval is already decided or expired; 422 when edited arguments fail validation or
+    policy, or a denial has no note; 403 when the caller requested the run itself.
+    """
+    if body.decision == "approve":
+        row = await runtime.approvals.approve(
+            approval_id, decided_by=principal.name, note=body.note, edited_args=body.edited_args
+        )
+    else:
+        if body.edited_args is not None:
+            raise ApiError(422, "invalid_request", "edited_args only go with an approval")
+        row = await runtime.approvals.deny(approval_id, decided_by=principal.name, reason=body.note or "")
+    background.resume(row.run_id)
+    return ApprovalView(**approval_view(row))
+
+
+__all__ = ["APPROVAL_STATES", "router"]

@@ -1,0 +1,42 @@
+"""Reading runs: status, conversation, tool calls with decisions, pending approvals, cost so far."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from agent.runner import RunNotFound
+from agent.store import runs as run_store
+from agent.store.tables import RunRow
+from api.deps import PrincipalDep, RuntimeDep
+from api.keys import Principal
+from api.schemas import ApprovalView, RunDetail
+from api.views import run_detail_view
+
+router = APIRouter(prefix="/v1/runs", tags=["runs"])
+
+
+def can_read_run(principal: Principal, run: RunRow) -> bool:
+    """Requesters read their own runs; admins read all."""
+    return principal.has("admin") or (principal.has("requester") and run.requested_by == principal.name)
+
+
+async def readable_run(runtime: RuntimeDep, principal: Principal, run_id: str) -> RunRow:
+    """The run, if this principal may read it; 404 otherwise (another's run is not acknowledged)."""
+    async with runtime.session_factory() as session:
+        run = await run_store.get_run(session, run_id=run_id)
+    if run is None or not can_read_run(principal, run):
+        raise RunNotFound(run_id)
+    return run
+
+
+@router.get("/{run_id}", response_model=RunDetail)
+async def get_run(run_id: str, principal: PrincipalDep, runtime: RuntimeDep) -> RunDetail:
+    """One run in full."""
+    run = await readable_run(runtime, principal, run_id)
+    async with runtime.session_factory() as session:
+        detail = await run_detail_view(session, run=run)
+    return RunDetail(
+        **{key: detail[key] for key in RunDetail.model_fields if key in detail},
+        pending_approvals=[ApprovalView(**a) for a in detail["approvals"] if a["state"] == "pending"],
+        model_requests=len(detail["ledger"]),
+    )

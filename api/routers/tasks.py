@@ -1,0 +1,89 @@
+"""Tasks and follow-up messages: accepted at once (202), run in the background."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Response
+
+from agent.runner import ConversationNotFound
+from agent.store import runs as run_store
+from agent.store.tables import RunRow
+from api.deps import BackgroundDep, RequesterDep, RuntimeDep
+from api.schemas import MessageRequest, RunAccepted, TaskRequest
+
+router = APIRouter(prefix="/v1", tags=["tasks"])
+
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
+
+
+def _accepted(run: RunRow, *, created: bool) -> RunAccepted:
+    return RunAccepted(
+        run_id=run.run_id,
+        conversation_id=run.conversation_id,
+        status=run.status,
+        created=created,
+        links={"run": f"/v1/runs/{run.run_id}", "events": f"/v1/runs/{run.run_id}/events"},
+    )
+
+
+@router.post("/tasks", status_code=202, response_model=RunAccepted)
+async def create_task(
+    body: TaskRequest,
+    principal: RequesterDep,
+    runtime: RuntimeDep,
+    background: BackgroundDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> RunAccepted:
+    """Start a run for a task. The same `Idempotency-Key` from the same principal returns the same run."""
+    if body.conversation_id is not None:
+        await _own_conversation(runtime, body.conversation_id, principal.name)
+    run, created = await runtime.runner.create_run(
+        body.message,
+        context=body.context,
+        requested_by=principal.name,
+        conversation_id=body.conversation_id,
+        idempotency_key=idempotency_key,
+    )
+    if created:
+        background.drive_new(run.run_id)
+    else:
+        response.status_code = 200
+    response.headers["Location"] = f"/v1/runs/{run.run_id}"
+    return _accepted(run, created=created)
+
+
+@router.post("/conversations/{conversation_id}/messages", status_code=202, response_model=RunAccepted)
+async def continue_conversation(
+    conversation_id: str,
+    body: MessageRequest,
+    principal: RequesterDep,
+    runtime: RuntimeDep,
+    background: BackgroundDep,
+    response: Response,
+    idempotency_key: IdempotencyKey = None,
+) -> RunAccepted:
+    """A follow-up message: a new run that continues the conversation's history."""
+    await _own_conversation(runtime, conversation_id, principal.name)
+    run, created = await runtime.runner.create_run(
+        body.message,
+        context=body.context,
+        requested_by=principal.name,
+        conversation_id=conversation_id,
+        idempotency_key=idempotency_key,
+    )
+    if created:
+        background.drive_new(run.run_id)
+    else:
+        response.status_code = 200
+    response.headers["Location"] = f"/v1/runs/{run.run_id}"
+    return _accepted(run, created=created)
+
+
+async def _own_conversation(runtime: RuntimeDep, conversation_id: str, principal_name: str) -> None:
+    """Only the principal who started a conversation may continue it (others get 404: no existence leak)."""
+    async with runtime.session_factory() as session:
+        owner = await run_store.conversation_owner(session, conversation_id=conversation_id)
+    if owner != principal_name:
+        raise ConversationNotFound(conversation_id)

@@ -1,0 +1,76 @@
+"""Support for HTTP API tests: an app with its lifespan running, keys for each role, and polling."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from api.app import create_app
+from api.keys import create_api_key
+from api.settings import Settings
+
+
+@dataclass
+class Api:
+    """An app under test, with one client per principal."""
+
+    app: FastAPI
+    clients: dict[str, httpx.AsyncClient]
+
+    def __getitem__(self, principal: str) -> httpx.AsyncClient:
+        return self.clients[principal]
+
+    async def wait_for_run(
+        self, principal: str, run_id: str, *, until: Callable[[dict[str, Any]], bool], timeout: float = 20
+    ) -> dict[str, Any]:
+        """Poll the run until `until(run)` holds."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            response = await self[principal].get(f"/v1/runs/{run_id}")
+            assert response.status_code == 200, response.text
+            run = response.json()
+            if until(run):
+                return run
+            assert asyncio.get_running_loop().time() < deadline, run
+            await asyncio.sleep(0.05)
+
+
+# Principals and their roles in every API test.
+PRINCIPALS: dict[str, list[str]] = {
+    "alice": ["requester"],
+    "bob": ["approver"],
+    "carol": ["admin"],
+    "dave": ["requester", "approver"],
+}
+
+
+def api_settings(database_url: str, data_dir: Path, **overrides: Any) -> Settings:
+    """Settings for a test app: the given database, the offline model, no environment."""
+    return Settings(database_url=database_url, data_dir=data_dir, model="offline", anthropic_api_key=None, **overrides)
+
+
+@asynccontextmanager
+async def running_api(settings: Settings) -> AsyncIterator[Api]:
+    """Start the app (lifespan included), create a key per principal, yield clients, shut down."""
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        clients: dict[str, httpx.AsyncClient] = {}
+        transport = httpx.ASGITransport(app=app)
+        for name, roles in PRINCIPALS.items():
+            _row, key = await create_api_key(app.state.runtime.session_factory, name=name, roles=roles)
+            clients[name] = httpx.AsyncClient(
+                transport=transport, base_url="http://signoff.test", headers={"Authorization": f"Bearer {key}"}
+            )
+        clients["anonymous"] = httpx.AsyncClient(transport=transport, base_url="http://signoff.test")
+        try:
+            yield Api(app=app, clients=clients)
+        finally:
+            for client in clients.values():
+                await client.aclose()
