@@ -16,7 +16,6 @@ from api.app import create_app
 from api.keys import create_api_key
 from api.settings import Settings
 
-
 # How long a test waits for a background run: the offline model finishes in well under a second.
 WAIT_SECONDS = 20
 
