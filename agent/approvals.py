@@ -211,6 +211,8 @@ class ApprovalService:
                 approved_args_json=approved_args_json,
                 digest=digest,
                 policy_version=self.decider.policy.version if digest is not None else None,
+                # An edited approval describes what will run: "Create 3 contacts", not the 5 first asked.
+                summary=None if audited_call is None else audited_call[1].render_summary(audited_call[0]),
             )
             if won:
                 append_event(

@@ -324,8 +324,17 @@ class Runner:
                     )
                 ).scalars()
             )
+            # Only runs with nothing left to decide: a run waiting for a person is not recovery's business,
+            # and asking each of them (a busy queue holds thousands) made start-up take minutes.
+            undecided = (
+                select(ApprovalRow.approval_id)
+                .where(ApprovalRow.run_id == RunRow.run_id, ApprovalRow.state == "pending")
+                .exists()
+            )
             waiting = list(
-                (await session.execute(select(RunRow.run_id).where(RunRow.status == "awaiting_approval"))).scalars()
+                (
+                    await session.execute(select(RunRow.run_id).where(RunRow.status == "awaiting_approval", ~undecided))
+                ).scalars()
             )
         outcomes: list[RunOutcome] = []
         for run_id in orphaned:

@@ -7,24 +7,39 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from pydantic_ai.models import Model
 
 from api.background import BackgroundRuns
 from api.errors import install_error_handlers
+from api.inbox import router as inbox_router
 from api.limits import BodySizeLimit
-from api.routers import approvals, health, runs, tasks
-from api.runtime import open_runtime
+from api.rate_limit import RateLimiter
+from api.routers import approvals, costs, events, health, metrics, prompts, runs, tasks, tools
+from api.runtime import ProvidersFactory, open_runtime
 from api.settings import Settings
 
 __all__ = ["create_app"]
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """The FastAPI application for these settings (read from the environment when not given)."""
+def create_app(
+    settings: Settings | None = None,
+    *,
+    model: Model | None = None,
+    providers_factory: ProvidersFactory | None = None,
+    rate_limiter: RateLimiter | None = None,
+) -> FastAPI:
+    """The FastAPI application for these settings (read from the environment when not given).
+
+    `model` and `providers_factory` replace what the settings select (see `open_runtime`); `rate_limiter`
+    replaces the per-key limiter built from the settings (tests pass one with a clock they move).
+    """
     settings = settings or Settings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with open_runtime(settings, allow_self_approval=settings.allow_self_approval) as runtime:
+        async with open_runtime(
+            settings, allow_self_approval=settings.allow_self_approval, model=model, providers_factory=providers_factory
+        ) as runtime:
             background = BackgroundRuns(runtime.runner)
             app.state.runtime = runtime
             app.state.background = background
@@ -41,8 +56,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Claude plans sales-operations work; a person signs off on every side effect.",
         lifespan=lifespan,
     )
+    app.state.rate_limiter = rate_limiter or RateLimiter(
+        per_minute=settings.rate_limit_per_minute, burst=settings.rate_limit_burst
+    )
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit)
     for router in (tasks.router, runs.router, approvals.router, health.router):
         app.include_router(router)
+    for router in (events.router, costs.router, tools.router, prompts.router, metrics.router):
+        app.include_router(router)
+    app.include_router(inbox_router)
     return app

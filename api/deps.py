@@ -10,6 +10,7 @@ from agent.runtime import Runtime
 from api.background import BackgroundRuns
 from api.errors import ApiError
 from api.keys import Principal, Role, authenticate
+from api.rate_limit import RateLimiter
 
 __all__ = ["ApproverDep", "BackgroundDep", "PrincipalDep", "RequesterDep", "RuntimeDep", "require_role"]
 
@@ -26,7 +27,7 @@ RuntimeDep = Annotated[Runtime, Depends(_runtime)]
 BackgroundDep = Annotated[BackgroundRuns, Depends(_background)]
 
 
-async def _principal(request: Request, runtime: RuntimeDep) -> Principal:
+async def _authenticated(request: Request, runtime: RuntimeDep) -> Principal:
     header = request.headers.get("authorization", "")
     scheme, _, presented = header.partition(" ")
     if scheme.lower() != "bearer" or not presented.strip():
@@ -42,6 +43,23 @@ async def _principal(request: Request, runtime: RuntimeDep) -> Principal:
             401, "unauthenticated", "the API key is unknown or revoked", headers={"WWW-Authenticate": "Bearer"}
         )
     request.state.principal = principal
+    return principal
+
+
+async def _principal(request: Request, principal: Annotated[Principal, Depends(_authenticated)]) -> Principal:
+    """The authenticated caller, within its key's rate limit (429 with Retry-After otherwise).
+
+    Every authenticated route depends on this (directly or through a role check), so every one is limited;
+    health, readiness and metrics take no principal and are not."""
+    limiter: RateLimiter = request.app.state.rate_limiter
+    retry_after = limiter.acquire(principal.name)
+    if retry_after is not None:
+        raise ApiError(
+            429,
+            "rate_limited",
+            f"this key is over its limit of {limiter.per_minute} requests a minute; retry in {retry_after} s",
+            headers={"Retry-After": str(retry_after)},
+        )
     return principal
 
 

@@ -5,7 +5,11 @@ Errors raised by the core map to statuses here, in one place, so routes stay fre
 - unknown run, approval or conversation: 404;
 - an approval already decided or expired, a conversation still busy: 409;
 - invalid task text, context, edited arguments or a policy refusal of an edit: 422;
+- text PostgreSQL cannot store (a NUL character): 422;
 - self-approval: 403.
+
+Routes declare the errors they answer with `responses=error_responses(...)`, so the OpenAPI schema
+documents every status and its body (the fuzz test in tests/api/test_api_fuzz.py holds them to it).
 """
 
 from __future__ import annotations
@@ -16,13 +20,15 @@ import logfire
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from agent.approvals import ApprovalAlreadyDecided, ApprovalNotFound, ApprovalRefused, SelfApprovalRefused
 from agent.framing import TaskInputError
 from agent.runner import ConversationBusy, ConversationNotFound, RunNotFound
 
-__all__ = ["ApiError", "error_body", "install_error_handlers"]
+__all__ = ["ApiError", "ErrorResponse", "error_body", "error_responses", "install_error_handlers"]
 
 
 class ApiError(Exception):
@@ -41,6 +47,56 @@ def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, **extra}}
 
 
+class ErrorFieldDetail(BaseModel):
+    """One invalid field: where it is (`loc`) and what is wrong with it."""
+
+    loc: list[str | int]
+    msg: str
+
+
+class ErrorInfo(BaseModel):
+    """A machine-readable `code`, a message for people, and field errors where there are some."""
+
+    code: str
+    message: str
+    details: list[ErrorFieldDetail] | None = None
+
+
+class ErrorResponse(BaseModel):
+    """The body of every error response (the OpenAPI schema of `error_body`)."""
+
+    error: ErrorInfo
+
+
+_ERROR_DESCRIPTIONS: dict[int, str] = {
+    400: "The body cannot be parsed at all (for example, it is not UTF-8).",
+    401: "No API key, or an unknown or revoked one.",
+    403: "The key lacks the role this needs, or the caller may not decide its own run's approvals.",
+    404: "No such resource, or not one this caller may see.",
+    409: "The resource is not in a state that allows this (an approval already decided, a conversation busy).",
+    413: "The request body is over the size limit.",
+    422: "The request is not valid; field errors are in `error.details`.",
+    429: "The key is over its rate limit; retry after `Retry-After` seconds.",
+}
+
+_ERROR_HEADERS: dict[int, dict[str, Any]] = {
+    401: {"WWW-Authenticate": {"description": "`Bearer`", "schema": {"type": "string"}}},
+    429: {"Retry-After": {"description": "Whole seconds until a request may succeed.", "schema": {"type": "integer"}}},
+}
+
+
+def error_responses(*status_codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI `responses=` entries for the error statuses a route answers, each with the JSON error body."""
+    return {
+        status_code: {
+            "model": ErrorResponse,
+            "description": _ERROR_DESCRIPTIONS[status_code],
+            **({"headers": _ERROR_HEADERS[status_code]} if status_code in _ERROR_HEADERS else {}),
+        }
+        for status_code in status_codes
+    }
+
+
 _MAPPED: tuple[tuple[type[Exception], int, str], ...] = (
     (RunNotFound, 404, "run_not_found"),
     (ConversationNotFound, 404, "conversation_not_found"),
@@ -51,6 +107,17 @@ _MAPPED: tuple[tuple[type[Exception], int, str], ...] = (
     (ApprovalRefused, 422, "approval_refused"),
     (TaskInputError, 422, "invalid_task"),
 )
+
+
+# PostgreSQL refuses some characters a request can carry, NUL above all, in any text it stores or compares
+# (SQLSTATE 22021 character_not_in_repertoire, 22P05 untranslatable_character). They come from the request,
+# so they are the client's error, not a 500; SQLite stores them as they are.
+_UNSTORABLE_TEXT_SQLSTATES = frozenset({"22021", "22P05"})
+
+
+def _internal_error(request: Request) -> JSONResponse:
+    logfire.exception("unexpected error on {method} {path}", method=request.method, path=request.url.path)
+    return JSONResponse(error_body("internal_error", "something went wrong; it has been logged"), status_code=500)
 
 
 def install_error_handlers(app: FastAPI) -> None:
@@ -85,7 +152,13 @@ def install_error_handlers(app: FastAPI) -> None:
             headers=getattr(error, "headers", None),
         )
 
+    @app.exception_handler(DBAPIError)
+    async def _database_error(request: Request, error: DBAPIError) -> JSONResponse:
+        if getattr(error.orig, "sqlstate", None) in _UNSTORABLE_TEXT_SQLSTATES:
+            message = "the request holds characters the database cannot store, such as NUL"
+            return JSONResponse(error_body("invalid_request", message), status_code=422)
+        return _internal_error(request)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, error: Exception) -> JSONResponse:
-        logfire.exception("unexpected error on {method} {path}", method=request.method, path=request.url.path)
-        return JSONResponse(error_body("internal_error", "something went wrong; it has been logged"), status_code=500)
+        return _internal_error(request)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 import logfire
@@ -11,13 +11,17 @@ from sqlalchemy.exc import ArgumentError
 
 from agent.offline_model import offline_model
 from agent.runtime import Runtime, build_runtime, prepare_database
-from agent.store.engine import create_engine
+from agent.store.engine import SessionFactory, create_engine
 from agent.telemetry import configure_telemetry
 from api.settings import Settings
 from policies import build_policy_engine, load_policy_config
 from prompts import load_prompt
+from tools.sales import SalesProviders
 
-__all__ = ["open_runtime", "select_model"]
+__all__ = ["ProvidersFactory", "open_runtime", "select_model"]
+
+ProvidersFactory = Callable[[SessionFactory], SalesProviders]
+"""Builds the sales providers once the database is open (they may store their effects in it)."""
 
 
 def select_model(settings: Settings) -> Model:
@@ -33,10 +37,18 @@ def select_model(settings: Settings) -> Model:
 
 
 @asynccontextmanager
-async def open_runtime(settings: Settings, *, allow_self_approval: bool = True) -> AsyncIterator[Runtime]:
+async def open_runtime(
+    settings: Settings,
+    *,
+    allow_self_approval: bool = True,
+    model: Model | None = None,
+    providers_factory: ProvidersFactory | None = None,
+) -> AsyncIterator[Runtime]:
     """Configure telemetry, migrate the database, wire the runtime; dispose of the engine afterwards.
 
     The CLI allows self-approval (its operator runs and decides locally); the HTTP service passes its setting.
+    `model` replaces the one the settings select, and `providers_factory` the offline providers: the seams
+    through which tests and benchmarks drive the real service with a scripted model or instrumented providers.
     """
     configure_telemetry(
         logfire_token=None if settings.logfire_token is None else settings.logfire_token.get_secret_value()
@@ -56,8 +68,9 @@ async def open_runtime(settings: Settings, *, allow_self_approval: bool = True) 
         session_factory = await prepare_database(engine)
         runtime = build_runtime(
             session_factory=session_factory,
-            model=select_model(settings),
+            model=select_model(settings) if model is None else model,
             policy=policy,
+            providers=None if providers_factory is None else providers_factory(session_factory),
             prompt=load_prompt("sales_agent", label=settings.prompt_label),
             runner_settings=settings.runner_settings(),
             ledger_spool_path=settings.ledger_spool_path,

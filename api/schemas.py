@@ -12,10 +12,17 @@ __all__ = [
     "ApprovalDecisionRequest",
     "ApprovalPage",
     "ApprovalView",
+    "CostLineView",
+    "CostReport",
     "MessageRequest",
+    "PromptList",
+    "PromptVersionView",
+    "PromptView",
     "RunAccepted",
     "RunDetail",
     "TaskRequest",
+    "ToolList",
+    "ToolView",
 ]
 
 
@@ -106,3 +113,73 @@ class RunDetail(BaseModel):
     cost_usd: str | None
     unpriced_requests: int
     model_requests: int
+
+
+class CostLineView(BaseModel):
+    """Ledger totals of one group (or of the whole report). Money is a decimal string; `cost_usd` is
+    null when no request of the group had a known price, and `unpriced_requests` counts those without."""
+
+    group: str
+    requests: int
+    input_tokens: int
+    output_tokens: int
+    cache_read_tokens: int
+    cache_write_tokens: int
+    cost_usd: str | None
+    unpriced_requests: int
+
+
+class CostReport(BaseModel):
+    """Model spend from the ledger between `from` (inclusive) and `to` (exclusive), grouped."""
+
+    model_config = ConfigDict(populate_by_name=True)
+
+    group_by: Literal["day", "model", "run", "prompt"]
+    from_: str | None = Field(alias="from")
+    to: str | None
+    lines: list[CostLineView]
+    total: CostLineView
+
+
+class ToolView(BaseModel):
+    """One registered tool and the safety metadata the model never sees."""
+
+    name: str
+    description: str
+    destructive: bool
+    requires_approval: bool | Literal["conditional"]
+    max_batch: int | None
+    batch_arg: str | None
+    unit_cost_usd: str
+    idempotent: bool
+    parameters: dict[str, Any]
+
+
+class ToolList(BaseModel):
+    """The tools runs may use, by name."""
+
+    tools: list[ToolView]
+
+
+class PromptVersionView(BaseModel):
+    """One immutable prompt version: `content_hash` is the sha256 of its file; `labels` point at it."""
+
+    version: str
+    description: str
+    model: str
+    content_hash: str
+    labels: list[str]
+
+
+class PromptView(BaseModel):
+    """One prompt: its versions, oldest first, and the version each label points at."""
+
+    name: str
+    labels: dict[str, str]
+    versions: list[PromptVersionView]
+
+
+class PromptList(BaseModel):
+    """Every prompt, by name."""
+
+    prompts: list[PromptView]

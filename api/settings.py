@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import timedelta
 from decimal import Decimal
+from functools import cache
 from pathlib import Path
 
 import platformdirs
 from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from agent.runner import RunnerSettings
@@ -15,6 +18,23 @@ from agent.runner import RunnerSettings
 __all__ = ["OFFLINE_MODEL", "Settings"]
 
 OFFLINE_MODEL = "offline"
+
+# Session secrets shorter than this are guessable enough to forge an inbox session; 32 characters of
+# `secrets.token_urlsafe` carry 192 bits.
+MIN_SESSION_SECRET_CHARS = 32
+
+# Two requests a second, sustained, per API key: far more than a person in the inbox or a script polling
+# its runs needs, and little enough that one runaway client loop cannot crowd out everyone else.
+DEFAULT_RATE_LIMIT_PER_MINUTE = 120
+# A client may send a quick batch (a page of approvals, then each one opened) without waiting; 30
+# requests is that batch, and still only 15 seconds' worth of the sustained rate.
+DEFAULT_RATE_LIMIT_BURST = 30
+
+
+@cache
+def _process_session_secret() -> SecretStr:
+    """One random secret for this process, used when SIGNOFF_SESSION_SECRET is unset."""
+    return SecretStr(secrets.token_urlsafe(32))
 
 
 class Settings(BaseSettings):
@@ -40,6 +60,30 @@ class Settings(BaseSettings):
     allow_self_approval: bool = Field(
         default=False, description="HTTP service: may a principal decide approvals of runs it requested itself?"
     )
+    session_secret: SecretStr = Field(
+        default_factory=_process_session_secret,
+        description=(
+            "Signs the approval inbox's session cookies. If unset, a random secret is generated per process: "
+            "inbox sessions then end when the process restarts and are not shared between replicas."
+        ),
+    )
+    session_cookie_secure: bool = Field(
+        default=False,
+        description="Mark the inbox session cookie Secure (send it over HTTPS only); leave off for http://localhost.",
+    )
+    rate_limit_per_minute: int = Field(
+        default=DEFAULT_RATE_LIMIT_PER_MINUTE,
+        gt=0,
+        description=(
+            "Sustained requests per minute per API key on /v1 routes (429 with Retry-After beyond it). "
+            "Counted in each process: with several replicas, each one limits separately."
+        ),
+    )
+    rate_limit_burst: int = Field(
+        default=DEFAULT_RATE_LIMIT_BURST,
+        gt=0,
+        description="Requests an API key may send at once before the per-minute rate applies.",
+    )
     logfire_token: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("SIGNOFF_LOGFIRE_TOKEN", "LOGFIRE_TOKEN")
     )
@@ -55,6 +99,26 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_is_none(cls, value: object) -> object:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("session_secret", mode="before")
+    @classmethod
+    def _blank_secret_is_unset(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return _process_session_secret()
+        return value
+
+    @field_validator("session_secret")
+    @classmethod
+    def _long_enough(cls, value: SecretStr) -> SecretStr:
+        # A "secret" error type: reports (the CLI's among them) then leave the value out.
+        if len(value.get_secret_value()) < MIN_SESSION_SECRET_CHARS:
+            raise PydanticCustomError(
+                "session_secret_too_short",
+                "must be at least {min_chars} characters; "
+                "generate one with: python -c 'import secrets; print(secrets.token_urlsafe(32))'",
+                {"min_chars": MIN_SESSION_SECRET_CHARS},
+            )
+        return value
 
     @property
     def resolved_database_url(self) -> str:

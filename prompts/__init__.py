@@ -3,6 +3,6 @@
 See `prompts.registry` for loading and rendering.
 """
 
-from prompts.registry import PromptError, PromptTemplate, load_prompt
+from prompts.registry import PromptError, PromptListing, PromptTemplate, list_prompts, load_prompt
 
-__all__ = ["PromptError", "PromptTemplate", "load_prompt"]
+__all__ = ["PromptError", "PromptListing", "PromptTemplate", "list_prompts", "load_prompt"]

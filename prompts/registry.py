@@ -17,7 +17,15 @@ from typing import Any
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
-__all__ = ["DEFAULT_LABEL", "TEMPLATES_DIR", "PromptError", "PromptTemplate", "load_prompt"]
+__all__ = [
+    "DEFAULT_LABEL",
+    "TEMPLATES_DIR",
+    "PromptError",
+    "PromptListing",
+    "PromptTemplate",
+    "list_prompts",
+    "load_prompt",
+]
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
 LABELS_FILE = Path(__file__).parent / "labels.toml"
@@ -95,3 +103,35 @@ def load_prompt(name: str, *, version: str | None = None, label: str = DEFAULT_L
     if prompt.name != name or prompt.version != version:
         raise PromptError(f"{path}: front matter says {prompt.name}@{prompt.version}")
     return PromptTemplate(**{**prompt.__dict__, "label": resolved_label})
+
+
+@dataclass(frozen=True, kw_only=True)
+class PromptListing:
+    """One prompt: its versions, oldest first, and the version each label points at."""
+
+    name: str
+    versions: tuple[PromptTemplate, ...]
+    labels: dict[str, str]
+
+
+def _version_order(prompt: PromptTemplate) -> tuple[int, int, str]:
+    # Numeric versions in numeric order ("10" after "9"); any other spelling after them, alphabetically.
+    return (0, int(prompt.version), "") if prompt.version.isdigit() else (1, 0, prompt.version)
+
+
+def list_prompts() -> list[PromptListing]:
+    """Every prompt under `TEMPLATES_DIR`, by name, each version loaded (and so checked) as `load_prompt` would."""
+    labels = _labels()
+    listings: list[PromptListing] = []
+    for directory in sorted(path for path in TEMPLATES_DIR.iterdir() if path.is_dir()):
+        versions = [
+            load_prompt(directory.name, version=path.stem.removeprefix("v")) for path in directory.glob("v*.j2")
+        ]
+        listings.append(
+            PromptListing(
+                name=directory.name,
+                versions=tuple(sorted(versions, key=_version_order)),
+                labels=dict(labels.get(directory.name, {})),
+            )
+        )
+    return listings

@@ -91,6 +91,7 @@ async def decide(
     approved_args_json: str | None = None,
     digest: str | None = None,
     policy_version: str | None = None,
+    summary: str | None = None,
 ) -> bool:
     """pending -> approved | denied, only while pending and not past its expiry.
 
@@ -108,6 +109,8 @@ async def decide(
         values["digest"] = digest
     if policy_version is not None:
         values["policy_version"] = policy_version
+    if summary is not None:
+        values["summary"] = summary
     result = await session.execute(
         update(ApprovalRow)
         .where(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -13,11 +13,11 @@ from fastapi import APIRouter, Query
 from agent.store import approvals as approval_store
 from agent.store.tables import APPROVAL_STATES, ApprovalState
 from api.deps import ApproverDep, BackgroundDep, RuntimeDep
-from api.errors import ApiError
+from api.errors import ApiError, error_responses
 from api.schemas import ApprovalDecisionRequest, ApprovalPage, ApprovalView
 from api.views import approval_view
 
-router = APIRouter(prefix="/v1/approvals", tags=["approvals"])
+router = APIRouter(prefix="/v1/approvals", tags=["approvals"], responses=error_responses(401, 403, 422, 429))
 
 # A page of the queue: enough for a person's screen, small enough to stay fast.
 DEFAULT_PAGE_SIZE = 50
@@ -30,11 +30,19 @@ def _encode_cursor(created_at: datetime, approval_id: str) -> str:
 
 
 def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """The position an `_encode_cursor` cursor names. A cursor is client input: anything else is a 422,
+    including a time without a zone or one that cannot be moved to UTC (the store takes aware UTC times)."""
+    invalid = ApiError(422, "invalid_cursor", "the cursor is not one this API gave out")
     try:
-        created_at, approval_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        return datetime.fromisoformat(created_at), str(approval_id)
-    except (ValueError, TypeError, binascii.Error) as error:
-        raise ApiError(422, "invalid_cursor", "the cursor is not one this API gave out") from error
+        decoded = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if not (isinstance(decoded, list) and len(decoded) == 2 and all(isinstance(part, str) for part in decoded)):
+            raise invalid
+        created_at = datetime.fromisoformat(decoded[0])
+        if created_at.tzinfo is None:
+            raise invalid
+        return created_at.astimezone(UTC), decoded[1]
+    except (ValueError, OverflowError, binascii.Error) as error:
+        raise invalid from error
 
 
 @router.get("", response_model=ApprovalPage)
@@ -60,13 +68,13 @@ async def list_approvals(
     return ApprovalPage(items=[ApprovalView(**approval_view(row)) for row in page], next_cursor=next_cursor)
 
 
-@router.get("/{approval_id}", response_model=ApprovalView)
+@router.get("/{approval_id}", response_model=ApprovalView, responses=error_responses(404))
 async def get_approval(approval_id: str, principal: ApproverDep, runtime: RuntimeDep) -> ApprovalView:
     """One approval."""
     return ApprovalView(**approval_view(await runtime.approvals.get(approval_id)))
 
 
-@router.post("/{approval_id}/decision", response_model=ApprovalView)
+@router.post("/{approval_id}/decision", response_model=ApprovalView, responses=error_responses(400, 404, 409, 413))
 async def decide(
     approval_id: str,
     body: ApprovalDecisionRequest,

@@ -8,11 +8,13 @@ from agent.runner import RunNotFound
 from agent.store import runs as run_store
 from agent.store.tables import RunRow
 from api.deps import PrincipalDep, RuntimeDep
+from api.errors import error_responses
 from api.keys import Principal
 from api.schemas import ApprovalView, RunDetail
 from api.views import run_detail_view
 
-router = APIRouter(prefix="/v1/runs", tags=["runs"])
+# Another principal's run is a 404, never a 403: its existence is not acknowledged.
+router = APIRouter(prefix="/v1/runs", tags=["runs"], responses=error_responses(401, 404, 422, 429))
 
 
 def can_read_run(principal: Principal, run: RunRow) -> bool:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Response
 
@@ -10,11 +10,16 @@ from agent.runner import ConversationNotFound
 from agent.store import runs as run_store
 from agent.store.tables import RunRow
 from api.deps import BackgroundDep, RequesterDep, RuntimeDep
+from api.errors import error_responses
 from api.schemas import MessageRequest, RunAccepted, TaskRequest
 
-router = APIRouter(prefix="/v1", tags=["tasks"])
+router = APIRouter(prefix="/v1", tags=["tasks"], responses=error_responses(400, 401, 403, 404, 409, 413, 422, 429))
 
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
+
+_REPLAYED: dict[int | str, dict[str, Any]] = {
+    200: {"model": RunAccepted, "description": "The run this principal already started with this Idempotency-Key."}
+}
 
 
 def _accepted(run: RunRow, *, created: bool) -> RunAccepted:
@@ -27,7 +32,7 @@ def _accepted(run: RunRow, *, created: bool) -> RunAccepted:
     )
 
 
-@router.post("/tasks", status_code=202, response_model=RunAccepted)
+@router.post("/tasks", status_code=202, response_model=RunAccepted, responses=_REPLAYED)
 async def create_task(
     body: TaskRequest,
     principal: RequesterDep,
@@ -54,7 +59,9 @@ async def create_task(
     return _accepted(run, created=created)
 
 
-@router.post("/conversations/{conversation_id}/messages", status_code=202, response_model=RunAccepted)
+@router.post(
+    "/conversations/{conversation_id}/messages", status_code=202, response_model=RunAccepted, responses=_REPLAYED
+)
 async def continue_conversation(
     conversation_id: str,
     body: MessageRequest,

@@ -160,6 +160,7 @@ async def test_edited_approval_executes_the_edited_arguments(
         approval = await approval_store.get_approval(session, approval_id=approval_id)
     assert approval is not None and approval.state == "executed" and approval.decided_by == "carol"
     assert approval.approved_args_json is not None and "person50@acme.example" in approval.approved_args_json
+    assert approval.summary.startswith("Create or update 2 contacts in the CRM: person50@acme.example")
 
 
 async def test_mixed_step_read_runs_write_waits_model_sees_both(

@@ -11,9 +11,12 @@ from typing import Any
 
 import httpx
 from fastapi import FastAPI
+from pydantic_ai.models import Model
 
 from api.app import create_app
 from api.keys import create_api_key
+from api.rate_limit import RateLimiter
+from api.runtime import ProvidersFactory
 from api.settings import Settings
 
 # How long a test waits for a background run: the offline model finishes in well under a second.
@@ -26,6 +29,8 @@ class Api:
 
     app: FastAPI
     clients: dict[str, httpx.AsyncClient]
+    keys: dict[str, str]
+    """Each principal's API key, for an app started later on the same database (`running_api(keys=...)`)."""
 
     def __getitem__(self, principal: str) -> httpx.AsyncClient:
         return self.clients[principal]
@@ -37,6 +42,9 @@ class Api:
         async with asyncio.timeout(WAIT_SECONDS):
             while True:
                 response = await self[principal].get(f"/v1/runs/{run_id}")
+                if response.status_code == 429:  # a poller honours the rate limit, as any client should
+                    await asyncio.sleep(int(response.headers["Retry-After"]))
+                    continue
                 assert response.status_code == 200, response.text
                 run = response.json()
                 if until(run):
@@ -59,20 +67,34 @@ def api_settings(database_url: str, data_dir: Path, **overrides: Any) -> Setting
 
 
 @asynccontextmanager
-async def running_api(settings: Settings) -> AsyncIterator[Api]:
-    """Start the app (lifespan included), create a key per principal, yield clients, shut down."""
-    app = create_app(settings)
+async def running_api(
+    settings: Settings,
+    *,
+    keys: dict[str, str] | None = None,
+    model: Model | None = None,
+    providers_factory: ProvidersFactory | None = None,
+    rate_limiter: RateLimiter | None = None,
+) -> AsyncIterator[Api]:
+    """Start the app (lifespan included), create a key per principal, yield clients, shut down.
+
+    `keys` are the keys an earlier app created on the same database (`Api.keys`): they are used
+    instead of creating new ones. `model`, `providers_factory` and `rate_limiter` go to `create_app`.
+    """
+    app = create_app(settings, model=model, providers_factory=providers_factory, rate_limiter=rate_limiter)
     async with app.router.lifespan_context(app):
         clients: dict[str, httpx.AsyncClient] = {}
         transport = httpx.ASGITransport(app=app)
+        keys = dict(keys or {})
         for name, roles in PRINCIPALS.items():
-            _row, key = await create_api_key(app.state.runtime.session_factory, name=name, roles=roles)
+            if name not in keys:
+                _row, keys[name] = await create_api_key(app.state.runtime.session_factory, name=name, roles=roles)
+            key = keys[name]
             clients[name] = httpx.AsyncClient(
                 transport=transport, base_url="http://signoff.test", headers={"Authorization": f"Bearer {key}"}
             )
         clients["anonymous"] = httpx.AsyncClient(transport=transport, base_url="http://signoff.test")
         try:
-            yield Api(app=app, clients=clients)
+            yield Api(app=app, clients=clients, keys=keys)
         finally:
             for client in clients.values():
                 await client.aclose()

@@ -1,0 +1,67 @@
+"""A run's events as server-sent events, resumable with `Last-Event-ID`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query, Request, Response
+from fastapi.responses import StreamingResponse
+
+from api.deps import PrincipalDep, RuntimeDep
+from api.errors import error_responses
+from api.event_stream import run_event_stream, stream_is_over
+from api.routers.runs import readable_run
+
+router = APIRouter(prefix="/v1/runs", tags=["runs"], responses=error_responses(401, 404, 422, 429))
+
+# Event ids are 64-bit integers in the database; a larger number could not even be compared there.
+MAX_EVENT_ID = 2**63 - 1
+
+_EVENT_KINDS = (
+    "run_started, run_resumed, model_text, tool_call, decision, approval_requested, approval_decided, "
+    "tool_result, awaiting_approval, completed, failed"
+)
+
+
+@router.get(
+    "/{run_id}/events",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": f"A `text/event-stream` of the run's events ({_EVENT_KINDS}): `id` is the event id, "
+            "`event` its kind, `data` a JSON object with `event_id`, `run_id`, `kind`, `created_at`, `payload`.",
+            "content": {"text/event-stream": {}},
+        },
+        204: {"description": "The run is over and every event after the given id was sent: nothing to stream."},
+    },
+)
+async def stream_run_events(
+    run_id: str,
+    request: Request,
+    principal: PrincipalDep,
+    runtime: RuntimeDep,
+    after: Annotated[int | None, Query(ge=0, le=MAX_EVENT_ID, description="Send only events with a larger id.")] = None,
+    last_event_id: Annotated[int | None, Header(alias="Last-Event-ID", ge=0, le=MAX_EVENT_ID)] = None,
+) -> Response:
+    """The run's events as they are recorded, from the start or after an event id.
+
+    `Last-Event-ID` (sent by an `EventSource` when it reconnects) wins over `?after=`, because a
+    reconnecting client repeats its first URL. The stream ends after the last event of a finished run;
+    a run awaiting approval keeps it open. A request for a finished run with nothing left gets 204,
+    which tells an `EventSource` to stop reconnecting. Same visibility as `GET /v1/runs/{run_id}`.
+    """
+    await readable_run(runtime, principal, run_id)
+    after_event_id = last_event_id if last_event_id is not None else (after or 0)
+    if await stream_is_over(runtime.session_factory, run_id=run_id, after_event_id=after_event_id):
+        return Response(status_code=204)
+    return StreamingResponse(
+        run_event_stream(
+            runtime.session_factory,
+            run_id=run_id,
+            after_event_id=after_event_id,
+            is_disconnected=request.is_disconnected,
+        ),
+        media_type="text/event-stream",
+        # No caching anywhere, and no buffering in proxies such as nginx (which would hold events back).
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )

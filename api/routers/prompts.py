@@ -1,0 +1,36 @@
+"""The prompt registry: every prompt, its immutable versions with their content hashes, and its labels."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from api.deps import PrincipalDep
+from api.errors import error_responses
+from api.schemas import PromptList, PromptVersionView, PromptView
+from prompts import list_prompts
+
+router = APIRouter(prefix="/v1/prompts", tags=["prompts"], responses=error_responses(401, 429))
+
+
+@router.get("", response_model=PromptList)
+async def get_prompts(principal: PrincipalDep) -> PromptList:
+    """Every prompt by name, its versions oldest first, and the version each label points at."""
+    return PromptList(
+        prompts=[
+            PromptView(
+                name=listing.name,
+                labels=listing.labels,
+                versions=[
+                    PromptVersionView(
+                        version=prompt.version,
+                        description=prompt.description,
+                        model=prompt.model,
+                        content_hash=prompt.content_hash,
+                        labels=sorted(label for label, version in listing.labels.items() if version == prompt.version),
+                    )
+                    for prompt in listing.versions
+                ],
+            )
+            for listing in list_prompts()
+        ]
+    )
