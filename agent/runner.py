@@ -325,15 +325,17 @@ class Runner:
                 ).scalars()
             )
             # Only runs with nothing left to decide: a run waiting for a person is not recovery's business,
-            # and asking each of them (a busy queue holds thousands) made start-up take minutes.
-            undecided = (
-                select(ApprovalRow.approval_id)
-                .where(ApprovalRow.run_id == RunRow.run_id, ApprovalRow.state == "pending")
-                .exists()
-            )
+            # and asking each of them in turn (a busy queue holds thousands) made start-up take minutes.
+            # NOT IN reads the pending approvals once; a correlated NOT EXISTS was planned on SQLite as a
+            # scan of all pending approvals per run.
+            undecided_runs = select(ApprovalRow.run_id).where(ApprovalRow.state == "pending")
             waiting = list(
                 (
-                    await session.execute(select(RunRow.run_id).where(RunRow.status == "awaiting_approval", ~undecided))
+                    await session.execute(
+                        select(RunRow.run_id).where(
+                            RunRow.status == "awaiting_approval", RunRow.run_id.not_in(undecided_runs)
+                        )
+                    )
                 ).scalars()
             )
         outcomes: list[RunOutcome] = []
