@@ -124,10 +124,14 @@ class ApprovalRow(Base):
     __table_args__ = (
         UniqueConstraint("run_id", "tool_call_id", name="uq_approvals_run_call"),
         Index("ix_approvals_state_created", "state", "created_at"),
+        # Expiry sweeps and "what is still pending in this run" must not read every pending row: the queue
+        # may hold a hundred thousand of them (bench/bench_api.py decisions).
+        Index("ix_approvals_state_expires", "state", "expires_at"),
+        Index("ix_approvals_run_state", "run_id", "state"),
     )
 
     approval_id: Mapped[str] = mapped_column(String(_ID), primary_key=True)
-    run_id: Mapped[str] = mapped_column(ForeignKey("runs.run_id", ondelete="CASCADE"), index=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.run_id", ondelete="CASCADE"))
     tool_call_id: Mapped[str] = mapped_column(String(_ID))
     tool_name: Mapped[str] = mapped_column(String(200))
     requested_args_json: Mapped[str] = mapped_column(Text)
