@@ -504,22 +504,42 @@ class Runner:
         return await self._complete(run.run_id, messages, output)
 
     async def _complete(self, run_id: str, messages: list[ModelMessage], output: str) -> RunOutcome:
+        return await self._finish(run_id, messages, status="completed", output=output)
+
+    async def _fail(self, run_id: str, messages: list[ModelMessage], reason: str) -> RunOutcome:
+        logfire.warn("run {run_id} failed: {reason}", run_id=run_id, reason=reason)
+        return await self._finish(run_id, messages, status="failed", reason=reason)
+
+    async def _finish(
+        self,
+        run_id: str,
+        messages: list[ModelMessage],
+        *,
+        status: Literal["completed", "failed"],
+        output: str | None = None,
+        reason: str | None = None,
+    ) -> RunOutcome:
+        """running -> completed | failed with its event, if this worker still holds the run."""
+        now = self.clock()
         async with self.session_factory.begin() as session:
             finished = await run_store.finish_run(
                 session,
                 run_id=run_id,
                 worker_id=self.worker_id,
-                status="completed",
+                status=status,
                 message_history=_dump(messages),
-                now=self.clock(),
+                now=now,
                 final_output=output,
+                failure_reason=reason,
+                keep_history_when_empty=True,
             )
             if finished:
-                append_event(session, run_id=run_id, kind="completed", payload={"output": output}, now=self.clock())
+                payload = {"output": output} if status == "completed" else {"reason": reason}
+                append_event(session, run_id=run_id, kind=status, payload=payload, now=now)
         if not finished:
             return await self.outcome(run_id)  # another worker took the run over
-        logfire.info("run {run_id} completed", run_id=run_id)
-        return RunOutcome(run_id=run_id, status="completed", output=output)
+        logfire.info("run {run_id} {status}", run_id=run_id, status=status)
+        return RunOutcome(run_id=run_id, status=status, output=output, failure_reason=reason)
 
     async def _checkpoint(
         self, run_id: str, messages: list[ModelMessage], *, new_messages: Sequence[ModelMessage] = ()
@@ -539,25 +559,6 @@ class Runner:
             )
         if not still_ours:
             raise LeaseLost(run_id)
-
-    async def _fail(self, run_id: str, messages: list[ModelMessage], reason: str) -> RunOutcome:
-        logfire.warn("run {run_id} failed: {reason}", run_id=run_id, reason=reason)
-        async with self.session_factory.begin() as session:
-            finished = await run_store.finish_run(
-                session,
-                run_id=run_id,
-                worker_id=self.worker_id,
-                status="failed",
-                message_history=_dump(messages),
-                now=self.clock(),
-                failure_reason=reason,
-                keep_history_when_empty=True,
-            )
-            if finished:
-                append_event(session, run_id=run_id, kind="failed", payload={"reason": reason}, now=self.clock())
-        if not finished:
-            return await self.outcome(run_id)  # another worker took the run over
-        return RunOutcome(run_id=run_id, status="failed", failure_reason=reason)
 
     async def _deps_for(self, run: RunRow, prompt: PromptTemplate) -> RunDeps:
         async with self.session_factory() as session:
