@@ -267,6 +267,28 @@ def _refusal_message(error: ApprovalError) -> str:
     return str(error)
 
 
+async def _refused_page(
+    request: Request,
+    runtime: RuntimeDep,
+    principal: Principal,
+    approval_id: str,
+    *,
+    form: str,
+    error: ApprovalError,
+    values: dict[str, str],
+) -> Response:
+    """The detail page again, with the service's refusal shown in `form` and its status code."""
+    return await _detail_page(
+        request,
+        runtime,
+        principal,
+        approval_id,
+        status_code=_refusal_status(error),
+        errors={form: [_refusal_message(error)]},
+        values=values,
+    )
+
+
 def _field_errors(error: ApprovalRefused) -> list[tuple[str, str]]:
     """(where, what) for each schema error, `where` as a dotted path such as `contacts.0.email`."""
     return [
@@ -312,15 +334,7 @@ async def approve(
     try:
         row = await runtime.approvals.approve(approval_id, decided_by=principal.name, note=note.strip() or None)
     except (ApprovalRefused, SelfApprovalRefused, ApprovalAlreadyDecided) as error:
-        return await _detail_page(
-            request,
-            runtime,
-            principal,
-            approval_id,
-            status_code=_refusal_status(error),
-            errors={"approve": [_refusal_message(error)]},
-            values=values,
-        )
+        return await _refused_page(request, runtime, principal, approval_id, form="approve", error=error, values=values)
     return _decided(request, background, row, "Approved")
 
 
@@ -393,15 +407,7 @@ async def deny(
     try:
         row = await runtime.approvals.deny(approval_id, decided_by=principal.name, reason=reason)
     except (ApprovalRefused, SelfApprovalRefused, ApprovalAlreadyDecided) as error:
-        return await _detail_page(
-            request,
-            runtime,
-            principal,
-            approval_id,
-            status_code=_refusal_status(error),
-            errors={"deny": [_refusal_message(error)]},
-            values=values,
-        )
+        return await _refused_page(request, runtime, principal, approval_id, form="deny", error=error, values=values)
     return _decided(request, background, row, "Denied")
 
 

@@ -44,19 +44,16 @@ async def create_task(
     """Start a run for a task. The same `Idempotency-Key` from the same principal returns the same run."""
     if body.conversation_id is not None:
         await _own_conversation(runtime, body.conversation_id, principal.name)
-    run, created = await runtime.runner.create_run(
-        body.message,
+    return await _start_run(
+        runtime,
+        background,
+        response,
+        principal_name=principal.name,
+        message=body.message,
         context=body.context,
-        requested_by=principal.name,
         conversation_id=body.conversation_id,
         idempotency_key=idempotency_key,
     )
-    if created:
-        background.drive_new(run.run_id)
-    else:
-        response.status_code = 200
-    response.headers["Location"] = f"/v1/runs/{run.run_id}"
-    return _accepted(run, created=created)
 
 
 @router.post(
@@ -73,10 +70,34 @@ async def continue_conversation(
 ) -> RunAccepted:
     """A follow-up message: a new run that continues the conversation's history."""
     await _own_conversation(runtime, conversation_id, principal.name)
-    run, created = await runtime.runner.create_run(
-        body.message,
+    return await _start_run(
+        runtime,
+        background,
+        response,
+        principal_name=principal.name,
+        message=body.message,
         context=body.context,
-        requested_by=principal.name,
+        conversation_id=conversation_id,
+        idempotency_key=idempotency_key,
+    )
+
+
+async def _start_run(
+    runtime: RuntimeDep,
+    background: BackgroundDep,
+    response: Response,
+    *,
+    principal_name: str,
+    message: str,
+    context: dict[str, Any] | None,
+    conversation_id: str | None,
+    idempotency_key: str | None,
+) -> RunAccepted:
+    """Create the run (or find the one this idempotency key made) and drive a new one in the background."""
+    run, created = await runtime.runner.create_run(
+        message,
+        context=context,
+        requested_by=principal_name,
         conversation_id=conversation_id,
         idempotency_key=idempotency_key,
     )
