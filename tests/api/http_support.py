@@ -13,11 +13,15 @@ import httpx
 from fastapi import FastAPI
 from pydantic_ai.models import Model
 
+from agent.offline_model import DEMO_TASKS
 from api.app import create_app
 from api.keys import create_api_key
 from api.rate_limit import RateLimiter
 from api.runtime import ProvidersFactory
 from api.settings import Settings
+
+DEMO = DEMO_TASKS[0]
+"""The README's demo task: the offline model discovers, enriches, and asks to sync 5 contacts."""
 
 # How long a test waits for a background run: the offline model finishes in well under a second.
 WAIT_SECONDS = 20
@@ -34,6 +38,20 @@ class Api:
 
     def __getitem__(self, principal: str) -> httpx.AsyncClient:
         return self.clients[principal]
+
+    async def demo_awaiting_approval(self, principal: str = "alice") -> dict[str, Any]:
+        """Start the demo task as `principal`; the run once its CRM sync waits for a person."""
+        response = await self[principal].post("/v1/tasks", json={"message": DEMO})
+        assert response.status_code == 202, response.text
+        return await self.wait_for_run(
+            principal, response.json()["run_id"], until=lambda r: r["status"] == "awaiting_approval"
+        )
+
+    async def start_demo(self, principal: str = "alice") -> tuple[str, str]:
+        """Start the demo task as `principal`; (run id, id of its one pending approval)."""
+        run = await self.demo_awaiting_approval(principal)
+        [pending] = run["pending_approvals"]
+        return run["run_id"], pending["approval_id"]
 
     async def wait_for_run(
         self, principal: str, run_id: str, *, until: Callable[[dict[str, Any]], bool]

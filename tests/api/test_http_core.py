@@ -8,9 +8,7 @@ from pathlib import Path
 import pytest
 
 from tests.agent.helpers import crm_contact_count
-from tests.api.http_support import Api, api_settings, running_api
-
-DEMO = "find 5 fintech leads in Berlin, enrich them and add them to the CRM"
+from tests.api.http_support import DEMO, Api, api_settings, running_api
 
 
 @pytest.fixture
@@ -19,17 +17,8 @@ async def api(database_url: str, tmp_path: Path) -> AsyncIterator[Api]:
         yield running
 
 
-async def _start_demo(api: Api, principal: str = "alice") -> tuple[str, str]:
-    response = await api[principal].post("/v1/tasks", json={"message": DEMO})
-    assert response.status_code == 202, response.text
-    run_id = response.json()["run_id"]
-    run = await api.wait_for_run(principal, run_id, until=lambda r: r["status"] == "awaiting_approval")
-    [pending] = run["pending_approvals"]
-    return run_id, pending["approval_id"]
-
-
 async def test_demo_task_over_http_waits_for_an_approver_then_completes(api: Api) -> None:
-    run_id, approval_id = await _start_demo(api)
+    run_id, approval_id = await api.start_demo()
 
     queue = await api["bob"].get("/v1/approvals")
     assert queue.status_code == 200
@@ -59,7 +48,7 @@ async def test_who_may_do_what(api: Api) -> None:
     assert (await api["bob"].post("/v1/tasks", json={"message": DEMO})).status_code == 403
     assert (await api["alice"].get("/v1/approvals")).status_code == 403
 
-    run_id, approval_id = await _start_demo(api, "dave")
+    run_id, approval_id = await api.start_demo("dave")
     # Dave requested the run: even as an approver he may not decide its calls.
     refused = await api["dave"].post(f"/v1/approvals/{approval_id}/decision", json={"decision": "approve"})
     assert refused.status_code == 403 and refused.json()["error"]["code"] == "self_approval_refused"
@@ -78,7 +67,7 @@ async def test_idempotency_key_returns_the_same_run(api: Api) -> None:
 
 
 async def test_bad_decisions_are_refused_and_change_nothing(api: Api) -> None:
-    _run_id, approval_id = await _start_demo(api)
+    _run_id, approval_id = await api.start_demo()
     over_limit = {"contacts": [{"email": f"p{i}@acme.example", "first_name": "A", "last_name": "B"} for i in range(11)]}
     edit = await api["bob"].post(
         f"/v1/approvals/{approval_id}/decision", json={"decision": "approve", "edited_args": over_limit}

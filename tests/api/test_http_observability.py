@@ -27,9 +27,7 @@ from agent.store.engine import SessionFactory
 from agent.store.tables import LedgerRow
 from api.event_stream import RETRY_MILLISECONDS, StreamTiming, run_event_stream, sse_frame
 from prompts.registry import TEMPLATES_DIR
-from tests.api.http_support import WAIT_SECONDS, Api, api_settings, running_api
-
-DEMO = "find 5 fintech leads in Berlin, enrich them and add them to the CRM"
+from tests.api.http_support import DEMO, WAIT_SECONDS, Api, api_settings, running_api
 
 
 @pytest.fixture

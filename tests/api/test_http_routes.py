@@ -25,7 +25,6 @@ from api.rate_limit import RateLimiter
 from tests.agent.helpers import contacts, crm_contact_count
 from tests.api.http_support import Api, api_settings, running_api
 
-DEMO = "find 5 fintech leads in Berlin, enrich them and add them to the CRM"
 CRM_TOOL = "sync_contacts_to_crm"
 
 
@@ -33,15 +32,6 @@ CRM_TOOL = "sync_contacts_to_crm"
 async def api(database_url: str, tmp_path: Path) -> AsyncIterator[Api]:
     async with running_api(api_settings(database_url, tmp_path)) as running:
         yield running
-
-
-async def _demo_awaiting_approval(api: Api, principal: str = "alice") -> dict[str, Any]:
-    """A demo run stopped at its CRM sync, which waits for a person."""
-    response = await api[principal].post("/v1/tasks", json={"message": DEMO})
-    assert response.status_code == 202, response.text
-    return await api.wait_for_run(
-        principal, response.json()["run_id"], until=lambda r: r["status"] == "awaiting_approval"
-    )
 
 
 def _error(response: Any, status_code: int, code: str) -> dict[str, Any]:
@@ -107,7 +97,7 @@ async def test_a_task_may_continue_its_own_conversation_only(api: Api) -> None:
 
 
 async def test_a_conversation_with_a_run_in_progress_is_busy(api: Api) -> None:
-    run = await _demo_awaiting_approval(api)
+    run = await api.demo_awaiting_approval()
     follow_up = await api["alice"].post(
         f"/v1/conversations/{run['conversation_id']}/messages", json={"message": "and?"}
     )
@@ -207,7 +197,7 @@ async def _approval_row(api: Api, approval_id: str) -> ApprovalRow:
 
 
 async def test_the_queue_pages_through_120_pending_oldest_first_without_duplicates(api: Api) -> None:
-    run = await _demo_awaiting_approval(api)
+    run = await api.demo_awaiting_approval()
     [demo] = run["pending_approvals"]
     template = await _approval_row(api, demo["approval_id"])
     # 119 more, three to a second, all after the demo's own approval.
@@ -240,8 +230,8 @@ async def test_the_queue_pages_through_120_pending_oldest_first_without_duplicat
 
 
 async def test_the_queue_filters_by_status_tool_and_run(api: Api) -> None:
-    first = await _demo_awaiting_approval(api)
-    second = await _demo_awaiting_approval(api, "dave")
+    first = await api.demo_awaiting_approval()
+    second = await api.demo_awaiting_approval("dave")
     template = await _approval_row(api, first["pending_approvals"][0]["approval_id"])
     later = template.created_at + timedelta(minutes=1)
     emails = await _add_approvals(api, template, count=3, created_from=later, tool_name="send_email")
@@ -297,7 +287,7 @@ async def test_an_invalid_cursor_is_422(api: Api, cursor: str) -> None:
 
 
 async def test_only_approvers_read_the_queue(api: Api) -> None:
-    run = await _demo_awaiting_approval(api)
+    run = await api.demo_awaiting_approval()
     approval_id = run["pending_approvals"][0]["approval_id"]
     for principal in ("alice", "carol"):
         _error(await api[principal].get("/v1/approvals"), 403, "forbidden")
@@ -314,7 +304,7 @@ async def test_only_approvers_read_the_queue(api: Api) -> None:
 
 
 async def test_a_denial_with_a_note_lets_the_run_finish_without_the_call(api: Api) -> None:
-    run = await _demo_awaiting_approval(api)
+    run = await api.demo_awaiting_approval()
     approval_id = run["pending_approvals"][0]["approval_id"]
     denied = await api["bob"].post(
         f"/v1/approvals/{approval_id}/decision", json={"decision": "deny", "note": "not this quarter"}
@@ -330,7 +320,7 @@ async def test_a_denial_with_a_note_lets_the_run_finish_without_the_call(api: Ap
 
 
 async def test_an_edited_approval_executes_the_edited_arguments(api: Api) -> None:
-    run = await _demo_awaiting_approval(api)
+    run = await api.demo_awaiting_approval()
     approval_id = run["pending_approvals"][0]["approval_id"]
     edited = {"contacts": contacts(3)}
     decided = await api["bob"].post(
@@ -360,7 +350,7 @@ async def test_an_edited_approval_executes_the_edited_arguments(api: Api) -> Non
 async def test_invalid_decisions_are_422_and_leave_the_approval_pending(
     api: Api, body: dict[str, Any], code: str
 ) -> None:
-    run = await _demo_awaiting_approval(api)
+    run = await api.demo_awaiting_approval()
     approval_id = run["pending_approvals"][0]["approval_id"]
     _error(await api["bob"].post(f"/v1/approvals/{approval_id}/decision", json=body), 422, code)
     assert (await api["bob"].get(f"/v1/approvals/{approval_id}")).json()["state"] == "pending"
@@ -374,7 +364,7 @@ async def test_decisions_on_unknown_approvals_are_404(api: Api) -> None:
 
 
 async def test_a_decision_body_over_the_limit_is_413(api: Api) -> None:
-    run = await _demo_awaiting_approval(api)
+    run = await api.demo_awaiting_approval()
     approval_id = run["pending_approvals"][0]["approval_id"]
     huge = json.dumps({"decision": "deny", "note": "n" * (300 * 1024)})
     response = await api["bob"].post(
@@ -386,7 +376,7 @@ async def test_a_decision_body_over_the_limit_is_413(api: Api) -> None:
 
 async def test_self_approval_is_refused_unless_the_service_allows_it(database_url: str, tmp_path: Path) -> None:
     async with running_api(api_settings(database_url, tmp_path, allow_self_approval=True)) as api:
-        run = await _demo_awaiting_approval(api, "dave")
+        run = await api.demo_awaiting_approval("dave")
         approval_id = run["pending_approvals"][0]["approval_id"]
         decided = await api["dave"].post(f"/v1/approvals/{approval_id}/decision", json={"decision": "approve"})
         assert decided.status_code == 200 and decided.json()["decided_by"] == "dave"

@@ -16,9 +16,8 @@ from agent.store.tables import ApprovalRow, RunRow
 from api.inbox.session import SESSION_COOKIE
 from api.keys import revoke_api_key
 from tests.agent.helpers import contacts, crm_contact_count
-from tests.api.http_support import Api, api_settings, running_api
+from tests.api.http_support import DEMO, Api, api_settings, running_api
 
-DEMO = "find 5 fintech leads in Berlin, enrich them and add them to the CRM"
 MALICIOUS = "<script>alert(1)</script>"
 
 
@@ -52,15 +51,6 @@ async def _signed_in(api: Api, browser: httpx.AsyncClient, principal: str = "bob
     response = await _sign_in(api, browser, principal)
     assert response.status_code == 303 and response.headers["location"] == "/inbox", response.text
     return _csrf((await browser.get("/inbox")).text)
-
-
-async def _start_demo(api: Api, principal: str = "alice") -> tuple[str, str]:
-    response = await api[principal].post("/v1/tasks", json={"message": DEMO})
-    assert response.status_code == 202, response.text
-    run_id = response.json()["run_id"]
-    run = await api.wait_for_run(principal, run_id, until=lambda r: r["status"] == "awaiting_approval")
-    [pending] = run["pending_approvals"]
-    return run_id, pending["approval_id"]
 
 
 async def _approval(api: Api, approval_id: str) -> ApprovalRow:
@@ -118,7 +108,7 @@ async def test_a_revoked_key_ends_its_sessions(api: Api, browser: httpx.AsyncCli
 
 
 async def test_every_form_needs_the_sessions_csrf_token(api: Api, browser: httpx.AsyncClient) -> None:
-    _run_id, approval_id = await _start_demo(api)
+    _run_id, approval_id = await api.start_demo()
     # Signing in needs the token too (no login CSRF): a post without the session's cookie is refused.
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=api.app), base_url="http://signoff.test") as other:
         token_elsewhere = _csrf((await other.get("/inbox/sign-in")).text)
@@ -146,7 +136,7 @@ async def test_every_form_needs_the_sessions_csrf_token(api: Api, browser: httpx
 async def test_pending_list_and_detail_show_the_call_and_escape_everything(
     api: Api, browser: httpx.AsyncClient
 ) -> None:
-    run_id, approval_id = await _start_demo(api)
+    run_id, approval_id = await api.start_demo()
     async with api.app.state.runtime.session_factory.begin() as session:
         await session.execute(update(RunRow).where(RunRow.run_id == run_id).values(task_text=f"{DEMO} {MALICIOUS}"))
         await session.execute(
@@ -179,7 +169,7 @@ async def test_pending_list_and_detail_show_the_call_and_escape_everything(
 
 
 async def test_approve_resumes_the_run_and_the_run_page_shows_it_complete(api: Api, browser: httpx.AsyncClient) -> None:
-    run_id, approval_id = await _start_demo(api)
+    run_id, approval_id = await api.start_demo()
     token = await _signed_in(api, browser)
 
     running = await browser.get(f"/inbox/runs/{run_id}")
@@ -205,7 +195,7 @@ async def test_approve_resumes_the_run_and_the_run_page_shows_it_complete(api: A
 
 
 async def test_deny_needs_a_reason_and_then_reaches_the_model(api: Api, browser: httpx.AsyncClient) -> None:
-    run_id, approval_id = await _start_demo(api)
+    run_id, approval_id = await api.start_demo()
     token = await _signed_in(api, browser)
 
     blank = await browser.post(f"/inbox/approvals/{approval_id}/deny", data={"csrf_token": token, "reason": "  "})
@@ -229,7 +219,7 @@ async def test_deny_needs_a_reason_and_then_reaches_the_model(api: Api, browser:
 
 
 async def test_edits_are_validated_and_errors_shown_in_the_form(api: Api, browser: httpx.AsyncClient) -> None:
-    run_id, approval_id = await _start_demo(api)
+    run_id, approval_id = await api.start_demo()
     token = await _signed_in(api, browser)
     path = f"/inbox/approvals/{approval_id}/approve-edited"
 
@@ -270,7 +260,7 @@ async def test_edits_are_validated_and_errors_shown_in_the_form(api: Api, browse
 
 
 async def test_self_approval_and_already_decided_are_explained(api: Api, browser: httpx.AsyncClient) -> None:
-    _run_id, own_approval = await _start_demo(api, "dave")
+    _run_id, own_approval = await api.start_demo("dave")
     token = await _signed_in(api, browser, "dave")
     detail = await browser.get(f"/inbox/approvals/{own_approval}")
     assert "You requested this run, so someone else must decide its calls." in detail.text
@@ -279,7 +269,7 @@ async def test_self_approval_and_already_decided_are_explained(api: Api, browser
     assert refused.status_code == 403 and "someone else must decide" in refused.text
     assert (await _approval(api, own_approval)).state == "pending"
 
-    run_id, approval_id = await _start_demo(api)
+    run_id, approval_id = await api.start_demo()
     api_decision = await api["bob"].post(f"/v1/approvals/{approval_id}/decision", json={"decision": "approve"})
     assert api_decision.status_code == 200
     await api.wait_for_run("alice", run_id, until=lambda r: r["status"] == "completed")
@@ -288,7 +278,7 @@ async def test_self_approval_and_already_decided_are_explained(api: Api, browser
 
 
 async def test_history_lists_decided_and_expired_approvals(api: Api, browser: httpx.AsyncClient) -> None:
-    _run_id, expiring = await _start_demo(api)
+    _run_id, expiring = await api.start_demo()
     async with api.app.state.runtime.session_factory.begin() as session:
         await session.execute(
             update(ApprovalRow)
@@ -298,7 +288,7 @@ async def test_history_lists_decided_and_expired_approvals(api: Api, browser: ht
     token = await _signed_in(api, browser)
     assert "Nothing is waiting for a decision." in (await browser.get("/inbox")).text
 
-    run_id, approved = await _start_demo(api)
+    run_id, approved = await api.start_demo()
     assert (await browser.post(f"/inbox/approvals/{approved}/approve", data={"csrf_token": token})).status_code == 303
     await api.wait_for_run("alice", run_id, until=lambda r: r["status"] == "completed")
 
