@@ -222,7 +222,8 @@ async def test_a_waiting_run_keeps_its_stream_open_with_heartbeats_until_the_tim
     started = await api["alice"].post("/v1/tasks", json={"message": DEMO})
     run_id = started.json()["run_id"]
     await api.wait_for_run("alice", run_id, until=lambda r: r["status"] == "awaiting_approval")
-    timing = StreamTiming(poll_seconds=0.01, heartbeat_seconds=0.05, max_stream_seconds=0.4, retry_milliseconds=1500)
+    # The limit leaves room for many heartbeat intervals after the replay, even on a slow database.
+    timing = StreamTiming(poll_seconds=0.01, heartbeat_seconds=0.05, max_stream_seconds=1.5, retry_milliseconds=1500)
     session_factory = api.app.state.runtime.session_factory
     async with asyncio.timeout(WAIT_SECONDS):
         frames = [
