@@ -70,6 +70,8 @@ class RunRow(Base):
     prompt_name: Mapped[str] = mapped_column(String(200))
     prompt_version: Mapped[str] = mapped_column(String(64))
     prompt_hash: Mapped[str] = mapped_column(String(80))
+    # The label the prompt was resolved through (`production`, ...); NULL when the run pinned a version.
+    prompt_label: Mapped[str | None] = mapped_column(String(64))
     policy_version: Mapped[str] = mapped_column(String(80))
     message_history: Mapped[str] = mapped_column(Text, default="[]")
     final_output: Mapped[str | None] = mapped_column(Text)
@@ -170,7 +172,16 @@ class LedgerRow(Base):
     output_tokens: Mapped[int] = mapped_column(BigInteger)
     cache_read_tokens: Mapped[int] = mapped_column(BigInteger)
     cache_write_tokens: Mapped[int] = mapped_column(BigInteger)
+    # `cache_write_tokens` split by cache lifetime (priced differently); their sum is `cache_write_tokens`.
+    cache_write_5m_tokens: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    cache_write_1h_tokens: Mapped[int] = mapped_column(BigInteger, server_default="0")
     cost_usd: Mapped[Decimal | None]
+    # The genai-prices data that priced this row; NULL when no price was found.
+    price_data_version: Mapped[str | None] = mapped_column(String(100))
+    # `succeeded`: a response came back. `failed`: an attempt that got none (429, 529, dropped stream); it
+    # carries no tokens and `error` says what happened, so nothing is counted twice when a retry succeeds.
+    attempt_status: Mapped[str] = mapped_column(String(16), server_default="succeeded")
+    error: Mapped[str | None] = mapped_column(Text)
     prompt_name: Mapped[str] = mapped_column(String(200))
     prompt_version: Mapped[str] = mapped_column(String(64))
     prompt_hash: Mapped[str] = mapped_column(String(80))
