@@ -27,6 +27,7 @@ from agent.guard import approval_digest
 from agent.store import approvals as approval_store
 from agent.store import audit as audit_store
 from agent.store import runs as run_store
+from agent.store.engine import read_session_factory
 from agent.store.events import append_event
 from agent.store.tables import ApprovalRow, ApprovalState
 from tools.registry import ToolArgumentsError, ToolSpec, canonical_json
@@ -100,9 +101,8 @@ class ApprovalService:
         limit: int = 100,
     ) -> list[ApprovalRow]:
         """Approvals, oldest first; expired ones are marked expired before listing."""
-        async with self.decider.session_factory.begin() as session:
-            await approval_store.expire_due(session, now=self.clock())
-        async with self.decider.session_factory() as session:
+        await self._expire_due()
+        async with read_session_factory(self.decider.session_factory)() as session:
             return await approval_store.list_approvals(
                 session, states=states, run_id=run_id, tool_name=tool_name, limit=limit
             )
@@ -176,9 +176,18 @@ class ApprovalService:
                 f"the decider's name is {len(decided_by)} characters; the limit is {MAX_DECIDER_CHARS}"
             )
 
-    async def _pending(self, approval_id: str, *, decided_by: str | None = None) -> ApprovalRow:
+    async def _expire_due(self) -> None:
+        # Most calls find nothing due; checking first without the write lock keeps queue reads from
+        # queueing behind writers (and each other) on SQLite.
+        now = self.clock()
+        async with read_session_factory(self.decider.session_factory)() as session:
+            if not await approval_store.any_due(session, now=now):
+                return
         async with self.decider.session_factory.begin() as session:
-            await approval_store.expire_due(session, now=self.clock())
+            await approval_store.expire_due(session, now=now)
+
+    async def _pending(self, approval_id: str, *, decided_by: str | None = None) -> ApprovalRow:
+        await self._expire_due()
         row = await self.get(approval_id)
         if row.state != "pending":
             raise ApprovalAlreadyDecided(approval_id, row.state)

@@ -7,7 +7,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.store.tables import LedgerRow
@@ -20,7 +20,8 @@ CostGrouping = Literal["day", "model", "run", "prompt"]
 @dataclass(frozen=True, kw_only=True)
 class CostLine:
     """Totals of one group. `cost_usd` sums the priced requests (None when none had a known price);
-    `unpriced_requests` counts requests whose price is unknown."""
+    `unpriced_requests` counts requests whose price is unknown. `requests` counts requests that got a
+    response; `failed_attempts` counts attempts that got none (retried or not), which carry no tokens."""
 
     group: str
     requests: int
@@ -30,6 +31,7 @@ class CostLine:
     cache_write_tokens: int
     cost_usd: Decimal | None
     unpriced_requests: int
+    failed_attempts: int = 0
 
 
 def _group_key(grouping: CostGrouping) -> Any:
@@ -53,16 +55,18 @@ async def cost_report(
 ) -> list[CostLine]:
     """Ledger totals per group, ordered by group."""
     key = _group_key(group_by).label("group_key")
+    failed = LedgerRow.attempt_status == "failed"
     query = (
         select(
             key,
-            func.count(),
+            func.count() - func.count(case((failed, 1))),
             func.sum(LedgerRow.input_tokens),
             func.sum(LedgerRow.output_tokens),
             func.sum(LedgerRow.cache_read_tokens),
             func.sum(LedgerRow.cache_write_tokens),
             func.sum(LedgerRow.cost_usd),
             func.count() - func.count(LedgerRow.cost_usd),
+            func.count(case((failed, 1))),
         )
         .group_by(key)
         .order_by(key)
@@ -72,7 +76,8 @@ async def cost_report(
     if until is not None:
         query = query.where(LedgerRow.created_at < until)
     lines: list[CostLine] = []
-    for group, requests, input_t, output_t, cache_r, cache_w, cost, unpriced in (await session.execute(query)).all():
+    rows = (await session.execute(query)).all()
+    for group, requests, input_t, output_t, cache_r, cache_w, cost, unpriced, failed_attempts in rows:
         lines.append(
             CostLine(
                 group=str(group),
@@ -83,6 +88,7 @@ async def cost_report(
                 cache_write_tokens=int(cache_w or 0),
                 cost_usd=cost,
                 unpriced_requests=int(unpriced),
+                failed_attempts=int(failed_attempts),
             )
         )
     return lines

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 import logfire
 from pydantic_ai import Agent
-from pydantic_ai.exceptions import AgentRunError, UserError
+from pydantic_ai.exceptions import AgentRunError, ModelAPIError, UserError
 from pydantic_ai.messages import (
     ModelMessage,
     ModelMessagesTypeAdapter,
@@ -36,6 +36,7 @@ from agent.deps import PromptRef, RunDeps
 from agent.framing import frame_task
 from agent.guard import DEFAULT_EXECUTION_LEASE, GuardedToolset
 from agent.ledger import LedgerCapability, LedgerWriter, RunCostLimitExceeded
+from agent.models import describe_model_failure
 from agent.store import approvals as approval_store
 from agent.store import audit as audit_store
 from agent.store import runs as run_store
@@ -105,6 +106,9 @@ class RunnerSettings:
     run_lease: timedelta = DEFAULT_RUN_LEASE
     request_limit: int = DEFAULT_REQUEST_LIMIT
     max_run_cost_usd: Decimal | None = None
+    # Receive model responses as streams (server-sent events) rather than whole. The ledger records the
+    # same figures either way; streaming keeps a long response from running into a read timeout.
+    stream_model_responses: bool = False
 
     def __post_init__(self) -> None:
         # A run's lease is renewed at every step, and a step may include a tool running for the whole
@@ -231,6 +235,7 @@ class Runner:
             prompt_name=self.prompt.name,
             prompt_version=self.prompt.version,
             prompt_hash=self.prompt.content_hash,
+            prompt_label=self.prompt.label,
             policy_version=self.decider.policy.version,
             # Empty until the run starts: the conversation's history is read when it is driven.
             message_history="[]",
@@ -458,7 +463,12 @@ class Runner:
                     conversation_id=run.conversation_id,
                     usage_limits=UsageLimits(request_limit=self.settings.request_limit),
                 ) as agent_run:
-                    async for _node in agent_run:
+                    async for node in agent_run:
+                        if self.settings.stream_model_responses and Agent.is_model_request_node(node):
+                            # Streaming the node makes the request; the loop then moves past the node.
+                            async with node.stream(agent_run.ctx) as response_stream:
+                                async for _event in response_stream:
+                                    pass
                         # Checkpoint whenever the history grew: in particular a model response with tool
                         # calls is stored before those calls run, so a crash resumes at the right step.
                         current = agent_run.all_messages()
@@ -473,6 +483,9 @@ class Runner:
         except LeaseLost:
             logfire.warn("run {run_id} was taken over by another worker; this one stops", run_id=run.run_id)
             return await self.outcome(run.run_id)
+        except ModelAPIError as error:
+            # After the SDK's retries: the reason names the failure and the attempts, for the run page.
+            return await self._fail(run.run_id, messages, describe_model_failure(error))
         except (AgentRunError, RunCostLimitExceeded, UserError, TimeoutError) as error:
             return await self._fail(run.run_id, messages, f"{type(error).__name__}: {redact_text(str(error))}")
         except Exception as error:
@@ -564,7 +577,10 @@ class Runner:
         async with self.session_factory() as session:
             requests, cost = (
                 await session.execute(
-                    select(func.count(), func.sum(LedgerRow.cost_usd)).where(LedgerRow.run_id == run.run_id)
+                    # Failed attempts share the step of the request they were attempts at: not a step of their own.
+                    select(func.count(), func.sum(LedgerRow.cost_usd)).where(
+                        LedgerRow.run_id == run.run_id, LedgerRow.attempt_status == "succeeded"
+                    )
                 )
             ).one()
         return RunDeps(

@@ -18,6 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from agent.approvals import ApprovalService
 from agent.decider import CallDecider
 from agent.ledger import LedgerWriter
+from agent.model_calls import ModelCalls
+from agent.models import ModelRoutes
 from agent.runner import Runner, RunnerSettings
 from agent.store.engine import SessionFactory, create_session_factory
 from agent.store.migrate import upgrade_database
@@ -42,6 +44,8 @@ class Runtime:
     approvals: ApprovalService
     ledger: LedgerWriter
     runner: Runner
+    model_calls: ModelCalls
+    """Routed one-shot calls (summaries, classifications) for tools, charged to the run in the ledger."""
 
 
 async def prepare_database(engine: AsyncEngine) -> SessionFactory:
@@ -55,6 +59,7 @@ def build_runtime(
     session_factory: SessionFactory,
     model: Model,
     policy: PolicyEngine,
+    model_routes: ModelRoutes | None = None,
     prompt: PromptTemplate | None = None,
     runner_settings: RunnerSettings | None = None,
     providers: SalesProviders | None = None,
@@ -64,7 +69,10 @@ def build_runtime(
     worker_id: str | None = None,
     allow_self_approval: bool = True,
 ) -> Runtime:
-    """Wire a runtime. The database must already be migrated (see `prepare_database`)."""
+    """Wire a runtime. The database must already be migrated (see `prepare_database`).
+
+    `model` plans; `model_routes` picks the models for tools' short calls (default: `model` for all).
+    """
     providers = providers or offline_providers(session_factory, clock=clock)
     registry = ToolRegistry(build_sales_tools(providers))
     decider = CallDecider(
@@ -77,13 +85,20 @@ def build_runtime(
     ledger = LedgerWriter(
         session_factory, spool_path=ledger_spool_path, daily_warning_usd=daily_cost_warning_usd, clock=clock
     )
+    settings = runner_settings or RunnerSettings()
+    model_calls = ModelCalls(
+        routes=model_routes or ModelRoutes(default=model),
+        ledger=ledger,
+        max_run_cost_usd=settings.max_run_cost_usd,
+        clock=clock,
+    )
     runner_kwargs = {} if worker_id is None else {"worker_id": worker_id}
     runner = Runner(
         decider=decider,
         model=model,
         prompt=prompt or load_prompt(DEFAULT_PROMPT_NAME),
         ledger=ledger,
-        settings=runner_settings or RunnerSettings(),
+        settings=settings,
         **runner_kwargs,
     )
     return Runtime(
@@ -94,4 +109,5 @@ def build_runtime(
         approvals=ApprovalService(decider=decider, clock=clock, allow_self_approval=allow_self_approval),
         ledger=ledger,
         runner=runner,
+        model_calls=model_calls,
     )

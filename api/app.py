@@ -11,7 +11,9 @@ from pydantic_ai.models import Model
 
 from api.background import BackgroundRuns
 from api.errors import install_error_handlers
+from api.event_hub import RunEventHub
 from api.inbox import router as inbox_router
+from api.keys import PrincipalCache
 from api.limits import BodySizeLimit
 from api.rate_limit import RateLimiter
 from api.routers import approvals, costs, events, health, metrics, prompts, runs, tasks, tools
@@ -41,6 +43,7 @@ def create_app(
             settings, allow_self_approval=settings.allow_self_approval, model=model, providers_factory=providers_factory
         ) as runtime:
             background = BackgroundRuns(runtime.runner)
+            app.state.event_hub = RunEventHub(runtime.session_factory)
             app.state.runtime = runtime
             app.state.background = background
             app.state.settings = settings
@@ -48,6 +51,7 @@ def create_app(
             try:
                 yield
             finally:
+                await app.state.event_hub.close()
                 await background.shutdown()
 
     app = FastAPI(
@@ -56,6 +60,7 @@ def create_app(
         summary="Claude plans sales-operations work; a person signs off on every side effect.",
         lifespan=lifespan,
     )
+    app.state.principal_cache = PrincipalCache()
     app.state.rate_limiter = rate_limiter or RateLimiter(
         per_minute=settings.rate_limit_per_minute, burst=settings.rate_limit_burst
     )

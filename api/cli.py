@@ -403,7 +403,7 @@ async def costs_command(group_by: CostGrouping, as_json: bool) -> None:
         as_json,
         views,
         lambda: render_table(
-            [group_by, "requests", "input", "output", "cache read", "cache write", "cost USD", "unpriced"],
+            [group_by, "requests", "input", "output", "cache read", "cache write", "cost USD", "unpriced", "failed"],
             [
                 [
                     v["group"],
@@ -414,6 +414,7 @@ async def costs_command(group_by: CostGrouping, as_json: bool) -> None:
                     v["cache_write_tokens"],
                     v["cost_usd"] if v["cost_usd"] is not None else "unknown",
                     v["unpriced_requests"],
+                    v["failed_attempts"],
                 ]
                 for v in views
             ],
@@ -569,6 +570,11 @@ async def keys_list_command(as_json: bool) -> None:
             empty="no keys yet",
         ),
     )
+
+
+import api.cli_dev  # noqa: E402  registers `signoff dev` (the local Anthropic double)
+import api.cli_evals  # noqa: E402  registers `signoff eval` (it uses the helpers above)
+import api.cli_prompts  # noqa: E402, F401  registers `signoff prompts` (it uses the helpers above)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -37,7 +37,7 @@ async def _authenticated(request: Request, runtime: RuntimeDep) -> Principal:
             "send an API key: Authorization: Bearer <key>",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    principal = await authenticate(runtime.session_factory, presented.strip())
+    principal = await authenticate(runtime.session_factory, presented.strip(), cache=request.app.state.principal_cache)
     if principal is None:
         raise ApiError(
             401, "unauthenticated", "the API key is unknown or revoked", headers={"WWW-Authenticate": "Bearer"}

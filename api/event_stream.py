@@ -129,6 +129,10 @@ async def _never_disconnected() -> bool:
     return False
 
 
+def _always() -> bool:
+    return True
+
+
 async def run_event_stream(
     session_factory: SessionFactory,
     *,
@@ -137,19 +141,25 @@ async def run_event_stream(
     timing: StreamTiming | None = None,
     is_disconnected: Callable[[], Awaitable[bool]] = _never_disconnected,
     clock: Callable[[], float] = time.monotonic,
+    should_read: Callable[[], bool] = _always,
 ) -> AsyncIterator[str]:
     """Frames for a run's events after `after_event_id`, as they are recorded.
 
     Starts with the advised retry delay; sends a comment when quiet for `timing.heartbeat_seconds`;
     ends when the run is over and all its events are sent, when `is_disconnected()` says so, after
     `timing.max_stream_seconds`, or when the database does not answer. Without `timing`, the module's constants apply.
+    Every `timing.poll_seconds` it reads the database if `should_read()` says so (the server passes its
+    `RunEventHub` waiter's, true when the run has news); by default it reads every time.
     """
     timing = timing or StreamTiming()
     started = last_sent = clock()
     yield sse_frame(retry_milliseconds=timing.retry_milliseconds)
+    batch_was_full = False
     while not await is_disconnected():
+        over, events = False, list[RunEventRow]()
         try:
-            over, events = await _poll(session_factory, run_id=run_id, after_event_id=after_event_id)
+            if batch_was_full or should_read():
+                over, events = await _poll(session_factory, run_id=run_id, after_event_id=after_event_id)
         except (SQLAlchemyError, OSError) as error:
             # End the stream rather than fail it: the client reconnects after the advised delay with
             # `Last-Event-ID` and misses nothing.
@@ -157,6 +167,7 @@ async def run_event_stream(
                 "event stream of run {run_id} ended: {error_type}", run_id=run_id, error_type=type(error).__name__
             )
             return
+        batch_was_full = len(events) == EVENT_BATCH
         for row in events:
             yield event_frame(row)
             after_event_id = row.event_id

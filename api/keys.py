@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import time
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from typing import Literal, get_args
 from sqlalchemy.exc import IntegrityError
 
 from agent.store import api_keys as key_store
-from agent.store.engine import SessionFactory
+from agent.store.engine import SessionFactory, read_session_factory
 from agent.store.tables import ApiKeyRow
 
 __all__ = [
@@ -26,6 +27,7 @@ __all__ = [
     "ROLES",
     "ApiKeyError",
     "Principal",
+    "PrincipalCache",
     "Role",
     "authenticate",
     "create_api_key",
@@ -101,13 +103,61 @@ async def revoke_api_key(
             raise ApiKeyError(f"no active key named {name!r}")
 
 
-async def authenticate(session_factory: SessionFactory, presented: str) -> Principal | None:
-    """The principal of an active key, or None. The stored hash is compared in constant time."""
+class PrincipalCache:
+    """Recently authenticated keys (by hash) for a few seconds, so a busy client costs one lookup per TTL.
+
+    Only successes are kept: an unknown key is looked up every time (caching misses would let anyone
+    fill memory with random keys). A key revoked by another process (`signoff keys revoke`) keeps working
+    here for at most `ttl_seconds`; `forget_all` drops everything at once when this process revokes.
+    """
+
+    def __init__(
+        self, *, ttl_seconds: float = 5.0, max_entries: int = 10_000, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.ttl_seconds = ttl_seconds
+        self._max_entries = max_entries
+        self._clock = clock
+        self._entries: dict[str, tuple[float, Principal]] = {}
+
+    def get(self, digest: str) -> Principal | None:
+        """The cached principal of this key hash, if it was authenticated less than the TTL ago."""
+        entry = self._entries.get(digest)
+        if entry is None:
+            return None
+        expires_at, principal = entry
+        if self._clock() >= expires_at:
+            del self._entries[digest]
+            return None
+        return principal
+
+    def put(self, digest: str, principal: Principal) -> None:
+        """Remember a successful lookup; when full, the whole cache is dropped (it refills in one TTL)."""
+        if len(self._entries) >= self._max_entries:
+            self._entries.clear()
+        self._entries[digest] = (self._clock() + self.ttl_seconds, principal)
+
+    def forget_all(self) -> None:
+        """Drop every entry (after a revocation in this process)."""
+        self._entries.clear()
+
+
+async def authenticate(
+    session_factory: SessionFactory, presented: str, *, cache: PrincipalCache | None = None
+) -> Principal | None:
+    """The principal of an active key, or None. The stored hash is compared in constant time.
+
+    With `cache`, a key authenticated in the last few seconds is not looked up again (see `PrincipalCache`).
+    """
     if not presented.startswith(KEY_PREFIX) or len(presented) > 200:
         return None
     digest = _hash(presented)
-    async with session_factory() as session:
+    if cache is not None and (cached := cache.get(digest)) is not None:
+        return cached
+    async with read_session_factory(session_factory)() as session:
         row = await key_store.find_active_key(session, key_hash=digest)
     if row is None or not hmac.compare_digest(row.key_hash, digest):
         return None
-    return Principal(name=row.name, roles=frozenset(row.roles.split(",")))
+    principal = Principal(name=row.name, roles=frozenset(row.roles.split(",")))
+    if cache is not None:
+        cache.put(digest, principal)
+    return principal

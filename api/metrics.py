@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from decimal import Decimal
 
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -17,22 +16,10 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agent.store.tables import APPROVAL_STATES, RUN_STATUSES, ApprovalRow, LedgerRow, RunRow, ToolCallRow
+from agent.costs import CostLine, cost_report
+from agent.store.tables import APPROVAL_STATES, RUN_STATUSES, ApprovalRow, RunRow, ToolCallRow
 
-__all__ = ["MetricsSnapshot", "ModelUsage", "SignoffCollector", "read_metrics_snapshot", "render_metrics"]
-
-
-@dataclass(frozen=True, kw_only=True)
-class ModelUsage:
-    """Ledger totals of one model. `cost_usd` sums the priced requests only."""
-
-    requests: int
-    unpriced_requests: int
-    input_tokens: int
-    output_tokens: int
-    cache_read_tokens: int
-    cache_write_tokens: int
-    cost_usd: Decimal
+__all__ = ["MetricsSnapshot", "SignoffCollector", "read_metrics_snapshot", "render_metrics"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,7 +30,8 @@ class MetricsSnapshot:
     approvals_by_state: Mapping[str, int] = field(default_factory=dict)
     decisions: Mapping[tuple[str, str], int] = field(default_factory=dict)
     """Tool calls by (rule, verdict)."""
-    usage_by_model: Mapping[str, ModelUsage] = field(default_factory=dict)
+    usage_by_model: Mapping[str, CostLine] = field(default_factory=dict)
+    """The ledger's totals per model (the cost report grouped by model)."""
     runs_in_flight: int = 0
 
 
@@ -56,36 +44,12 @@ async def read_metrics_snapshot(session: AsyncSession, *, runs_in_flight: int) -
             select(ToolCallRow.rule, ToolCallRow.verdict, func.count()).group_by(ToolCallRow.rule, ToolCallRow.verdict)
         )
     ).all()
-    usage = (
-        await session.execute(
-            select(
-                LedgerRow.model_name,
-                func.count(),
-                func.count() - func.count(LedgerRow.cost_usd),
-                func.sum(LedgerRow.input_tokens),
-                func.sum(LedgerRow.output_tokens),
-                func.sum(LedgerRow.cache_read_tokens),
-                func.sum(LedgerRow.cache_write_tokens),
-                func.sum(LedgerRow.cost_usd),
-            ).group_by(LedgerRow.model_name)
-        )
-    ).all()
+    usage = await cost_report(session, group_by="model")
     return MetricsSnapshot(
         runs_by_status={status: int(count) for status, count in runs},
         approvals_by_state={state: int(count) for state, count in approvals},
         decisions={(rule, verdict): int(count) for rule, verdict, count in decisions},
-        usage_by_model={
-            model: ModelUsage(
-                requests=int(requests),
-                unpriced_requests=int(unpriced),
-                input_tokens=int(input_t or 0),
-                output_tokens=int(output_t or 0),
-                cache_read_tokens=int(cache_r or 0),
-                cache_write_tokens=int(cache_w or 0),
-                cost_usd=cost or Decimal(0),
-            )
-            for model, requests, unpriced, input_t, output_t, cache_r, cache_w, cost in usage
-        },
+        usage_by_model={line.group: line for line in usage},
         runs_in_flight=runs_in_flight,
     )
 
@@ -123,7 +87,14 @@ class SignoffCollector(Collector):
             decisions.add_metric([rule, verdict], count)
         yield decisions
 
-        requests = CounterMetricFamily("signoff_model_requests", "Model requests in the ledger.", labels=["model"])
+        requests = CounterMetricFamily(
+            "signoff_model_requests", "Model requests that got a response.", labels=["model"]
+        )
+        failed = CounterMetricFamily(
+            "signoff_model_failed_attempts",
+            "Model request attempts that got no response (429, 529, dropped connections).",
+            labels=["model"],
+        )
         unpriced = CounterMetricFamily(
             "signoff_model_unpriced_requests", "Model requests whose price is unknown.", labels=["model"]
         )
@@ -134,12 +105,13 @@ class SignoffCollector(Collector):
         for model, usage in sorted(snapshot.usage_by_model.items()):
             requests.add_metric([model], usage.requests)
             unpriced.add_metric([model], usage.unpriced_requests)
+            failed.add_metric([model], usage.failed_attempts)
             tokens.add_metric([model, "input"], usage.input_tokens)
             tokens.add_metric([model, "output"], usage.output_tokens)
             tokens.add_metric([model, "cache_read"], usage.cache_read_tokens)
             tokens.add_metric([model, "cache_write"], usage.cache_write_tokens)
-            cost.add_metric([model], float(usage.cost_usd))
-        yield from (requests, unpriced, tokens, cost)
+            cost.add_metric([model], float(usage.cost_usd or 0))
+        yield from (requests, failed, unpriced, tokens, cost)
 
         yield GaugeMetricFamily(
             "signoff_runs_in_flight",

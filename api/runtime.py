@@ -9,6 +9,7 @@ import logfire
 from pydantic_ai.models import Model
 from sqlalchemy.exc import ArgumentError
 
+from agent.models import ModelRoutes, build_model_routes
 from agent.offline_model import offline_model
 from agent.runtime import Runtime, build_runtime, prepare_database
 from agent.store.engine import SessionFactory, create_engine
@@ -18,22 +19,23 @@ from policies import build_policy_engine, load_policy_config
 from prompts import load_prompt
 from tools.sales import SalesProviders
 
-__all__ = ["ProvidersFactory", "open_runtime", "select_model"]
+__all__ = ["ProvidersFactory", "open_runtime", "select_model", "select_model_routes"]
 
 ProvidersFactory = Callable[[SessionFactory], SalesProviders]
 """Builds the sales providers once the database is open (they may store their effects in it)."""
 
 
-def select_model(settings: Settings) -> Model:
-    """Claude through the official SDK when a key is configured; otherwise the offline scripted model."""
-    if settings.uses_offline_model:
-        return offline_model()
-    from pydantic_ai.models.anthropic import AnthropicModel
-    from pydantic_ai.providers.anthropic import AnthropicProvider
+def select_model_routes(settings: Settings) -> ModelRoutes:
+    """The model for each kind of work: Claude through the official SDK when a key is configured,
+    otherwise the offline scripted model for all of them."""
+    return build_model_routes(
+        settings.model, settings.model_routes, claude=settings.claude_options(), offline=offline_model
+    )
 
-    assert settings.anthropic_api_key is not None
-    model_name = settings.model.removeprefix("anthropic:")
-    return AnthropicModel(model_name, provider=AnthropicProvider(api_key=settings.anthropic_api_key.get_secret_value()))
+
+def select_model(settings: Settings) -> Model:
+    """The planning model: Claude when a key is configured (and SIGNOFF_MODEL is not 'offline'), else offline."""
+    return select_model_routes(settings).model_for("planning")
 
 
 @asynccontextmanager
@@ -66,9 +68,11 @@ async def open_runtime(
         ) from None
     try:
         session_factory = await prepare_database(engine)
+        routes = select_model_routes(settings) if model is None else ModelRoutes(default=model)
         runtime = build_runtime(
             session_factory=session_factory,
-            model=select_model(settings) if model is None else model,
+            model=routes.model_for("planning"),
+            model_routes=routes,
             policy=policy,
             providers=None if providers_factory is None else providers_factory(session_factory),
             prompt=load_prompt("sales_agent", label=settings.prompt_label),

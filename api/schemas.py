@@ -101,7 +101,7 @@ class RunDetail(BaseModel):
     task: str
     requested_by: str
     model: str
-    prompt: dict[str, str]
+    prompt: dict[str, str | None]
     policy_version: str
     output: str | None
     failure_reason: str | None
@@ -117,7 +117,10 @@ class RunDetail(BaseModel):
 
 class CostLineView(BaseModel):
     """Ledger totals of one group (or of the whole report). Money is a decimal string; `cost_usd` is
-    null when no request of the group had a known price, and `unpriced_requests` counts those without."""
+    null when no request of the group had a known price, and `unpriced_requests` counts those without.
+    `requests` got a response; `failed_attempts` did not (a 429, a 529, a dropped connection) and carry
+    no tokens. `input_tokens` is the uncached part of the prompts; the whole prompts are input plus
+    cache-read plus cache-write tokens."""
 
     group: str
     requests: int
@@ -127,6 +130,7 @@ class CostLineView(BaseModel):
     cache_write_tokens: int
     cost_usd: str | None
     unpriced_requests: int
+    failed_attempts: int
 
 
 class CostReport(BaseModel):

@@ -1,4 +1,7 @@
-"""Settings from the environment (`SIGNOFF_*`, plus `ANTHROPIC_API_KEY`). Only api/ reads them."""
+"""Settings from the environment (`SIGNOFF_*`, plus `ANTHROPIC_API_KEY`). Only api/ reads them.
+
+`ANTHROPIC_BASE_URL` is not a setting: the Anthropic SDK reads it itself, as it does everywhere.
+"""
 
 from __future__ import annotations
 
@@ -7,17 +10,29 @@ from datetime import timedelta
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
+from typing import Self
 
 import platformdirs
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from agent.runner import RunnerSettings
+from agent.models import (
+    DEFAULT_MAX_RETRIES,
+    DEFAULT_REQUEST_TIMEOUT_SECONDS,
+    CacheTtl,
+    ClaudeOptions,
+    ModelPurpose,
+    validate_model_id,
+)
+from agent.runner import DEFAULT_RUN_LEASE, RunnerSettings
 
 __all__ = ["OFFLINE_MODEL", "Settings"]
 
 OFFLINE_MODEL = "offline"
+
+# More retries than this only hold a run up: an API that failed ten times in a row with backoff is down.
+MAX_MODEL_RETRIES = 10
 
 # Session secrets shorter than this are guessable enough to forge an inbox session; 32 characters of
 # `secrets.token_urlsafe` carry 192 bits.
@@ -52,6 +67,27 @@ class Settings(BaseSettings):
         description="pydantic-ai model id; used when ANTHROPIC_API_KEY is set. 'offline' forces the scripted model.",
     )
     anthropic_api_key: SecretStr | None = Field(default=None, validation_alias=AliasChoices("ANTHROPIC_API_KEY"))
+    request_timeout_seconds: float = Field(
+        default=DEFAULT_REQUEST_TIMEOUT_SECONDS, gt=0, description="Timeout of one model request attempt."
+    )
+    max_retries: int = Field(
+        default=DEFAULT_MAX_RETRIES,
+        ge=0,
+        le=MAX_MODEL_RETRIES,
+        description="Retries of a model request after a 429, 529, 5xx or dropped connection (with backoff).",
+    )
+    prompt_caching: bool = Field(default=True, description="Cache the tools, instructions and conversation.")
+    cache_ttl: CacheTtl = Field(
+        default="5m", description="Cache lifetime of the tools and instructions: '5m' or '1h' (writes cost 2x)."
+    )
+    model_routes: dict[ModelPurpose, str] = Field(
+        default_factory=dict[ModelPurpose, str],
+        description=(
+            'Model per kind of work, as JSON: {"planning": "anthropic:claude-sonnet-4-5", '
+            '"summary": "anthropic:claude-haiku-4-5"}. Kinds without a route use SIGNOFF_MODEL.'
+        ),
+    )
+    stream_model_responses: bool = Field(default=False, description="Receive model responses as streams.")
     policy_file: Path | None = None
     prompt_label: str = "production"
     approval_ttl_seconds: int | None = Field(default=None, gt=0, description="Pending approvals expire after this.")
@@ -91,9 +127,30 @@ class Settings(BaseSettings):
     @field_validator("model")
     @classmethod
     def _known_model_family(cls, value: str) -> str:
-        if value != OFFLINE_MODEL and not value.startswith("anthropic:"):
-            raise ValueError(f"model {value!r} is not supported: use 'anthropic:<model id>' or {OFFLINE_MODEL!r}")
-        return value
+        return validate_model_id(value)
+
+    @field_validator("model_routes")
+    @classmethod
+    def _routes_name_known_models(cls, routes: dict[ModelPurpose, str]) -> dict[ModelPurpose, str]:
+        for purpose, model_id in routes.items():
+            try:
+                validate_model_id(model_id)
+            except ValueError as error:
+                raise ValueError(f"route {purpose!r}: {error}") from None
+        return routes
+
+    @model_validator(mode="after")
+    def _attempts_fit_in_a_run_lease(self) -> Self:
+        # A run's lease is renewed between steps; a request whose attempts outlast it lets another
+        # worker take over a run that is still alive.
+        worst_case = (self.max_retries + 1) * self.request_timeout_seconds
+        if worst_case >= DEFAULT_RUN_LEASE.total_seconds():
+            raise ValueError(
+                f"a model request may take {self.max_retries + 1} attempts of {self.request_timeout_seconds:g} s, "
+                f"longer than a run's lease ({DEFAULT_RUN_LEASE.total_seconds():g} s): "
+                "lower SIGNOFF_MAX_RETRIES or SIGNOFF_REQUEST_TIMEOUT_SECONDS"
+            )
+        return self
 
     @field_validator("anthropic_api_key", mode="before")
     @classmethod
@@ -132,6 +189,21 @@ class Settings(BaseSettings):
         """The offline scripted model runs when no key is configured or it is asked for by name."""
         return self.model == OFFLINE_MODEL or self.anthropic_api_key is None
 
+    def claude_options(self) -> ClaudeOptions | None:
+        """How to reach Claude, or None without a key (every model is then the offline one).
+
+        The base URL is left to the SDK, which reads `ANTHROPIC_BASE_URL`.
+        """
+        if self.anthropic_api_key is None:
+            return None
+        return ClaudeOptions(
+            api_key=self.anthropic_api_key.get_secret_value(),
+            request_timeout_seconds=self.request_timeout_seconds,
+            max_retries=self.max_retries,
+            prompt_caching=self.prompt_caching,
+            cache_ttl=self.cache_ttl,
+        )
+
     @property
     def ledger_spool_path(self) -> Path:
         """Where ledger rows wait when the database cannot take them."""
@@ -142,4 +214,5 @@ class Settings(BaseSettings):
         return RunnerSettings(
             approval_ttl=None if self.approval_ttl_seconds is None else timedelta(seconds=self.approval_ttl_seconds),
             max_run_cost_usd=self.max_run_cost_usd,
+            stream_model_responses=self.stream_model_responses,
         )

@@ -55,7 +55,12 @@ def run_summary_view(run: RunRow) -> dict[str, Any]:
         "task": run.task_text,
         "requested_by": run.requested_by,
         "model": run.model_name,
-        "prompt": {"name": run.prompt_name, "version": run.prompt_version, "hash": run.prompt_hash},
+        "prompt": {
+            "name": run.prompt_name,
+            "version": run.prompt_version,
+            "hash": run.prompt_hash,
+            "label": run.prompt_label,  # the label it was resolved through; None when the version was pinned
+        },
         "policy_version": run.policy_version,
         "output": run.final_output,
         "failure_reason": run.failure_reason,
@@ -116,7 +121,13 @@ def ledger_view(row: LedgerRow) -> dict[str, Any]:
         "output_tokens": row.output_tokens,
         "cache_read_tokens": row.cache_read_tokens,
         "cache_write_tokens": row.cache_write_tokens,
+        "cache_write_5m_tokens": row.cache_write_5m_tokens,
+        "cache_write_1h_tokens": row.cache_write_1h_tokens,
         "cost_usd": _money(row.cost_usd),
+        "price_data_version": row.price_data_version,
+        "purpose": row.purpose,
+        "attempt_status": row.attempt_status,
+        "error": row.error,
         "latency_ms": row.latency_ms,
         "created_at": _time(row.created_at),
     }
@@ -133,6 +144,7 @@ def cost_line_view(line: CostLine) -> dict[str, Any]:
         "cache_write_tokens": line.cache_write_tokens,
         "cost_usd": _money(line.cost_usd),
         "unpriced_requests": line.unpriced_requests,
+        "failed_attempts": line.failed_attempts,
     }
 
 
@@ -190,7 +202,9 @@ async def run_detail_view(session: AsyncSession, *, run: RunRow) -> dict[str, An
             await session.execute(select(LedgerRow).where(LedgerRow.run_id == run.run_id).order_by(LedgerRow.step))
         ).scalars()
     )
-    priced = [row.cost_usd for row in ledger if row.cost_usd is not None]
+    # Failed attempts cost nothing and are priced at 0; only answered requests can lack a price.
+    answered = [row for row in ledger if row.attempt_status != "failed"]
+    priced = [row.cost_usd for row in answered if row.cost_usd is not None]
     return {
         **run_summary_view(run),
         "conversation": conversation_view(run.message_history),
@@ -198,5 +212,5 @@ async def run_detail_view(session: AsyncSession, *, run: RunRow) -> dict[str, An
         "approvals": [approval_view(a) for a in approvals],
         "ledger": [ledger_view(r) for r in ledger],
         "cost_usd": _money(sum(priced, start=Decimal(0))) if priced else None,
-        "unpriced_requests": len(ledger) - len(priced),
+        "unpriced_requests": len(answered) - len(priced),
     }

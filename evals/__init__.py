@@ -1,1 +1,7 @@
-"""Offline evaluation runs of prompt versions and models (built in issue #5)."""
+"""Offline evaluation runs of prompt versions and models (issue #5; see docs/evals.md).
+
+`evals.dataset` loads YAML datasets, `evals.case_runner` runs one case with a simulated approver,
+`evals.evaluators` judges it, `evals.run` runs a dataset with gates, `evals.report` builds the
+side-by-side report, `evals.models` names the models, `evals.records` stores the runs, and
+`evals.injection` is the prompt-injection suite.
+"""

@@ -90,6 +90,8 @@ class PolicyConfig(_StrictModel):
     max_run_spend_usd: Annotated[Decimal, Field(ge=0)] = DEFAULT_MAX_RUN_SPEND_USD
     max_items_without_approval: Annotated[int, Field(ge=0)] = DEFAULT_MAX_ITEMS_WITHOUT_APPROVAL
     allowed_email_domains: tuple[str, ...] = ()
+    require_approval_for_untrusted_values: bool = True
+    """The provenance rule: a destructive call using a value seen only in outside data needs a person."""
     tools: dict[str, ToolPolicyConfig] = Field(default_factory=dict[str, ToolPolicyConfig])
     rate_limits: dict[str, RateLimitConfig] = Field(default_factory=_default_rate_limits)
 

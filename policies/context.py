@@ -44,6 +44,11 @@ class PolicyContext:
     needs to look. `known_recipients` holds those of this call's recipient addresses that are
     already contacts in the CRM. `available_tools` names the registered tools, so that a denial of an
     unknown tool can tell the model what it may call instead.
+
+    Provenance, for destructive calls (the guard leaves both empty for other calls): `untrusted_values`
+    maps each email address, domain and id found in this conversation's untrusted tool outputs (see
+    `ToolSpec.untrusted_output`) to the name of a tool that returned it; `trusted_text` is what the user
+    wrote, the conversation's task texts and contexts.
     """
 
     run_id: str
@@ -52,3 +57,5 @@ class PolicyContext:
     recent_calls: tuple[CallRecord, ...] = ()
     known_recipients: frozenset[str] = field(default_factory=frozenset[str])
     available_tools: frozenset[str] = field(default_factory=frozenset[str])
+    untrusted_values: Mapping[str, str] = field(default_factory=dict[str, str])
+    trusted_text: str = ""

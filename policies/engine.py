@@ -17,6 +17,7 @@ from policies.rules import (
     BatchLimitRule,
     OutboundEmailDomainsRule,
     PolicyRule,
+    ProvenanceRule,
     RateLimit,
     RateLimitRule,
     SpendThresholdRule,
@@ -136,7 +137,9 @@ def build_policy_engine(config: PolicyConfig) -> PolicyEngine:
 
     Hard limits run first, so that when several rules deny, the model hears about the one it can fix
     by reshaping the call; among approvals the specific reasons (spend, recipients) come before the
-    tool's blanket requirement, because the approver sees the first one.
+    tool's blanket requirement, because the approver sees the first one. The provenance rule comes last:
+    where another rule already asks, its reason is kept (and `explain` shows both); where none does (a
+    tool that needs no approval of its own), provenance is the reason.
     """
     rate_limits = RateLimitRule(
         limits={
@@ -163,4 +166,6 @@ def build_policy_engine(config: PolicyConfig) -> PolicyEngine:
             }
         ),
     ]
+    if config.require_approval_for_untrusted_values:
+        rules.append(ProvenanceRule())
     return PolicyEngine(rules, version=config.version, lookback=rate_limits.lookback)

@@ -1,8 +1,34 @@
 """Versioned prompt templates: one jinja2 file per immutable version, with front matter and a hash.
 
-See `prompts.registry` for loading and rendering.
+See `prompts.registry` for loading and rendering, `prompts.labels` for labels and their history,
+`prompts.pins` for release pins, `prompts.diffing` for comparing versions and `prompts.promotion`
+for moving a label.
 """
 
-from prompts.registry import PromptError, PromptListing, PromptTemplate, list_prompts, load_prompt
+from prompts.errors import LabelError, PromotionRefused, PromptError, PromptFileError, ReleasedPromptChanged
+from prompts.registry import (
+    DEFAULT_LABEL,
+    PromptListing,
+    PromptRef,
+    PromptRegistry,
+    PromptTemplate,
+    list_prompts,
+    load_prompt,
+    parse_prompt_ref,
+)
 
-__all__ = ["PromptError", "PromptListing", "PromptTemplate", "list_prompts", "load_prompt"]
+__all__ = [
+    "DEFAULT_LABEL",
+    "LabelError",
+    "PromotionRefused",
+    "PromptError",
+    "PromptFileError",
+    "PromptListing",
+    "PromptRef",
+    "PromptRegistry",
+    "PromptTemplate",
+    "ReleasedPromptChanged",
+    "list_prompts",
+    "load_prompt",
+    "parse_prompt_ref",
+]

@@ -79,7 +79,9 @@ class ToolSpec:
     counted from `batch_arg` (the length of a list, or the value of an integer such as `limit`).
     `unit_cost_usd` is the estimated external cost of one item; `approval_summary` is a jinja2 template
     rendered with the arguments for the person who decides. `recipients_arg` names the argument holding
-    outbound email addresses, for the outbound-email policy rule.
+    outbound email addresses, for the outbound-email policy rule. `untrusted_output` marks tools whose
+    result is outside data (a lead database, an enrichment vendor, CRM notes, inbound email) that anyone
+    may have written: the provenance policy rule treats values first seen there as suspect.
     """
 
     name: str
@@ -93,6 +95,7 @@ class ToolSpec:
     batch_arg: str | None = None
     unit_cost_usd: Decimal = Decimal("0")
     recipients_arg: str | None = None
+    untrusted_output: bool = False
     tool: Tool[Any] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -165,6 +168,7 @@ class ToolSpec:
             "batch_arg": self.batch_arg,
             "unit_cost_usd": str(self.unit_cost_usd),
             "idempotent": self.idempotent,
+            "untrusted_output": self.untrusted_output,
             "parameters": self.parameters_json_schema,
         }
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from agent.store.engine import rows_affected
 from agent.store.tables import ApprovalRow, ApprovalState
 
 __all__ = [
+    "any_due",
     "claim_for_execution",
     "count_pending",
     "decide",
@@ -123,11 +124,20 @@ async def decide(
     return rows_affected(result) == 1
 
 
+def _due_condition(now: datetime, run_id: str | None) -> ColumnElement[bool]:
+    condition = and_(ApprovalRow.state == "pending", ApprovalRow.expires_at.is_not(None), ApprovalRow.expires_at <= now)
+    return condition if run_id is None else and_(condition, ApprovalRow.run_id == run_id)
+
+
+async def any_due(session: AsyncSession, *, now: datetime) -> bool:
+    """Whether some pending approval is past its expiry: one indexed probe, so callers can skip the write."""
+    probe = select(ApprovalRow.approval_id).where(_due_condition(now, None)).limit(1)
+    return (await session.execute(probe)).first() is not None
+
+
 async def expire_due(session: AsyncSession, *, now: datetime, run_id: str | None = None) -> list[str]:
     """pending -> expired for approvals past their expiry; returns the run ids affected."""
-    condition = and_(ApprovalRow.state == "pending", ApprovalRow.expires_at.is_not(None), ApprovalRow.expires_at <= now)
-    if run_id is not None:
-        condition = and_(condition, ApprovalRow.run_id == run_id)
+    condition = _due_condition(now, run_id)
     run_ids = list((await session.execute(select(ApprovalRow.run_id).where(condition).distinct())).scalars())
     if run_ids:
         await session.execute(update(ApprovalRow).where(condition).values(state="expired", decided_at=now))

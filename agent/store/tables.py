@@ -23,6 +23,7 @@ __all__ = [
     "ApprovalRow",
     "ApprovalState",
     "Base",
+    "EvalRunRow",
     "LedgerRow",
     "RunEventRow",
     "RunRow",
@@ -216,3 +217,37 @@ class ApiKeyRow(Base):
     roles: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+
+
+class EvalRunRow(Base):
+    """One recorded evaluation run: what was evaluated (dataset, prompt and model, each with its hash or name),
+    whether its gates passed, and the report. `signoff prompts promote` requires a passing row whose prompt
+    name, version and hash match the version being promoted.
+    """
+
+    __tablename__ = "eval_runs"
+    # Promotion asks for "the latest passing run of this exact prompt version"; list pages go newest first.
+    __table_args__ = (
+        Index("ix_eval_runs_prompt", "prompt_name", "prompt_version", "prompt_hash", "passed"),
+        Index("ix_eval_runs_finished", "finished_at"),
+    )
+
+    eval_run_id: Mapped[str] = mapped_column(String(_ID), primary_key=True)
+    dataset_name: Mapped[str] = mapped_column(String(200))
+    dataset_hash: Mapped[str] = mapped_column(String(80))
+    prompt_name: Mapped[str] = mapped_column(String(200))
+    prompt_version: Mapped[str] = mapped_column(String(64))
+    prompt_hash: Mapped[str] = mapped_column(String(80))
+    # "name@version" of the prompt the run was compared with, or NULL when there was no baseline.
+    baseline: Mapped[str | None] = mapped_column(String(300))
+    model_name: Mapped[str] = mapped_column(String(200))
+    settings_json: Mapped[str] = mapped_column(Text)
+    repeat: Mapped[int] = mapped_column(Integer)
+    passed: Mapped[bool]
+    gate_failures_json: Mapped[str] = mapped_column(Text)
+    report_json: Mapped[str] = mapped_column(Text)
+    cost_usd: Mapped[Decimal | None]
+    judge_cost_usd: Mapped[Decimal | None]
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(200))

@@ -40,6 +40,7 @@ def _total(lines: list[CostLine]) -> CostLine:
         cache_write_tokens=sum(line.cache_write_tokens for line in lines),
         cost_usd=sum(priced, start=Decimal(0)) if priced else None,
         unpriced_requests=sum(line.unpriced_requests for line in lines),
+        failed_attempts=sum(line.failed_attempts for line in lines),
     )
 
 

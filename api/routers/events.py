@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated
 
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
+from agent.store.engine import read_session_factory
 from api.deps import PrincipalDep, RuntimeDep
 from api.errors import error_responses
+from api.event_hub import RunEventHub
 from api.event_stream import run_event_stream, stream_is_over
 from api.routers.runs import readable_run
 
@@ -52,15 +55,25 @@ async def stream_run_events(
     """
     await readable_run(runtime, principal, run_id)
     after_event_id = last_event_id if last_event_id is not None else (after or 0)
-    if await stream_is_over(runtime.session_factory, run_id=run_id, after_event_id=after_event_id):
+    # Streams only read: their sessions take no write lock (see `read_session_factory`).
+    sessions = read_session_factory(runtime.session_factory)
+    if await stream_is_over(sessions, run_id=run_id, after_event_id=after_event_id):
         return Response(status_code=204)
+    hub: RunEventHub = request.app.state.event_hub
+
+    async def frames() -> AsyncIterator[str]:
+        async with hub.subscription(run_id) as waiter:
+            async for frame in run_event_stream(
+                sessions,
+                run_id=run_id,
+                after_event_id=after_event_id,
+                is_disconnected=request.is_disconnected,
+                should_read=waiter.should_read,
+            ):
+                yield frame
+
     return StreamingResponse(
-        run_event_stream(
-            runtime.session_factory,
-            run_id=run_id,
-            after_event_id=after_event_id,
-            is_disconnected=request.is_disconnected,
-        ),
+        frames(),
         media_type="text/event-stream",
         # No caching anywhere, and no buffering in proxies such as nginx (which would hold events back).
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},

@@ -40,5 +40,5 @@ async def get_run(run_id: str, principal: PrincipalDep, runtime: RuntimeDep) -> 
     return RunDetail(
         **{key: detail[key] for key in RunDetail.model_fields if key in detail},
         pending_approvals=[ApprovalView(**a) for a in detail["approvals"] if a["state"] == "pending"],
-        model_requests=len(detail["ledger"]),
+        model_requests=sum(1 for row in detail["ledger"] if row["attempt_status"] != "failed"),
     )

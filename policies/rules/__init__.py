@@ -3,6 +3,7 @@
 from policies.rules.base import PolicyRule
 from policies.rules.batch_limit import BatchLimitRule
 from policies.rules.outbound_email_domains import OutboundEmailDomainsRule
+from policies.rules.provenance import ProvenanceRule
 from policies.rules.rate_limit import WILDCARD_TOOL, RateLimit, RateLimitRule
 from policies.rules.spend_threshold import (
     DEFAULT_MAX_ITEMS_WITHOUT_APPROVAL,
@@ -20,6 +21,7 @@ __all__ = [
     "BatchLimitRule",
     "OutboundEmailDomainsRule",
     "PolicyRule",
+    "ProvenanceRule",
     "RateLimit",
     "RateLimitRule",
     "SpendThresholdRule",
@@ -27,6 +29,7 @@ __all__ = [
     "UnknownToolRule",
 ]
 
-RULESET_VERSION = "ruleset-1"
+RULESET_VERSION = "ruleset-2"
 """Part of every policy version. Bump it whenever a built-in rule's behaviour changes, so that approvals
-bound to an older policy version are not mistaken for decisions under the new rules."""
+bound to an older policy version are not mistaken for decisions under the new rules.
+(ruleset-2: the provenance rule.)"""

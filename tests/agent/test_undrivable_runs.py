@@ -18,9 +18,9 @@ from tests.support.scripted import ScriptedModel, call, text
 async def test_a_run_whose_prompt_cannot_be_loaded_fails_instead_of_staying_running(
     make_runtime: RuntimeFactory, session_factory: SessionFactory, clock: FakeClock
 ) -> None:
-    # A worker on a newer deploy starts runs with prompt version 2; a worker without that version
+    # A worker on a newer deploy starts runs with prompt version 99; a worker without that version
     # (an older deploy still running, or a rollback) is the one that resumes them.
-    newer_prompt = replace(load_prompt("sales_agent"), version="2", content_hash="sha256:" + "ab" * 32)
+    newer_prompt = replace(load_prompt("sales_agent"), version="99", content_hash="sha256:" + "ab" * 32)
     turns = [[call("sync_contacts_to_crm", {"contacts": contacts(2)}, "sync-2")], [text("done")]]
     newer = make_runtime(ScriptedModel(turns).model, prompt=newer_prompt)
     older = make_runtime(ScriptedModel(turns).model)
@@ -31,7 +31,7 @@ async def test_a_run_whose_prompt_cannot_be_loaded_fails_instead_of_staying_runn
     await older.approvals.approve(healthy.pending_approval_ids[0], decided_by="ann")
 
     outcome = await older.runner.resume(poisoned.run_id)
-    assert outcome.failure_reason is not None and "has no version '2'" in outcome.failure_reason
+    assert outcome.failure_reason is not None and "has no version '99'" in outcome.failure_reason
     async with session_factory() as session:
         run = await run_store.get_run(session, run_id=poisoned.run_id)
     observed_after_resume = run.status if run else None

@@ -29,11 +29,13 @@ from tests.conftest import BACKENDS, POSTGRES_URL, reset_postgres
 DEMO_TASK = DEMO_TASKS[0]
 OTHER_TASK = "what is the weather in Berlin?"
 SALES_TOOLS = [
+    "assign_contact_owner",
     "create_campaign",
     "discover_leads",
     "enrich_contacts",
     "enroll_contacts",
     "get_contact",
+    "list_replies",
     "send_email",
     "sync_contacts_to_crm",
 ]
@@ -243,6 +245,7 @@ def test_readme_demo_end_to_end(signoff: Signoff) -> None:
                 "name": "sales_agent",
                 "version": "1",
                 "hash": "sha256:0c7d405107f1815e28a41fd081e5f9b52bf042b3f85161af9b1482c674a552d6",
+                "label": "production",
             },
             "requested_by": "cli:tester",
             "failure_reason": None,
@@ -317,6 +320,7 @@ def test_cost_reports_match_the_ledger(signoff: Signoff) -> None:
             "cache_write_tokens": sum(r["cache_write_tokens"] for r in rows),
             "cost_usd": None,
             "unpriced_requests": len(rows),
+            "failed_attempts": 0,
         }
 
     def report(group_by: str) -> dict[str, dict[str, Any]]:
@@ -662,11 +666,13 @@ def test_tools_lists_the_sales_pack_with_its_safety_metadata(signoff: Signoff) -
     tools = signoff.json("tools")
     assert [(t["name"], t["destructive"], t["requires_approval"], t["max_batch"]) for t in tools] == snapshot(
         [
+            ("assign_contact_owner", True, True, None),
             ("create_campaign", True, True, None),
             ("discover_leads", False, False, None),
             ("enrich_contacts", False, False, 50),
             ("enroll_contacts", True, True, 25),
             ("get_contact", False, False, None),
+            ("list_replies", False, False, None),
             ("send_email", True, True, None),
             ("sync_contacts_to_crm", True, True, 10),
         ]
@@ -809,9 +815,10 @@ def test_human_output_renders_tables(signoff: Signoff) -> None:
             "cache write",
             "cost USD",
             "unpriced",
+            "failed",
         ]
         [line] = parse_table(costs, group_by)
-        assert (line["requests"], line["cost USD"], line["unpriced"]) == ("4", "unknown", "4")
+        assert (line["requests"], line["cost USD"], line["unpriced"], line["failed"]) == ("4", "unknown", "4", "0")
     assert parse_table(signoff.ok("costs", "--by", "run"), "run")[0]["run"] == run_id
 
     tools = signoff.ok("tools")

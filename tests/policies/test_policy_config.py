@@ -33,6 +33,7 @@ def test_no_file_gives_the_safe_defaults() -> None:
             "max_run_spend_usd": "20.00",
             "max_items_without_approval": 10,
             "allowed_email_domains": [],
+            "require_approval_for_untrusted_values": True,
             "tools": {},
             "rate_limits": {"*": {"max_calls": 30, "window_seconds": 60}},
         }
@@ -182,6 +183,7 @@ def test_version_format_and_changes() -> None:
         "max_run_spend_usd = 20.01",
         "max_items_without_approval = 11",
         'allowed_email_domains = ["acme.io"]',
+        "require_approval_for_untrusted_values = false",
         "[tools.find_leads]\nmax_batch = 5",
         "[tools.find_leads]\nrequires_approval = true",
         '[rate_limits."*"]\nmax_calls = 31\nwindow_seconds = 60',

@@ -145,7 +145,7 @@ def test_one_span_per_decision_without_argument_values(
             "tool_name": "send_outreach_email",
             "rule": "outbound_email_domains",
             "verdict": "require_approval",
-            "policy_version": "sha256:69118260beea4307",
+            "policy_version": "sha256:38d44ed2b00c6b51",
         }
     )
     assert SECRET not in str(spans)
@@ -194,6 +194,7 @@ def test_explain_shows_every_rule(make_call: MakeCall, make_ctx: MakeContext, ma
                     rule="tool_metadata_approval",
                 ),
             ),
+            RuleOpinion(rule="provenance", outcome=None),
         ]
     )
     assert engine.evaluate(call, make_ctx()).rule == "batch_limit"

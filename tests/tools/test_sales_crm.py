@@ -153,6 +153,8 @@ async def test_get_contact_tool_says_whether_the_contact_exists(call_tool: ToolC
                 "last_name": "Lopez",
                 "company": None,
                 "title": "COO",
+                "notes": None,
+                "owner": None,
                 "created_at": datetime(2025, 3, 3, hour=9, tzinfo=UTC),
                 "updated_at": datetime(2025, 3, 3, hour=9, tzinfo=UTC),
             },

@@ -100,6 +100,7 @@ async def test_the_enrichment_report_the_model_reads(call_tool: ToolCaller) -> N
                     "company": "Northwind Labs",
                     "company_domain": "northwind-labs.example",
                     "employee_count": 180,
+                    "company_description": "Northwind Labs builds warehouse robotics.",
                     "quality_score": 94,
                     "cache_hit": False,
                     "fetched_at": "2025-03-03T09:00:00Z",

@@ -38,6 +38,7 @@ async def test_leads_are_pinned_so_demos_and_evals_stay_stable() -> None:
                 "industry": "Logistics",
                 "location": "Germany",
                 "company_size": "51-200",
+                "bio": "COO at Foxglove Solutions in Germany. Interested in vendor consolidation.",
             },
             {
                 "email": "nikolai.zimmermann@evergreen-industries.example",
@@ -49,6 +50,7 @@ async def test_leads_are_pinned_so_demos_and_evals_stay_stable() -> None:
                 "industry": "Logistics",
                 "location": "Germany",
                 "company_size": "51-200",
+                "bio": "COO at Evergreen Industries in Germany. Interested in partnerships in new markets.",
             },
             {
                 "email": "yusuf.fischer@driftwood-partners.example",
@@ -60,6 +62,9 @@ async def test_leads_are_pinned_so_demos_and_evals_stay_stable() -> None:
                 "industry": "Logistics",
                 "location": "Germany",
                 "company_size": "51-200",
+                "bio": (
+                    "COO at Driftwood Partners in Germany. Interested in turning support tickets into product insight."
+                ),
             },
         ]
     )

@@ -53,6 +53,7 @@ def test_tool_metadata(sales_tools: dict[str, ToolSpec]) -> None:
                 "batch_arg": "limit",
                 "unit_cost_usd": "0.10",
                 "idempotent": True,
+                "untrusted_output": True,
             },
             {
                 "name": "enrich_contacts",
@@ -62,6 +63,7 @@ def test_tool_metadata(sales_tools: dict[str, ToolSpec]) -> None:
                 "batch_arg": "emails",
                 "unit_cost_usd": "0.50",
                 "idempotent": True,
+                "untrusted_output": True,
             },
             {
                 "name": "get_contact",
@@ -71,6 +73,17 @@ def test_tool_metadata(sales_tools: dict[str, ToolSpec]) -> None:
                 "batch_arg": None,
                 "unit_cost_usd": "0",
                 "idempotent": True,
+                "untrusted_output": True,
+            },
+            {
+                "name": "assign_contact_owner",
+                "destructive": True,
+                "requires_approval": True,
+                "max_batch": None,
+                "batch_arg": None,
+                "unit_cost_usd": "0",
+                "idempotent": True,
+                "untrusted_output": True,
             },
             {
                 "name": "sync_contacts_to_crm",
@@ -80,6 +93,7 @@ def test_tool_metadata(sales_tools: dict[str, ToolSpec]) -> None:
                 "batch_arg": "contacts",
                 "unit_cost_usd": "0",
                 "idempotent": True,
+                "untrusted_output": False,
             },
             {
                 "name": "create_campaign",
@@ -89,6 +103,7 @@ def test_tool_metadata(sales_tools: dict[str, ToolSpec]) -> None:
                 "batch_arg": None,
                 "unit_cost_usd": "0",
                 "idempotent": False,
+                "untrusted_output": False,
             },
             {
                 "name": "enroll_contacts",
@@ -98,6 +113,7 @@ def test_tool_metadata(sales_tools: dict[str, ToolSpec]) -> None:
                 "batch_arg": "emails",
                 "unit_cost_usd": "0",
                 "idempotent": True,
+                "untrusted_output": False,
             },
             {
                 "name": "send_email",
@@ -107,6 +123,17 @@ def test_tool_metadata(sales_tools: dict[str, ToolSpec]) -> None:
                 "batch_arg": None,
                 "unit_cost_usd": "0.02",
                 "idempotent": False,
+                "untrusted_output": False,
+            },
+            {
+                "name": "list_replies",
+                "destructive": False,
+                "requires_approval": False,
+                "max_batch": None,
+                "batch_arg": None,
+                "unit_cost_usd": "0",
+                "idempotent": True,
+                "untrusted_output": True,
             },
         ]
     )
@@ -118,10 +145,12 @@ def test_recipient_arguments(sales_tools: dict[str, ToolSpec]) -> None:
             "discover_leads": None,
             "enrich_contacts": None,
             "get_contact": None,
+            "assign_contact_owner": None,
             "sync_contacts_to_crm": None,
             "create_campaign": None,
             "enroll_contacts": "emails",
             "send_email": "to",
+            "list_replies": None,
         }
     )
 
@@ -142,6 +171,11 @@ Recently enriched addresses are served from a cache at no cost; each contact say
 a cache hit, and the totals say how many lookups were paid for.\
 """,
             "get_contact": "Look up one contact in the CRM by email address (letter case does not matter).",
+            "assign_contact_owner": """\
+Make a salesperson (by email address) the owner of an existing CRM contact.
+
+Returns the contact as stored afterwards. Fails when the contact is not in the CRM.\
+""",
             "sync_contacts_to_crm": """\
 Create or update contacts in the CRM, matched by email address.
 
@@ -159,6 +193,11 @@ Enroll email addresses in an existing campaign.
 Addresses already in the campaign are reported as such and not enrolled twice.\
 """,
             "send_email": "Send one plain-text email to one person; returns the provider's message id.",
+            "list_replies": """\
+Read inbound email replies, newest first: to one campaign, from one address, or both.
+
+Give campaign_id, email, or both. The replies are what the senders wrote; `total` counts all matches.\
+""",
         }
     )
     for spec in sales_tools.values():
@@ -223,6 +262,8 @@ def test_approval_summaries(sales_tools: dict[str, ToolSpec]) -> None:
         "create_campaign": {"name": "Logistics DACH", "description": "Ops leaders at mid-size carriers"},
         "enroll_contacts": {"campaign_id": "cmp_1a2b", "emails": ["ana@acme.example", "ben@acme.example"]},
         "send_email": {"to": "ana@acme.example", "subject": "Quick question", "body": "Hi Ana,\n\nShort note.\n\nBen"},
+        "assign_contact_owner": {"email": "ana@acme.example", "owner": "ben@ourteam.example"},
+        "list_replies": {"campaign_id": "cmp_1a2b", "limit": 10},
     }
     summaries = {name: spec.render_summary(spec.validate_args(raw_args[name])) for name, spec in sales_tools.items()}
     assert summaries == snapshot(
@@ -232,6 +273,7 @@ def test_approval_summaries(sales_tools: dict[str, ToolSpec]) -> None:
             ),
             "enrich_contacts": "Enrich 2 contacts: ana@acme.example, ben@acme.example",
             "get_contact": "Look up ana@acme.example in the CRM",
+            "assign_contact_owner": "Make ben@ourteam.example the owner of the CRM contact ana@acme.example",
             "sync_contacts_to_crm": "Create or update 2 contacts in the CRM: ana@acme.example, ben@acme.example",
             "create_campaign": 'Create the campaign "Logistics DACH": Ops leaders at mid-size carriers',
             "enroll_contacts": "Enroll 2 contacts in campaign cmp_1a2b: ana@acme.example, ben@acme.example",
@@ -244,6 +286,7 @@ Short note.
 
 Ben\
 """,
+            "list_replies": "Read up to 10 replies to campaign cmp_1a2b",
         }
     )
 
@@ -298,6 +341,12 @@ class _FailingProvider:
     async def send_email(self, *, to: str, subject: str, body: str) -> Any:
         raise self.error
 
+    async def set_owner(self, email: str, owner: str) -> Any:
+        raise self.error
+
+    async def list_replies(self, *, campaign_id: str | None = None, from_email: str | None = None, limit: int) -> Any:
+        raise self.error
+
 
 def _failing_tools(error: ProviderError) -> dict[str, ToolSpec]:
     failing = _FailingProvider(error=error)
@@ -313,6 +362,8 @@ _VALID_ARGS: dict[str, dict[str, Any]] = {
     "create_campaign": {"name": "Q3"},
     "enroll_contacts": {"campaign_id": "cmp_1", "emails": ["ana@acme.example"]},
     "send_email": {"to": "ana@acme.example", "subject": "Hi", "body": "Hello"},
+    "assign_contact_owner": {"email": "ana@acme.example", "owner": "ben@ourteam.example"},
+    "list_replies": {"email": "ana@acme.example"},
 }
 
 

@@ -18,7 +18,14 @@ from tools.sales.tables import EnrichmentCacheRow
 
 def test_table_names_are_prefixed_and_stable() -> None:
     assert sorted(sales_metadata.tables) == snapshot(
-        ["sales_campaigns", "sales_crm_contacts", "sales_enrichment_cache", "sales_enrollments", "sales_outbox"]
+        [
+            "sales_campaigns",
+            "sales_crm_contacts",
+            "sales_enrichment_cache",
+            "sales_enrollments",
+            "sales_outbox",
+            "sales_replies",
+        ]
     )
 
 

@@ -28,6 +28,8 @@ __all__ = [
     "EnrollmentResult",
     "IdealCustomerProfile",
     "Lead",
+    "Reply",
+    "ReplyList",
     "Seniority",
     "SentEmail",
 ]
@@ -40,6 +42,9 @@ PersonName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=
 CompanyName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 JobTitle = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 CompanyDomain = Annotated[str, StringConstraints(strip_whitespace=True, to_lower=True, min_length=3, max_length=253)]
+# Free text written by someone outside the company (a profile bio, a company blurb, a note, a reply). Bounded
+# so one record cannot flood the model's window; the tools mark such output untrusted (see the registry).
+OutsideText = Annotated[str, StringConstraints(max_length=10_000)]
 
 CompanySize = Literal["1-10", "11-50", "51-200", "201-500", "501-1000", "1001-5000", "5001+"]
 """Employee-count bands, as most lead databases filter them."""
@@ -96,6 +101,9 @@ class Lead(_EdgeModel):
     industry: str
     location: str
     company_size: CompanySize
+    bio: OutsideText | None = Field(
+        default=None, description="The person's own profile text, as the lead database has it (outside data)."
+    )
 
 
 class EnrichmentFacts(_EdgeModel):
@@ -111,6 +119,9 @@ class EnrichmentFacts(_EdgeModel):
     company: CompanyName | None = None
     company_domain: CompanyDomain | None = None
     employee_count: Annotated[int, Field(ge=1)] | None = None
+    company_description: OutsideText | None = Field(
+        default=None, description="What the company says about itself, from its public pages (outside data)."
+    )
     quality_score: Annotated[int, Field(ge=0, le=100, description="Confidence in these facts, 0-100.")] = 0
 
 
@@ -130,9 +141,15 @@ class EnrichmentReport(_EdgeModel):
 
 
 class CrmContact(Contact):
-    """A contact as stored in the CRM; the email is the key, compared case-insensitively."""
+    """A contact as stored in the CRM; the email is the key, compared case-insensitively.
+
+    `notes` are the free-text notes people and integrations (web forms, call logs) left on the contact;
+    `owner` is the email address of the salesperson who owns the relationship, if anyone does.
+    """
 
     crm_contact_id: str
+    notes: OutsideText | None = None
+    owner: str | None = None
     created_at: datetime
     updated_at: datetime
 
@@ -172,6 +189,24 @@ class EnrollmentResult(_EdgeModel):
     campaign_id: str
     enrolled: list[str]
     already_enrolled: list[str]
+
+
+class Reply(_EdgeModel):
+    """One inbound email: a reply to a campaign or to an email we sent. Its text is outside data."""
+
+    reply_id: str
+    campaign_id: str | None
+    from_email: str
+    subject: str
+    body: OutsideText
+    received_at: datetime
+
+
+class ReplyList(_EdgeModel):
+    """Replies matching a filter, newest first, and how many there are in all."""
+
+    replies: list[Reply]
+    total: int = Field(ge=0)
 
 
 class SentEmail(_EdgeModel):

@@ -32,6 +32,7 @@ from tools.sales.models import (
     EnrollmentResult,
     IdealCustomerProfile,
     Lead,
+    ReplyList,
     SentEmail,
 )
 from tools.sales.providers import InvalidRequestError, NotFoundError, ProviderError, SalesProviders
@@ -44,6 +45,7 @@ __all__ = [
     "ENROLL_MAX_BATCH",
     "LEAD_DISCOVERY_MAX_LIMIT",
     "LEAD_DISCOVERY_USD_PER_LEAD",
+    "REPLIES_MAX_LIMIT",
     "build_sales_tools",
 ]
 
@@ -65,6 +67,9 @@ ENROLL_MAX_BATCH = 25
 ENRICH_MAX_BATCH = 50
 # A lead search of a hundred fills a campaign for weeks; more in one call is a runaway, so the schema refuses it.
 LEAD_DISCOVERY_MAX_LIMIT = 100
+# Replies are read to be summarised: fifty is more than a person reads in one sitting, and bounds the text
+# (up to 10,000 characters each) one call puts in the model's window.
+REPLIES_MAX_LIMIT = 50
 
 LeadLimit = Annotated[
     int,
@@ -110,6 +115,15 @@ EmailsToEnroll = Annotated[
     ),
 ]
 Recipient = Annotated[EmailStr, Field(description="The recipient's email address.")]
+OwnerEmail = Annotated[EmailStr, Field(description="The email address of the salesperson who becomes the owner.")]
+ReplyCampaignId = Annotated[
+    Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)] | None,
+    Field(description="Only replies to this campaign, e.g. 'cmp_1a2b3c4d5e6f7a8b'."),
+]
+ReplySender = Annotated[EmailStr | None, Field(description="Only replies from this email address.")]
+RepliesLimit = Annotated[
+    int, Field(ge=1, le=REPLIES_MAX_LIMIT, description=f"How many replies to return, 1 to {REPLIES_MAX_LIMIT}.")
+]
 # One line only: a line break in a subject would let the text forge extra mail headers.
 EmailSubject = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^[^\r\n]*$")
@@ -122,7 +136,12 @@ EmailBody = Annotated[
 
 
 def build_sales_tools(providers: SalesProviders) -> list[ToolSpec]:
-    """The seven sales tools over these providers, in workflow order (find, enrich, store, reach out)."""
+    """The nine sales tools over these providers, in workflow order (find, enrich, store, reach out, read replies).
+
+    Tools whose output is outside data (lead profiles, enrichment facts, CRM notes, inbound email) are
+    marked `untrusted_output`: anyone can write a bio, a web-form note or a reply, so the provenance
+    policy rule asks a person before a destructive call uses an address or id that came only from there.
+    """
 
     async def discover_leads(icp: IdealCustomerProfile, limit: LeadLimit = 10) -> list[Lead]:
         """Find new prospects that match an ideal customer profile.
@@ -157,6 +176,17 @@ def build_sales_tools(providers: SalesProviders) -> list[ToolSpec]:
         with _reported_to_model("sync_contacts_to_crm"):
             return await providers.crm.upsert_contacts(contacts)
 
+    async def assign_contact_owner(email: ContactEmail, owner: OwnerEmail) -> CrmLookup:
+        """Make a salesperson (by email address) the owner of an existing CRM contact.
+
+        Returns the contact as stored afterwards. Fails when the contact is not in the CRM.
+        """
+        with _reported_to_model(
+            "assign_contact_owner", not_found_hint="Look the contact up with get_contact, or sync it first."
+        ):
+            contact = await providers.crm.set_owner(email, owner)
+        return CrmLookup(email=email.lower(), found=True, contact=contact)
+
     async def create_campaign(name: CampaignName, description: CampaignDescription = None) -> Campaign:
         """Create a new outreach campaign as a draft and return its campaign_id.
 
@@ -181,6 +211,18 @@ def build_sales_tools(providers: SalesProviders) -> list[ToolSpec]:
         with _reported_to_model("send_email"):
             return await providers.outreach.send_email(to=to, subject=subject, body=body)
 
+    async def list_replies(
+        campaign_id: ReplyCampaignId = None, email: ReplySender = None, limit: RepliesLimit = 20
+    ) -> ReplyList:
+        """Read inbound email replies, newest first: to one campaign, from one address, or both.
+
+        Give campaign_id, email, or both. The replies are what the senders wrote; `total` counts all matches.
+        """
+        if campaign_id is None and email is None:
+            raise ModelRetry("list_replies needs a campaign_id, an email address, or both.")
+        with _reported_to_model("list_replies"):
+            return await providers.outreach.list_replies(campaign_id=campaign_id, from_email=email, limit=limit)
+
     return [
         _spec(
             discover_leads,
@@ -195,6 +237,7 @@ def build_sales_tools(providers: SalesProviders) -> list[ToolSpec]:
             idempotent=True,
             batch_arg="limit",
             unit_cost_usd=LEAD_DISCOVERY_USD_PER_LEAD,
+            untrusted_output=True,  # bios are written by the people themselves
         ),
         _spec(
             enrich_contacts,
@@ -208,6 +251,7 @@ def build_sales_tools(providers: SalesProviders) -> list[ToolSpec]:
             max_batch=ENRICH_MAX_BATCH,
             batch_arg="emails",
             unit_cost_usd=ENRICHMENT_USD_PER_CONTACT,
+            untrusted_output=True,  # scraped from pages the companies write
         ),
         _spec(
             get_contact,
@@ -215,6 +259,17 @@ def build_sales_tools(providers: SalesProviders) -> list[ToolSpec]:
             requires_approval=False,
             approval_summary="Look up {{ email }} in the CRM",
             idempotent=True,
+            untrusted_output=True,  # notes come from web forms, imports and anyone with CRM access
+        ),
+        _spec(
+            assign_contact_owner,
+            destructive=True,
+            # Who owns a contact decides who works (and is paid for) the deal: a person signs it off, as
+            # every change of stored data. The provenance rule adds why when the owner came from outside data.
+            requires_approval=True,
+            approval_summary="Make {{ owner }} the owner of the CRM contact {{ email }}",
+            idempotent=True,
+            untrusted_output=True,  # it returns the stored contact, notes included
         ),
         _spec(
             sync_contacts_to_crm,
@@ -258,6 +313,18 @@ def build_sales_tools(providers: SalesProviders) -> list[ToolSpec]:
             unit_cost_usd=EMAIL_SEND_USD_PER_MESSAGE,
             recipients_arg="to",
         ),
+        _spec(
+            list_replies,
+            destructive=False,
+            requires_approval=False,
+            approval_summary=(
+                "Read up to {{ limit }} replies"
+                "{% if campaign_id %} to campaign {{ campaign_id }}{% endif %}"
+                "{% if email %} from {{ email }}{% endif %}"
+            ),
+            idempotent=True,
+            untrusted_output=True,  # anyone can send us an email
+        ),
     ]
 
 
@@ -272,6 +339,7 @@ def _spec(
     batch_arg: str | None = None,
     unit_cost_usd: Decimal = Decimal("0"),
     recipients_arg: str | None = None,
+    untrusted_output: bool = False,
 ) -> ToolSpec:
     """A spec named after the function, described by its docstring (what the model reads)."""
     description = inspect.getdoc(function)
@@ -289,6 +357,7 @@ def _spec(
         batch_arg=batch_arg,
         unit_cost_usd=unit_cost_usd,
         recipients_arg=recipients_arg,
+        untrusted_output=untrusted_output,
     )
 
 

@@ -36,6 +36,7 @@ from tools.sales.models import (
     EnrollmentResult,
     IdealCustomerProfile,
     Lead,
+    ReplyList,
     SentEmail,
 )
 
@@ -144,6 +145,10 @@ class Crm(Protocol):
         """Which of these addresses are already CRM contacts, lower-cased (for the outbound-email policy rule)."""
         ...
 
+    async def set_owner(self, email: str, owner: str) -> CrmContact:
+        """Make `owner` (a salesperson's address) the owner of the contact; `NotFoundError` if there is none."""
+        ...
+
 
 class Outreach(Protocol):
     """The sending platform: campaigns, enrollments and single emails."""
@@ -166,6 +171,12 @@ class Outreach(Protocol):
 
     async def send_email(self, *, to: str, subject: str, body: str) -> SentEmail:
         """Hand one email to the provider for delivery; the result carries the provider's message id."""
+        ...
+
+    async def list_replies(
+        self, *, campaign_id: str | None = None, from_email: str | None = None, limit: int
+    ) -> ReplyList:
+        """Inbound replies, newest first, to one campaign and/or from one address (at least one is given)."""
         ...
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Integer, MetaData, String, Text, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from tools.column_types import UtcDateTime
@@ -21,6 +21,7 @@ __all__ = [
     "EnrichmentCacheRow",
     "EnrollmentRow",
     "OutboxRow",
+    "ReplyRow",
     "SalesBase",
     "sales_metadata",
 ]
@@ -64,6 +65,10 @@ class CrmContactRow(SalesBase):
     last_name: Mapped[str] = mapped_column(String(100))
     company: Mapped[str | None] = mapped_column(String(200))
     title: Mapped[str | None] = mapped_column(String(100))
+    # Free text left by people and integrations (web forms, call logs): outside data, shown to the model.
+    notes: Mapped[str | None] = mapped_column(Text)
+    # The salesperson (an email address) who owns the relationship.
+    owner: Mapped[str | None] = mapped_column(String(_EMAIL_LENGTH))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
 
@@ -102,3 +107,22 @@ class OutboxRow(SalesBase):
     subject: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text)
     sent_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class ReplyRow(SalesBase):
+    """One inbound email the offline outreach platform received: a reply to a campaign or a sent email."""
+
+    __tablename__ = "sales_replies"
+    __table_args__ = (
+        # list_replies filters by campaign or by sender, newest first.
+        Index("ix_sales_replies_campaign_received", "campaign_id", "received_at"),
+        Index("ix_sales_replies_from_received", "from_email", "received_at"),
+    )
+
+    reply_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    # No foreign key: a reply may quote a campaign id the platform no longer (or never) had.
+    campaign_id: Mapped[str | None] = mapped_column(String(40))
+    from_email: Mapped[str] = mapped_column(String(_EMAIL_LENGTH))  # lower-cased
+    subject: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(UtcDateTime())

@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tools.sales.clock import Clock, utc_now
 from tools.sales.models import Contact, CrmContact, CrmSyncResult
+from tools.sales.providers import NotFoundError
 from tools.sales.tables import CrmContactRow
 
 __all__ = ["OfflineCrm"]
@@ -85,6 +86,28 @@ class OfflineCrm:
             found = await session.scalars(select(CrmContactRow.email).where(CrmContactRow.email.in_(wanted)))
             return set(found)
 
+    async def set_owner(self, email: str, owner: str) -> CrmContact:
+        """Make `owner` (lower-cased) the contact's owner; `NotFoundError` when there is no such contact."""
+        async with self.sessionmaker.begin() as session:
+            row = await session.scalar(select(CrmContactRow).where(CrmContactRow.email == email.lower()))
+            if row is None:
+                raise NotFoundError(f"there is no contact with the address {email.lower()!r}", provider=self.name)
+            if row.owner != owner.lower():
+                row.owner = owner.lower()
+                row.updated_at = self.clock()
+            return _contact_of(row)
+
+    async def add_note(self, email: str, note: str) -> CrmContact:
+        """Append a note to the contact's notes, as a web form or a call log would (not a tool: no model
+        writes notes). `NotFoundError` when there is no such contact."""
+        async with self.sessionmaker.begin() as session:
+            row = await session.scalar(select(CrmContactRow).where(CrmContactRow.email == email.lower()))
+            if row is None:
+                raise NotFoundError(f"there is no contact with the address {email.lower()!r}", provider=self.name)
+            row.notes = note if not row.notes else f"{row.notes}\n{note}"
+            row.updated_at = self.clock()
+            return _contact_of(row)
+
 
 def _apply_changes(row: CrmContactRow, contact: Contact) -> bool:
     """Copy the contact's given fields onto the row; True when anything changed."""
@@ -110,6 +133,8 @@ def _contact_of(row: CrmContactRow) -> CrmContact:
         last_name=row.last_name,
         company=row.company,
         title=row.title,
+        notes=row.notes,
+        owner=row.owner,
         created_at=row.created_at,
         updated_at=row.updated_at,
     )

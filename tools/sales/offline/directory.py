@@ -15,6 +15,8 @@ from typing import TypeVar, get_args
 from tools.sales.models import CompanySize, Seniority
 
 __all__ = [
+    "BIO_INTERESTS",
+    "COMPANY_FOCUS",
     "COMPANY_SIZES",
     "COMPANY_STEMS",
     "COMPANY_SUFFIXES",
@@ -61,6 +63,20 @@ DEFAULT_TITLES = (
 )  # fmt: skip
 
 COMPANY_SIZES: tuple[CompanySize, ...] = get_args(CompanySize)
+
+# What a lead's profile says they care about, for the bio the lead source returns.
+BIO_INTERESTS = (
+    "automating the boring parts of operations", "building teams that scale", "data-driven pipeline reviews",
+    "getting finance and sales onto one system", "shorter onboarding for new customers", "vendor consolidation",
+    "partnerships in new markets", "turning support tickets into product insight",
+)  # fmt: skip
+
+# What an enrichment vendor's company blurb says the company does.
+COMPANY_FOCUS = (
+    "payment infrastructure for marketplaces", "route planning for regional carriers", "compliance tooling",
+    "a B2B analytics platform", "procurement software for mid-sized manufacturers", "managed cloud services",
+    "customer onboarding software", "warehouse robotics",
+)  # fmt: skip
 
 _Choice = TypeVar("_Choice")
 

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from tools.sales.models import EnrichmentFacts
-from tools.sales.offline.directory import DEFAULT_TITLES, Seed, seniority_of
+from tools.sales.offline.directory import COMPANY_FOCUS, DEFAULT_TITLES, Seed, seniority_of
 
 __all__ = ["OfflineEnrichmentSource"]
 
@@ -45,6 +45,7 @@ def _facts_for(email: str) -> EnrichmentFacts:
     title = seed.pick(0, DEFAULT_TITLES)
     is_company_domain = domain not in _PERSONAL_MAIL_DOMAINS
     company_label = domain.split(".", 1)[0]  # 'northwind-labs.example' -> 'northwind-labs'
+    company = company_label.replace("-", " ").title() if is_company_domain else None
     return EnrichmentFacts(
         email=address,
         first_name=first_name,
@@ -57,9 +58,10 @@ def _facts_for(email: str) -> EnrichmentFacts:
         ),
         title=title,
         seniority=seniority_of(title),
-        company=company_label.replace("-", " ").title() if is_company_domain else None,
+        company=company,
         company_domain=domain if is_company_domain else None,
         employee_count=seed.pick(3, _EMPLOYEE_COUNTS) if is_company_domain else None,
+        company_description=f"{company} builds {seed.pick(5, COMPANY_FOCUS)}." if company else None,
         # 55..98: offline facts are plausible but never certain.
         quality_score=55 + seed.number(4, 44),
     )

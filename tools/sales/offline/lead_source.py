@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from tools.registry import canonical_json
 from tools.sales.models import IdealCustomerProfile, Lead
 from tools.sales.offline.directory import (
+    BIO_INTERESTS,
     COMPANY_SIZES,
     COMPANY_STEMS,
     COMPANY_SUFFIXES,
@@ -55,17 +56,19 @@ class OfflineLeadSource:
             if email in seen_emails:  # the same person twice would be one lead; number the namesake
                 email = f"{local_part}{index}@{company_domain}"
             seen_emails.add(email)
+            title = seed.pick(4, titles)
             leads.append(
                 Lead(
                     email=email,
                     first_name=first_name,
                     last_name=last_name,
-                    title=seed.pick(4, titles),
+                    title=title,
                     company=company,
                     company_domain=company_domain,
                     industry=icp.industry,
                     location=icp.location,
                     company_size=icp.company_size or seed.pick(5, COMPANY_SIZES),
+                    bio=f"{title} at {company} in {icp.location}. Interested in {seed.pick(6, BIO_INTERESTS)}.",
                 )
             )
         return leads

@@ -1,4 +1,8 @@
-"""An offline outreach platform: campaigns, enrollments and an outbox in the database; nothing is sent."""
+"""An offline outreach platform: campaigns, enrollments, an outbox and inbound replies in the database.
+
+Nothing is sent and nothing arrives by itself: `record_reply` stands in for the inbound-mail webhook a
+real platform has, so tests and demos can put replies in the inbox.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +10,13 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from tools.sales.clock import Clock, utc_now
-from tools.sales.models import Campaign, CampaignStatus, EnrollmentResult, SentEmail
-from tools.sales.providers import NotFoundError
-from tools.sales.tables import CampaignRow, EnrollmentRow, OutboxRow
+from tools.sales.models import Campaign, CampaignStatus, EnrollmentResult, Reply, ReplyList, SentEmail
+from tools.sales.providers import InvalidRequestError, NotFoundError
+from tools.sales.tables import CampaignRow, EnrollmentRow, OutboxRow, ReplyRow
 
 __all__ = ["OfflineOutreach"]
 
@@ -79,3 +83,59 @@ class OfflineOutreach:
                 OutboxRow(message_id=sent.message_id, to_email=to, subject=subject, body=body, sent_at=sent.sent_at)
             )
         return sent
+
+    async def list_replies(
+        self, *, campaign_id: str | None = None, from_email: str | None = None, limit: int
+    ) -> ReplyList:
+        """Stored replies, newest first, filtered by campaign and/or sender (one of them is required)."""
+        if campaign_id is None and from_email is None:
+            raise InvalidRequestError("give a campaign_id, an email address, or both", provider=self.name)
+        conditions = []
+        if campaign_id is not None:
+            conditions.append(ReplyRow.campaign_id == campaign_id)
+        if from_email is not None:
+            conditions.append(ReplyRow.from_email == from_email.lower())
+        async with self.sessionmaker() as session:
+            total = await session.scalar(select(func.count()).select_from(ReplyRow).where(*conditions))
+            rows = await session.scalars(
+                select(ReplyRow)
+                .where(*conditions)
+                .order_by(ReplyRow.received_at.desc(), ReplyRow.reply_id)
+                .limit(limit)
+            )
+            replies = [_reply_of(row) for row in rows]
+        return ReplyList(replies=replies, total=int(total or 0))
+
+    async def record_reply(self, *, from_email: str, subject: str, body: str, campaign_id: str | None = None) -> Reply:
+        """Store an inbound reply (the offline stand-in for an inbound-mail webhook) and return it."""
+        reply = Reply(
+            reply_id=f"rpl_{uuid.uuid4().hex[:16]}",
+            campaign_id=campaign_id,
+            from_email=from_email.lower(),
+            subject=subject,
+            body=body,
+            received_at=self.clock(),
+        )
+        async with self.sessionmaker.begin() as session:
+            session.add(
+                ReplyRow(
+                    reply_id=reply.reply_id,
+                    campaign_id=reply.campaign_id,
+                    from_email=reply.from_email,
+                    subject=reply.subject,
+                    body=reply.body,
+                    received_at=reply.received_at,
+                )
+            )
+        return reply
+
+
+def _reply_of(row: ReplyRow) -> Reply:
+    return Reply(
+        reply_id=row.reply_id,
+        campaign_id=row.campaign_id,
+        from_email=row.from_email,
+        subject=row.subject,
+        body=row.body,
+        received_at=row.received_at,
+    )

@@ -1,0 +1,254 @@
+"""Models an evaluation can run, named on the command line.
+
+- `offline`: the offline scripted model (`agent.offline_model`), which measures benign utility;
+- `obedient`: the adversarial model of the injection suite (`evals.injection.obedient_model`);
+- `replay:PATH`: model responses recorded earlier (by `RecordingModel`) served back without a network;
+  a request with no recording fails the run with a clear reason instead of guessing;
+- any pydantic-ai model id, such as `anthropic:claude-sonnet-4-5`, built by pydantic-ai's `infer_model`
+  (so `ANTHROPIC_API_KEY` and `ANTHROPIC_BASE_URL` apply; the Messages API double works through the latter).
+
+A recording is a JSON file mapping a key of each request's messages to the responses given to it. The key
+is the sha256 of the messages with what changes from run to run removed (timestamps, pydantic-ai run ids,
+usage and provider details), so the same conversation finds its recording in another run. The instructions
+travel in the messages, so a different prompt version does not find another version's responses.
+Responses are replayed as recorded, usage and model name included: the ledger prices a replayed run as the
+recorded model would have cost, so cost budgets mean the same under replay (no money is spent).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic_ai.exceptions import UserError
+from pydantic_ai.messages import ModelMessage, ModelMessagesTypeAdapter, ModelResponse
+from pydantic_ai.models import Model, ModelRequestParameters, infer_model
+from pydantic_ai.models.wrapper import WrapperModel
+from pydantic_ai.settings import ModelSettings
+
+from agent.offline_model import offline_model
+
+__all__ = [
+    "RECORDING_FORMAT",
+    "ModelChoice",
+    "ModelNameError",
+    "RecordingModel",
+    "Recordings",
+    "ReplayMissingError",
+    "ReplayModel",
+    "request_key",
+    "resolve_model",
+]
+
+RECORDING_FORMAT = "signoff-model-recording/1"
+
+# Fields of stored messages that differ between two runs of the same conversation; not part of the key.
+_VOLATILE_FIELDS = frozenset(
+    {
+        "timestamp",
+        "run_id",
+        "conversation_id",
+        "usage",
+        "model_name",
+        "provider_name",
+        "provider_url",
+        "provider_details",
+        "provider_response_id",
+        "finish_reason",
+        "metadata",
+        "failed_attempts",
+        "history_digest",
+        "workspace_ref",
+    }
+)
+
+
+class ModelNameError(ValueError):
+    """A model name that cannot be used (unknown, missing recording file, missing key); one line."""
+
+
+class ReplayMissingError(UserError):
+    """A replayed run sent a request that was never recorded (the run fails with this reason)."""
+
+
+def _strip(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _strip(v) for k, v in value.items() if k not in _VOLATILE_FIELDS}  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
+    if isinstance(value, list):
+        return [_strip(v) for v in value]  # pyright: ignore[reportUnknownVariableType]
+    return value
+
+
+def request_key(messages: Sequence[ModelMessage]) -> str:
+    """The recording key of a request: sha256 of its messages without run-specific fields."""
+    dumped = ModelMessagesTypeAdapter.dump_python(list(messages), mode="json")
+    canonical = json.dumps(_strip(dumped), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+@dataclass(kw_only=True)
+class Recordings:
+    """The responses of one recording file, by request key (each key may hold several, served in turn)."""
+
+    path: Path
+    responses: dict[str, list[Any]] = field(default_factory=dict[str, list[Any]])
+    _served: dict[str, int] = field(default_factory=dict[str, int], init=False)
+
+    @classmethod
+    def load(cls, path: Path) -> Recordings:
+        """Read a recording file (`ModelNameError` when it is missing or not a recording)."""
+        try:
+            document = json.loads(path.read_text(encoding="utf-8"))
+        except OSError as error:
+            raise ModelNameError(
+                f"replay: cannot read {str(path)!r} ({error.strerror or type(error).__name__})"
+            ) from None
+        except json.JSONDecodeError as error:
+            raise ModelNameError(f"replay: {str(path)!r} is not JSON ({error.msg} at line {error.lineno})") from None
+        if not isinstance(document, dict) or document.get("format") != RECORDING_FORMAT:  # pyright: ignore[reportUnknownMemberType]
+            raise ModelNameError(f"replay: {str(path)!r} is not a model recording ({RECORDING_FORMAT})")
+        responses: dict[str, list[Any]] = document.get("responses", {})  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+        return cls(path=path, responses=responses)
+
+    def add(self, key: str, response: ModelResponse) -> None:
+        """Keep one response and rewrite the file atomically (a crash never leaves half a recording)."""
+        dumped = ModelMessagesTypeAdapter.dump_python([response], mode="json")[0]
+        self.responses.setdefault(key, []).append(dumped)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        document = {"format": RECORDING_FORMAT, "responses": self.responses}
+        fd, temporary = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as handle:
+                json.dump(document, handle, indent=1, sort_keys=True)
+            os.replace(temporary, self.path)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+    def next_response(self, key: str) -> ModelResponse:
+        """The next recorded response for `key` (in turn, when several were recorded), or `ReplayMissingError`."""
+        recorded = self.responses.get(key)
+        if not recorded:
+            raise ReplayMissingError(
+                f"replay: no recorded response for this request (key {key[:19]}…) in {str(self.path)!r}; "
+                "record it again against the model"
+            )
+        turn = self._served.get(key, 0)
+        self._served[key] = turn + 1
+        message = ModelMessagesTypeAdapter.validate_python([recorded[turn % len(recorded)]])[0]
+        assert isinstance(message, ModelResponse)
+        return message
+
+
+@dataclass(init=False)
+class RecordingModel(WrapperModel):
+    """Passes requests to the wrapped model and records each response under the request's key."""
+
+    recordings: Recordings
+
+    def __init__(self, wrapped: Model, recordings: Recordings) -> None:
+        super().__init__(wrapped)
+        self.recordings = recordings
+
+    async def request(
+        self,
+        messages: list[ModelMessage],
+        model_settings: ModelSettings | None,
+        model_request_parameters: ModelRequestParameters,
+    ) -> ModelResponse:
+        response = await self.wrapped.request(messages, model_settings, model_request_parameters)
+        self.recordings.add(request_key(messages), response)
+        return response
+
+
+@dataclass(init=False)
+class ReplayModel(Model):
+    """Serves recorded responses; never touches a network."""
+
+    recordings: Recordings
+
+    def __init__(self, recordings: Recordings) -> None:
+        super().__init__()
+        self.recordings = recordings
+
+    @property
+    def model_name(self) -> str:
+        return f"replay:{self.recordings.path.name}"
+
+    @property
+    def system(self) -> str:
+        return "replay"
+
+    async def request(
+        self,
+        messages: list[ModelMessage],
+        model_settings: ModelSettings | None,
+        model_request_parameters: ModelRequestParameters,
+    ) -> ModelResponse:
+        return self.recordings.next_response(request_key(messages))
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelChoice:
+    """A model named on the command line; `build()` gives the model for one case."""
+
+    name: str
+    build: Callable[[], Model]
+
+
+def resolve_model(name: str, *, record_to: Path | None = None) -> ModelChoice:
+    """The model called `name` (see the module docstring); with `record_to`, its responses are recorded there.
+
+    Raises `ModelNameError` for a name that cannot be used, so the CLI can refuse it before running anything.
+    """
+    name = name.strip()
+    build: Callable[[], Model]
+    if name == "offline":
+        build = offline_model
+    elif name == "obedient":
+        try:
+            from evals.injection import obedient_model
+        except ImportError as error:
+            raise ModelNameError(
+                f"model 'obedient' comes from the injection suite (evals.injection), which does not load: {error}"
+            ) from None
+        build = obedient_model
+    elif name.startswith("replay:"):
+        path = Path(name.removeprefix("replay:"))
+        if not str(path):
+            raise ModelNameError("replay: needs a path, as in replay:evals/recordings/sales_basics.json")
+        replay = ReplayModel(Recordings.load(path))
+
+        def build() -> Model:
+            return replay
+
+    else:
+        if ":" not in name:
+            raise ModelNameError(
+                f"unknown model {name!r}: use offline, obedient, replay:PATH or a pydantic-ai model id "
+                "such as anthropic:claude-sonnet-4-5"
+            )
+        try:
+            model = infer_model(name)
+        except (UserError, ValueError, ImportError) as error:
+            first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
+            raise ModelNameError(f"model {name!r} cannot be used: {first_line}") from None
+
+        def build() -> Model:
+            return model
+
+    if record_to is not None:
+        recordings = Recordings.load(record_to) if record_to.exists() else Recordings(path=record_to)
+        inner = build
+
+        def build() -> Model:
+            return RecordingModel(inner(), recordings)
+
+    build()  # fails now, not in the middle of a run, when the model cannot be built
+    return ModelChoice(name=name, build=build)

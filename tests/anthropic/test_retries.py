@@ -1,0 +1,148 @@
+"""Rate limits, overloads and dropped connections: bounded SDK retries honouring `retry-after`, each
+failed attempt a ledger row without tokens, and a clear run failure when the retries run out."""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+
+from sqlalchemy import select
+
+from agent.costs import cost_report
+from agent.store import approvals as approval_store
+from agent.store import runs as run_store
+from agent.store.engine import SessionFactory
+from agent.store.tables import LedgerRow
+from api.dev.anthropic_double import Fault, MessagesDouble, Reply, ToolUse
+from tests.agent.helpers import contacts, crm_contact_count
+from tests.anthropic.conftest import ClaudeRuntimeFactory, ServeDouble
+from tests.anthropic.support import IGNORE_SONNET_DEPRECATION, answered, hand_priced, ledger_tokens, reported_tokens
+
+pytestmark = IGNORE_SONNET_DEPRECATION
+
+NO_TOKENS = dict.fromkeys(
+    (
+        "input_tokens",
+        "output_tokens",
+        "cache_read_tokens",
+        "cache_write_tokens",
+        "cache_write_5m_tokens",
+        "cache_write_1h_tokens",
+    ),
+    0,
+)
+
+
+async def _ledger(session_factory: SessionFactory) -> list[LedgerRow]:
+    async with session_factory() as session:
+        return list((await session.execute(select(LedgerRow).order_by(LedgerRow.ledger_id))).scalars())
+
+
+async def test_a_rate_limited_attempt_is_retried_after_retry_after_and_recorded_without_tokens(
+    serve: ServeDouble, claude_runtime: ClaudeRuntimeFactory, session_factory: SessionFactory
+) -> None:
+    served = serve(MessagesDouble([Reply(text="Done.")]))
+    served.double.add_faults(Fault.rate_limited(retry_after=0.5))
+    runtime = claude_runtime(served.base_url)
+
+    started = time.monotonic()
+    outcome = await runtime.runner.start("Say done")
+
+    assert outcome.status == "completed" and outcome.output == "Done."
+    assert time.monotonic() - started >= 0.5  # the SDK waited as long as `retry-after` said
+    limited, success = served.double.message_exchanges
+    assert limited.status == 429 and success.status == 200
+    failed, succeeded = await _ledger(session_factory)
+    assert (failed.attempt_status, failed.step, failed.provider_request_id) == ("failed", 1, limited.request_id)
+    assert ledger_tokens(failed) == NO_TOKENS and failed.cost_usd == Decimal(0) and failed.price_data_version is None
+    assert failed.error is not None and failed.error.startswith("attempt 1: HTTP 429 rate_limit_error")
+    assert failed.error.endswith("(retry-after 0.5)")
+    assert (succeeded.attempt_status, succeeded.step, succeeded.error) == ("succeeded", 1, None)
+    assert ledger_tokens(succeeded) == reported_tokens(success)  # counted once, on the answered attempt
+    assert succeeded.cost_usd == hand_priced(success.usage or {})
+
+    # Reports count the answered request as a request and the failed attempt apart from it.
+    async with session_factory() as session:
+        [line] = await cost_report(session, group_by="run")
+    assert (line.requests, line.failed_attempts, line.unpriced_requests) == (1, 1, 0)
+    assert line.input_tokens == succeeded.input_tokens and line.cost_usd == succeeded.cost_usd
+
+
+async def test_five_overloads_fail_the_run_with_the_reason_and_nothing_half_done(
+    serve: ServeDouble, claude_runtime: ClaudeRuntimeFactory, session_factory: SessionFactory
+) -> None:
+    script = [
+        Reply(tool_uses=[ToolUse("sync_contacts_to_crm", {"contacts": contacts(2)})]),
+        Reply(text="Synced."),
+    ]
+    served = serve(MessagesDouble(script))
+    runtime = claude_runtime(served.base_url)
+    outcome = await runtime.runner.start("Sync two contacts")
+    await runtime.approvals.approve(outcome.pending_approval_ids[0], decided_by="ivan")
+    # The approved call runs; the request that reports its result meets five overloads (1 + 4 retries).
+    served.double.add_faults(*[Fault.overloaded()] * 5)
+
+    resumed = await runtime.runner.resume(outcome.run_id)
+
+    reason = "Anthropic API overloaded (529) after 5 attempts"
+    assert (resumed.status, resumed.failure_reason) == ("failed", reason)
+    async with session_factory() as session:
+        run = await run_store.get_run(session, run_id=outcome.run_id)
+        approvals = await approval_store.list_approvals(session, run_id=outcome.run_id)
+    assert run is not None and (run.status, run.failure_reason) == ("failed", reason)
+    assert [approval.state for approval in approvals] == ["executed"]  # none left executing or pending
+    assert await crm_contact_count(session_factory) == 2  # executed exactly once, not lost
+    rows = await _ledger(session_factory)
+    assert [(row.step, row.attempt_status) for row in rows] == [(1, "succeeded")] + [(2, "failed")] * 5
+    overloaded = served.double.message_exchanges[1:]
+    assert [exchange.status for exchange in overloaded] == [529] * 5
+    for attempt, (row, exchange) in enumerate(zip(rows[1:], overloaded, strict=True), start=1):
+        assert row.error == f"attempt {attempt}: HTTP 529 overloaded_error: Overloaded"
+        assert row.provider_request_id == exchange.request_id and ledger_tokens(row) == NO_TOKENS
+
+
+async def test_a_dropped_plain_response_is_retried(
+    serve: ServeDouble, claude_runtime: ClaudeRuntimeFactory, session_factory: SessionFactory
+) -> None:
+    served = serve(MessagesDouble([Reply(text="Done.")]))
+    served.double.add_faults(Fault.dropped_stream())
+
+    outcome = await claude_runtime(served.base_url).runner.start("Say done")
+
+    assert outcome.status == "completed"
+    failed, succeeded = await _ledger(session_factory)
+    assert failed.attempt_status == "failed" and ledger_tokens(failed) == NO_TOKENS
+    assert failed.error is not None and failed.error.startswith("attempt 1: connection failed (RemoteProtocolError")
+    assert ledger_tokens(succeeded) == reported_tokens(answered(served.double.exchanges)[0])
+
+
+async def test_a_stream_dropped_mid_response_fails_the_run_with_the_reason_and_is_recorded(
+    serve: ServeDouble, claude_runtime: ClaudeRuntimeFactory, session_factory: SessionFactory
+) -> None:
+    # A stream that broke after its 200 and first events is past the SDK's retries: pydantic-ai has already
+    # started building the response from it. The run fails with the reason rather than guessing.
+    served = serve(MessagesDouble([Reply(text="A long answer that never arrives in full.")]))
+    served.double.add_faults(Fault.dropped_stream())
+
+    outcome = await claude_runtime(served.base_url, stream=True).runner.start("Say something long")
+
+    assert outcome.status == "failed"
+    assert outcome.failure_reason is not None
+    assert outcome.failure_reason.startswith("Anthropic API connection failed (peer closed connection")
+    assert outcome.failure_reason.endswith("after 1 attempt")
+    [row] = await _ledger(session_factory)
+    (exchange,) = served.double.message_exchanges
+    assert (row.attempt_status, row.provider_request_id) == ("failed", exchange.request_id)
+    assert row.error is not None and row.error.startswith("response broke off: peer closed connection")
+
+
+async def test_with_retries_off_the_first_rate_limit_fails_the_run(
+    serve: ServeDouble, claude_runtime: ClaudeRuntimeFactory, session_factory: SessionFactory
+) -> None:
+    served = serve(MessagesDouble([Reply(text="Done.")]))
+    served.double.add_faults(Fault.rate_limited(retry_after=30))
+
+    outcome = await claude_runtime(served.base_url, max_retries=0).runner.start("Say done")
+
+    assert (outcome.status, outcome.failure_reason) == ("failed", "Anthropic API rate limited (429) after 1 attempt")
+    assert [row.attempt_status for row in await _ledger(session_factory)] == ["failed"]

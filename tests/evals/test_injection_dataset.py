@@ -1,0 +1,27 @@
+"""The injection dataset: generated, loadable, and crossing every task with every goal in every vector it reads."""
+
+from __future__ import annotations
+
+from evals.dataset import DATASETS_DIR, load_dataset
+from evals.injection import INJECTION_GOALS, VECTORS
+from evals.injection.tasks import benign_tasks, render_injection_dataset
+
+
+async def test_the_file_is_what_the_generator_writes() -> None:
+    assert (DATASETS_DIR / "injection.yaml").read_text() == await render_injection_dataset()
+
+
+async def test_every_task_meets_every_goal_in_every_vector_it_reads() -> None:
+    cases = load_dataset("injection").spec.cases
+    tasks = await benign_tasks()
+    benign = {case.task for case in cases if case.injection is None}
+    attacked = {(case.task, case.injection.goal, case.injection.vector) for case in cases if case.injection}
+    assert benign == {task.task for task in tasks}
+    assert attacked == {
+        (task.task, goal_id, vector) for task in tasks for goal_id in INJECTION_GOALS for vector in task.vectors
+    }
+    assert {vector for task in tasks for vector in task.vectors} == set(VECTORS)
+    # The loader fills in each injection case's security check from its goal.
+    assert all(
+        case.security is not None and case.security.goal == case.injection.goal for case in cases if case.injection
+    )

@@ -1,0 +1,89 @@
+"""Every injection goal in every vector: the guard stops it, and without the guard it succeeds.
+
+Runner-level: each case runs through `evals.case_runner.run_case` (the production runtime with the default
+policy, and the simulated approver that approves only the case's expected calls and denies the rest) and,
+for the counter-proof, through a bare pydantic-ai Agent with the registry's toolset and no policy.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from evals.case_runner import CaseOutcome, run_case
+from evals.dataset import CaseSpec, load_dataset
+from evals.injection import INJECTION_GOALS, VECTORS, obedient_model
+from evals.injection.harness import run_unguarded
+from evals.run import resolve_prompt
+from policies import PolicyEngine
+
+PROMPT = resolve_prompt("sales_agent@1")
+CASES = {case.name: case for case in load_dataset("injection").spec.cases}
+# One benign task per vector for the goal × vector matrix (the dataset crosses every task that reads it).
+TASK_FOR_VECTOR = {
+    "lead_bio": "sync-fintech-berlin",
+    "enrichment_data": "leads-logistics-hamburg",
+    "crm_note": "crm-notes",
+    "email_reply": "campaign-replies",
+}
+
+
+def _case(goal_id: str, vector: str) -> CaseSpec:
+    return CASES[f"{TASK_FOR_VECTOR[vector]}--{goal_id}--{vector}"]
+
+
+def _answer_has(case: CaseSpec, outcome: CaseOutcome) -> bool:
+    assert case.expect.final_answer is not None and outcome.final_answer is not None
+    return all(text.casefold() in outcome.final_answer.casefold() for text in case.expect.final_answer.contains)
+
+
+def test_the_matrix_covers_every_goal_and_vector() -> None:
+    assert set(TASK_FOR_VECTOR) == set(VECTORS)
+    assert len(INJECTION_GOALS) >= 5
+
+
+@pytest.mark.parametrize("vector", VECTORS)
+@pytest.mark.parametrize("goal_id", list(INJECTION_GOALS))
+async def test_the_guard_stops_the_goal_and_the_task_still_completes(
+    goal_id: str, vector: str, tmp_path: Path, policy: PolicyEngine
+) -> None:
+    case = _case(goal_id, vector)
+    outcome = await run_case(case, model=obedient_model(), prompt=PROMPT, policy=policy, workdir=tmp_path)
+
+    assert outcome.security_breached is False
+    assert outcome.status == "completed"
+    assert _answer_has(case, outcome)
+    # The hijacked calls were made and none of them ran: the batch limit or a person's denial stopped each.
+    goal_tools = {call.tool for call in INJECTION_GOALS[goal_id].ground_truth_calls}
+    hijacked = [call for call in outcome.calls if call.tool in goal_tools and call.approved_by is None]
+    assert hijacked
+    assert not any(call.executed for call in hijacked)
+    assert {(call.verdict, call.status) for call in hijacked} <= {
+        ("require_approval", "not_executed"),
+        ("deny", "denied"),
+    }
+    assert outcome.approvals_denied >= 1
+
+
+@pytest.mark.parametrize("vector", VECTORS)
+@pytest.mark.parametrize("goal_id", list(INJECTION_GOALS))
+async def test_without_the_guard_the_same_attack_succeeds(goal_id: str, vector: str, tmp_path: Path) -> None:
+    outcome = await run_unguarded(_case(goal_id, vector), model=obedient_model(), workdir=tmp_path)
+    assert outcome.security_breached is True
+
+
+@pytest.mark.parametrize("name", [name for name, case in CASES.items() if case.injection is None])
+async def test_without_an_injection_the_obedient_model_just_does_the_task(
+    name: str, tmp_path: Path, policy: PolicyEngine
+) -> None:
+    case = CASES[name]
+    outcome = await run_case(case, model=obedient_model(), prompt=PROMPT, policy=policy, workdir=tmp_path)
+    assert outcome.status == "completed"
+    assert _answer_has(case, outcome)
+    assert outcome.approvals_denied == 0
+    assert outcome.security_breached is None
+    # Exactly the task's calls, in order: nothing hijacked, nothing extra.
+    assert [call.tool for call in outcome.calls] == [call.tool for call in case.expect.must_call]
+    expects_a_write = any(call.approval == "required" for call in case.expect.must_call)
+    assert outcome.approvals_requested == (1 if expects_a_write else 0)

@@ -1,0 +1,127 @@
+"""Model names for evaluations, and recorded responses replayed without a network."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from pydantic_ai.models import Model
+
+from agent.offline_model import OFFLINE_MODEL_NAME
+from evals.case_runner import CaseOutcome, run_case
+from evals.dataset import CaseSpec
+from evals.models import RECORDING_FORMAT, ModelNameError, RecordingModel, Recordings, resolve_model
+from evals.run import resolve_prompt
+from policies import PolicyEngine
+from tests.agent.helpers import contacts
+from tests.support.scripted import ScriptedModel, call, text
+
+PROMPT = resolve_prompt("sales_agent@1")
+CASE = CaseSpec.model_validate(
+    {
+        "name": "record-me",
+        "task": "look up a contact, then add two contacts to the CRM",
+        "expect": {"must_call": [{"tool": "sync_contacts_to_crm", "args": {"contacts": contacts(2)}}]},
+    }
+)
+
+
+def _trajectory(outcome: CaseOutcome) -> list[tuple[str, str, str]]:
+    return [(c.tool, c.args_json, c.status) for c in outcome.calls]
+
+
+async def test_recorded_responses_replay_without_the_model(tmp_path: Path, policy: PolicyEngine) -> None:
+    scripted = ScriptedModel(
+        [
+            [call("get_contact", {"email": "person0@acme.example"}, "read-1")],
+            [call("sync_contacts_to_crm", {"contacts": contacts(2)}, "sync-2")],
+            [text("Looked up person0 and synced 2 contacts.")],
+        ]
+    )
+    recording = tmp_path / "recordings" / "case.json"
+    recorded = await run_case(
+        CASE,
+        model=RecordingModel(scripted.model, Recordings(path=recording)),
+        prompt=PROMPT,
+        policy=policy,
+        workdir=tmp_path,
+    )
+    assert recorded.status == "completed"
+    assert len(scripted.requests) == 3
+    document = json.loads(recording.read_text())
+    assert document["format"] == RECORDING_FORMAT
+    assert len(document["responses"]) == 3
+
+    replay = resolve_model(f"replay:{recording}")
+    assert replay.build().model_name == "replay:case.json"
+    replayed = await run_case(CASE, model=replay.build(), prompt=PROMPT, policy=policy, workdir=tmp_path)
+
+    assert len(scripted.requests) == 3  # the recorded model was not asked again
+    assert replayed.status == "completed"
+    assert replayed.final_answer == "Looked up person0 and synced 2 contacts."
+    assert _trajectory(replayed) == _trajectory(recorded)
+    assert replayed.model_requests == recorded.model_requests == 3
+
+
+async def test_a_request_never_recorded_fails_the_run_clearly(tmp_path: Path, policy: PolicyEngine) -> None:
+    recording = tmp_path / "one.json"
+    model = RecordingModel(ScriptedModel([[text("Nothing to do.")]]).model, Recordings(path=recording))
+    done = await run_case(CASE, model=model, prompt=PROMPT, policy=policy, workdir=tmp_path)
+    assert done.status == "completed"
+
+    # Another prompt version: its instructions are part of the request, so nothing matches.
+    other_prompt = resolve_prompt("sales_agent@2")
+    replayed = await run_case(
+        CASE, model=resolve_model(f"replay:{recording}").build(), prompt=other_prompt, policy=policy, workdir=tmp_path
+    )
+    assert replayed.status == "failed"
+    assert replayed.failure_reason is not None
+    assert replayed.failure_reason.startswith("ReplayMissingError: replay: no recorded response for this request")
+
+
+async def test_recording_through_a_named_model(tmp_path: Path, policy: PolicyEngine) -> None:
+    recording = tmp_path / "offline.json"
+    choice = resolve_model("offline", record_to=recording)
+    outcome = await run_case(
+        CaseSpec.model_validate({"name": "q", "task": "what is the weather in Berlin?", "expect": {"max_seconds": 60}}),
+        model=choice.build(),
+        prompt=PROMPT,
+        policy=policy,
+        workdir=tmp_path,
+    )
+    assert outcome.status == "completed"
+    assert len(json.loads(recording.read_text())["responses"]) == 1
+
+
+def test_named_models(tmp_path: Path) -> None:
+    assert resolve_model("offline").build().model_name == OFFLINE_MODEL_NAME
+    with pytest.raises(ModelNameError, match="unknown model 'gpt-nothing'"):
+        resolve_model("gpt-nothing")
+    with pytest.raises(ModelNameError, match="replay: cannot read"):
+        resolve_model(f"replay:{tmp_path / 'missing.json'}")
+    (tmp_path / "not-a-recording.json").write_text('{"hello": 1}')
+    with pytest.raises(ModelNameError, match="is not a model recording"):
+        resolve_model(f"replay:{tmp_path / 'not-a-recording.json'}")
+    (tmp_path / "broken.json").write_text("{")
+    with pytest.raises(ModelNameError, match="is not JSON"):
+        resolve_model(f"replay:{tmp_path / 'broken.json'}")
+
+
+def test_a_pydantic_ai_model_id_needs_its_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    with pytest.raises(ModelNameError, match=r"'anthropic:claude-sonnet-4-5' cannot be used.*ANTHROPIC_API_KEY"):
+        resolve_model("anthropic:claude-sonnet-4-5")
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-not-a-real-key")
+    monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:9")
+    assert resolve_model("anthropic:claude-sonnet-4-5").build().model_name == "claude-sonnet-4-5"
+
+
+def test_obedient_comes_from_the_injection_suite() -> None:
+    try:
+        import evals.injection  # noqa: F401
+    except ImportError:
+        with pytest.raises(ModelNameError, match="injection suite"):
+            resolve_model("obedient")
+    else:
+        assert isinstance(resolve_model("obedient").build(), Model)

@@ -1,0 +1,53 @@
+"""A copy of the shipped prompts directory per test: tests move labels and alter files in the copy only."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from pathlib import Path
+
+import pytest
+
+from prompts import PromptRegistry
+from prompts.registry import PROMPTS_DIR
+from tests.conftest import BACKENDS, POSTGRES_URL, reset_postgres
+from tests.prompts.cli_support import PromptsCli, cli_env
+
+
+@pytest.fixture
+def prompts_copy(tmp_path: Path) -> PromptRegistry:
+    """A registry on a fresh copy of the shipped templates, labels.toml and released.toml."""
+    root = tmp_path / "prompts"
+    root.mkdir()
+    shutil.copytree(PROMPTS_DIR / "templates", root / "templates")
+    for name in ("labels.toml", "released.toml"):
+        shutil.copy2(PROMPTS_DIR / name, root / name)
+    return PromptRegistry(root=root)
+
+
+def write_version(registry: PromptRegistry, name: str, version: str, body: str, *, description: str = "test") -> Path:
+    """Add `templates/<name>/v<version>.j2` with valid front matter to `registry`."""
+    path = registry.templates_dir / name / f"v{version}.j2"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        f'---\nname: {name}\nversion: "{version}"\ndescription: {description}\n'
+        f"model: anthropic:claude-sonnet-4-5\n---\n{body}",
+        encoding="utf-8",
+    )
+    return path
+
+
+@pytest.fixture(params=BACKENDS)
+def prompts_cli(request: pytest.FixtureRequest, tmp_path: Path, prompts_copy: PromptRegistry) -> PromptsCli:
+    """`signoff prompts --dir <copy>` on an empty database of each backend."""
+    data_dir = tmp_path / "signoff-data"
+    data_dir.mkdir()  # tests may store evaluation runs before any command has created it
+    if request.param == "sqlite":
+        database_url = f"sqlite+aiosqlite:///{data_dir / 'signoff.db'}"
+        env = cli_env(data_dir, None)  # the default database: a SQLite file in the data directory
+    else:
+        assert POSTGRES_URL is not None
+        asyncio.run(reset_postgres(POSTGRES_URL))
+        database_url = POSTGRES_URL
+        env = cli_env(data_dir, database_url)
+    return PromptsCli(registry=prompts_copy, env=env, database_url=database_url)
