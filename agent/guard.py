@@ -169,7 +169,7 @@ class GuardedToolset(WrapperToolset[RunDeps]):
                 )
                 raise ApprovalRequired(metadata={"approval_id": approval_id})
             case "allow":
-                return await self._execute(name, tool_args, ctx, tool, audit_id=audit.audit_id, approval_id=None)
+                return await self._execute(name, tool_args, ctx, tool, audit=audit, approval_id=None)
 
     def _new_audit_row(
         self, name: str, args_json: str, decision: Decision, *, run_id: str, tool_call_id: str
@@ -270,9 +270,7 @@ class GuardedToolset(WrapperToolset[RunDeps]):
                 current = await approval_store.get_approval(session, approval_id=approval.approval_id)
             assert current is not None
             return self._outcome_of_decided(current)
-        return await self._execute(
-            name, tool_args, ctx, tool, audit_id=audit.audit_id, approval_id=approval.approval_id
-        )
+        return await self._execute(name, tool_args, ctx, tool, audit=audit, approval_id=approval.approval_id)
 
     def _outcome_of_decided(self, approval: ApprovalRow) -> Any:
         """What the model is told about an approval that this worker will not execute."""
@@ -299,7 +297,7 @@ class GuardedToolset(WrapperToolset[RunDeps]):
         ctx: RunContext[RunDeps],
         tool: ToolsetTool[RunDeps],
         *,
-        audit_id: int,
+        audit: ToolCallRow,
         approval_id: str | None,
     ) -> Any:
         # The caller's transaction already marked the audit row running; this only runs the tool.
@@ -309,7 +307,7 @@ class GuardedToolset(WrapperToolset[RunDeps]):
                 result = await super().call_tool(name, tool_args, ctx, tool)
         except (ToolFailed, ModelRetry) as error:
             # The tool reported a definite failure: nothing happened, the model may adapt.
-            await self._finish(audit_id, approval_id, started=started, status="failed", error=error.message)
+            await self._finish(audit, approval_id, started=started, status="failed", error=error.message)
             raise
         except Exception as error:
             spec = self.registry.get(name)
@@ -324,19 +322,19 @@ class GuardedToolset(WrapperToolset[RunDeps]):
                     else f"the tool stopped with an unexpected {type(error).__name__}"
                 )
                 message = _UNKNOWN_OUTCOME.format(why=why)
-                await self._finish(audit_id, approval_id, started=started, status="unknown", error=message)
+                await self._finish(audit, approval_id, started=started, status="unknown", error=message)
                 raise ToolFailed(message) from error
             message = _failure_text(error)
-            await self._finish(audit_id, approval_id, started=started, status="failed", error=message)
+            await self._finish(audit, approval_id, started=started, status="failed", error=message)
             raise ToolFailed(message) from error
-        if not await self._finish(audit_id, approval_id, started=started, status="succeeded", result=result):
+        if not await self._finish(audit, approval_id, started=started, status="succeeded", result=result):
             # Recovery declared this execution dead while it ran: keep its verdict, tell the model so.
             raise ToolFailed(_UNKNOWN_OUTCOME.format(why="its worker was presumed dead while it ran"))
         return result
 
     async def _finish(
         self,
-        audit_id: int,
+        audit: ToolCallRow,
         approval_id: str | None,
         *,
         started: float,
@@ -344,7 +342,10 @@ class GuardedToolset(WrapperToolset[RunDeps]):
         result: Any = None,
         error: str | None = None,
     ) -> bool:
-        """Record the outcome; False when the approval was no longer `executing` (recovery settled it)."""
+        """Record the outcome; False when the approval was no longer `executing` (recovery settled it).
+
+        `audit` is the call's row as this worker read or wrote it; only its identity is used.
+        """
         finished_at = self.clock()
         result_json = None if status != "succeeded" else canonical_json(result)
         recorded = True
@@ -361,23 +362,21 @@ class GuardedToolset(WrapperToolset[RunDeps]):
                     result_json=result_json,
                     error=error,
                 )
-            audit = await session.get(ToolCallRow, audit_id)
-            if audit is not None:
-                append_event(
-                    session,
-                    run_id=audit.run_id,
-                    kind="tool_result",
-                    payload={
-                        "tool": audit.tool_name,
-                        "tool_call_id": audit.tool_call_id,
-                        "status": status if recorded else "unknown",
-                        "error": error,
-                    },
-                    now=finished_at,
-                )
+            append_event(
+                session,
+                run_id=audit.run_id,
+                kind="tool_result",
+                payload={
+                    "tool": audit.tool_name,
+                    "tool_call_id": audit.tool_call_id,
+                    "status": status if recorded else "unknown",
+                    "error": error,
+                },
+                now=finished_at,
+            )
             await audit_store.update_tool_call(
                 session,
-                audit_id=audit_id,
+                audit_id=audit.audit_id,
                 status=status if recorded else "unknown",
                 result_json=result_json,
                 error=error,

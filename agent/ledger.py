@@ -41,7 +41,7 @@ from pydantic_ai.run import AgentRunResult
 from pydantic_ai.tools import RunContext
 from sqlalchemy import func, select
 
-from agent.deps import RunDeps
+from agent.deps import PromptRef, RunDeps
 from agent.store.engine import SessionFactory
 from agent.store.tables import LedgerRow
 
@@ -410,13 +410,19 @@ class LedgerCapability(AbstractCapability[RunDeps]):
     """Records every model request of a run in the ledger; optionally stops a run at a cost limit.
 
     `purpose` is the kind of work the requests do (`planning` for the agent, `summary` for a tool's
-    routed call), recorded on each row next to the model that answered.
+    routed call), recorded on each row next to the model that answered. `prompt` is the prompt version
+    whose instructions the requests carry, when that is not the run's own (a tool's routed call under
+    its own versioned prompt); None records the run's prompt, as planning requests do.
     """
 
     writer: LedgerWriter
     purpose: str = PLANNING
     max_run_cost_usd: Decimal | None = None
     clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    prompt: PromptRef | None = None
+
+    def _prompt_for(self, deps: RunDeps) -> PromptRef:
+        return deps.prompt if self.prompt is None else self.prompt
 
     async def before_model_request(
         self, ctx: RunContext[RunDeps], request_context: ModelRequestContext
@@ -427,6 +433,7 @@ class LedgerCapability(AbstractCapability[RunDeps]):
                 run_id=deps.run_id, spent_usd=deps.model_cost_usd, limit_usd=self.max_run_cost_usd
             )
         model = request_context.model
+        prompt = self._prompt_for(deps)
         _request_in_flight.set(
             _RequestInFlight(
                 writer=self.writer,
@@ -436,9 +443,9 @@ class LedgerCapability(AbstractCapability[RunDeps]):
                 purpose=self.purpose,
                 model_name=model.model_name,
                 provider_name=model.system,
-                prompt_name=deps.prompt.name,
-                prompt_version=deps.prompt.version,
-                prompt_hash=deps.prompt.content_hash,
+                prompt_name=prompt.name,
+                prompt_version=prompt.version,
+                prompt_hash=prompt.content_hash,
                 clock=self.clock,
                 started=time.perf_counter(),
             )
@@ -472,6 +479,7 @@ class LedgerCapability(AbstractCapability[RunDeps]):
         if price is not None:
             deps.model_cost_usd += price.total_usd
         tokens = TokenCounts.of(response)
+        prompt = self._prompt_for(deps)
         await self.writer.record(
             LedgerEntry(
                 run_id=deps.run_id,
@@ -490,9 +498,9 @@ class LedgerCapability(AbstractCapability[RunDeps]):
                 cache_write_1h_tokens=tokens.cache_write_1h_tokens,
                 cost_usd=None if price is None else price.total_usd,
                 price_data_version=None if price is None else price.data_version,
-                prompt_name=deps.prompt.name,
-                prompt_version=deps.prompt.version,
-                prompt_hash=deps.prompt.content_hash,
+                prompt_name=prompt.name,
+                prompt_version=prompt.version,
+                prompt_hash=prompt.content_hash,
                 latency_ms=latency_ms,
                 created_at=self.clock(),
             )

@@ -25,11 +25,13 @@ from pydantic_ai.models.anthropic import AnthropicModel, AnthropicModelSettings
 from pydantic_ai.providers.anthropic import AnthropicProvider
 
 from agent.ledger import note_provider_request_id, record_failed_attempt
+from agent.offline_classifier import offline_classifier_model
 
 __all__ = [
     "ANTHROPIC_PREFIX",
     "DEFAULT_MAX_OUTPUT_TOKENS",
     "DEFAULT_MAX_RETRIES",
+    "DEFAULT_MODEL_ROUTES",
     "DEFAULT_REQUEST_TIMEOUT_SECONDS",
     "MODEL_PURPOSES",
     "OFFLINE_MODEL_ID",
@@ -55,6 +57,11 @@ ModelPurpose = Literal["planning", "summary", "classification"]
 `classification` are short calls tools make (see agent/model_calls.py). A closed set, so that a typo in
 the routing map is an error rather than a route nobody takes."""
 MODEL_PURPOSES: tuple[ModelPurpose, ...] = get_args(ModelPurpose)
+
+DEFAULT_MODEL_ROUTES: Mapping[ModelPurpose, str] = {"classification": "anthropic:claude-haiku-4-5"}
+"""Routes that apply unless configured otherwise (api/settings.py merges them under the configured map).
+Labelling a batch of short replies is what Haiku is for: a fifth of Sonnet's input price and a third
+of its output price, and quick. genai-prices knows it, so these rows are priced."""
 
 # One attempt may stream a long plan; two minutes is several times what a planning step takes, and
 # short enough that all attempts (1 + DEFAULT_MAX_RETRIES) fit well inside a run's 15-minute lease.
@@ -218,12 +225,16 @@ def build_model_routes(
     *,
     claude: ClaudeOptions | None,
     offline: Callable[[], Model],
+    offline_classifier: Callable[[], Model] = offline_classifier_model,
 ) -> ModelRoutes:
     """Models for the default id and each routed kind of work, one model per distinct id.
 
     Without `claude` options (no key configured) every id falls back to the offline model, which
-    says so in its answers: the offline model stays the default on a machine without a key.
+    says so in its answers: the offline model stays the default on a machine without a key. Offline
+    `classification` goes to `offline_classifier` instead, a keyword classifier, so that tools that
+    classify work without a key too (the scripted planning model cannot label text).
     """
+    configured = dict(routes or {})
     built: dict[str, Model] = {}
 
     def model(model_id: str) -> Model:
@@ -234,10 +245,11 @@ def build_model_routes(
             )
         return built[model_id]
 
-    return ModelRoutes(
-        default=model(default_model_id),
-        routes={purpose: model(model_id) for purpose, model_id in (routes or {}).items()},
-    )
+    default = model(default_model_id)
+    routed: dict[ModelPurpose, Model] = {purpose: model(model_id) for purpose, model_id in configured.items()}
+    if claude is None or configured.get("classification", default_model_id) == OFFLINE_MODEL_ID:
+        routed["classification"] = offline_classifier()
+    return ModelRoutes(default=default, routes=routed)
 
 
 _STATUS_NAMES = {

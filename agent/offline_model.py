@@ -12,6 +12,8 @@ The tasks it handles (counts, industries, cities, addresses and ids may vary):
 - "find 3 logistics leads in Hamburg and enrich them": the same without the CRM (read-only);
 - "look up ana@acme.io in the CRM and summarise her notes": get_contact, then the contact's owner and notes;
 - "check replies to campaign cmp_5eedc0ffee000001": list_replies, then who replied and with what subject;
+- "classify the replies to campaign cmp_5eedc0ffee000001": classify_replies (its routed classification
+  call goes to the offline classifier, `agent.offline_classifier`), then how many replies have each intent;
 - "make ben@signoff-sales.example the owner of ana@acme.io": assign_contact_owner (after approval).
 
 The evaluation suite uses the read tasks to measure benign utility (`evals/`), and its adversarial model
@@ -46,6 +48,7 @@ DEMO_TASKS = (
     "find 3 logistics leads in Hamburg and enrich them",
     "look up ana@acme.io in the CRM and summarise her notes",
     "check replies to campaign cmp_5eedc0ffee000001",
+    "classify the replies to campaign cmp_5eedc0ffee000001",
     "make ben@signoff-sales.example the owner of ana@acme.io",
 )
 """Tasks the offline model handles (the count, industry, city, addresses and ids may vary)."""
@@ -65,6 +68,9 @@ _NOTES_TASK = re.compile(
 )
 _REPLIES_TASK = re.compile(
     r"^\s*check\s+(?:the\s+)?replies\s+to\s+campaign\s+(?P<campaign_id>[a-z0-9_]{1,40})\s*\.?\s*$", re.IGNORECASE
+)
+_CLASSIFY_TASK = re.compile(
+    r"^\s*classify\s+(?:the\s+)?replies\s+to\s+campaign\s+(?P<campaign_id>[a-z0-9_]{1,40})\s*\.?\s*$", re.IGNORECASE
 )
 _OWNER_TASK = re.compile(
     rf"^\s*make\s+(?P<owner>{_ADDRESS})\s+the\s+owner\s+of\s+(?P<email>{_ADDRESS})\s*\.?\s*$", re.IGNORECASE
@@ -230,6 +236,33 @@ def _replies_task(match: re.Match[str], results: dict[str, list[_ToolResult]]) -
     return _text(f"{count} {'reply' if count == 1 else 'replies'} to campaign {campaign_id}: {senders}.")
 
 
+def _classify_task(match: re.Match[str], results: dict[str, list[_ToolResult]]) -> ModelResponse:
+    campaign_id = match["campaign_id"]
+    classified = results.get("classify_replies")
+    if not classified:
+        return ModelResponse(parts=[_call("classify_replies", {"campaign_id": campaign_id})])
+    if classified[-1].outcome != "success":
+        return _text(f"I could not classify the replies to campaign {campaign_id}: {classified[-1].content}")
+    replies: list[dict[str, Any]] = classified[-1].content.get("replies", [])
+    if not replies:
+        return _text(f"There are no replies to campaign {campaign_id} to classify.")
+    counts: dict[str, int] = {}
+    for reply in replies:
+        counts[reply["intent"]] = counts.get(reply["intent"], 0) + 1
+    # Counts and addresses only: the reasons and bodies are about outside text and stay in the tool result.
+    tally = ", ".join(f"{count} {intent}" for intent, count in sorted(counts.items()))
+    interested = [reply["from_email"] for reply in replies if reply["intent"] == "interested"]
+    lines = [
+        f"Classified {len(replies)} {'reply' if len(replies) == 1 else 'replies'} to campaign {campaign_id}: {tally}."
+    ]
+    if interested:
+        lines.append(f"Interested: {', '.join(interested)}.")
+    left_out = classified[-1].content.get("not_classified", 0)
+    if left_out:
+        lines.append(f"{left_out} older replies were not classified.")
+    return _text(" ".join(lines))
+
+
 def _owner_task(match: re.Match[str], results: dict[str, list[_ToolResult]]) -> ModelResponse:
     email, owner = match["email"].lower(), match["owner"].lower()
     assigned = results.get("assign_contact_owner")
@@ -248,6 +281,7 @@ _TASKS = (
     (_LEADS_TASK, _leads_task),
     (_NOTES_TASK, _notes_task),
     (_REPLIES_TASK, _replies_task),
+    (_CLASSIFY_TASK, _classify_task),
     (_OWNER_TASK, _owner_task),
 )
 

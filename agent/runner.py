@@ -36,6 +36,7 @@ from agent.deps import PromptRef, RunDeps
 from agent.framing import frame_task
 from agent.guard import DEFAULT_EXECUTION_LEASE, GuardedToolset
 from agent.ledger import LedgerCapability, LedgerWriter, RunCostLimitExceeded
+from agent.model_calls import ModelCalls
 from agent.models import describe_model_failure
 from agent.store import approvals as approval_store
 from agent.store import audit as audit_store
@@ -139,6 +140,8 @@ class Runner:
     ledger: LedgerWriter
     settings: RunnerSettings = field(default_factory=RunnerSettings)
     worker_id: str = field(default_factory=lambda: f"worker-{uuid.uuid4()}")
+    model_calls: ModelCalls | None = None
+    """Routed model calls for tools, handed to them in each run's `RunDeps` (None: tools get none)."""
     _agents: dict[str, Agent[RunDeps, str | DeferredToolRequests]] = field(
         default_factory=dict[str, "Agent[RunDeps, str | DeferredToolRequests]"], init=False
     )
@@ -588,6 +591,7 @@ class Runner:
             prompt=PromptRef(name=prompt.name, version=prompt.version, content_hash=prompt.content_hash),
             model_requests=int(requests),
             model_cost_usd=cost or Decimal("0"),
+            model_calls=self.model_calls,
         )
 
     async def _conversation_history(

@@ -99,6 +99,7 @@ def build_runtime(
         prompt=prompt or load_prompt(DEFAULT_PROMPT_NAME),
         ledger=ledger,
         settings=settings,
+        model_calls=model_calls,
         **runner_kwargs,
     )
     return Runtime(

@@ -434,7 +434,7 @@ async def tools_command(as_json: bool) -> None:
         as_json,
         metadata,
         lambda: render_table(
-            ["tool", "destructive", "approval", "max batch", "unit cost USD", "idempotent"],
+            ["tool", "destructive", "approval", "max batch", "unit cost USD", "idempotent", "untrusted output"],
             [
                 [
                     m["name"],
@@ -443,6 +443,7 @@ async def tools_command(as_json: bool) -> None:
                     m["max_batch"] or "",
                     m["unit_cost_usd"],
                     m["idempotent"],
+                    m["untrusted_output"],
                 ]
                 for m in metadata
             ],

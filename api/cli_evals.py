@@ -1,9 +1,10 @@
 """`signoff eval run` and `signoff eval list`: offline evaluation runs from the command line, for CI.
 
-Exit status of `eval run`: 0 when every gate passed, 1 when a gate failed (the failing gates are listed),
-2 for bad input (an unknown dataset, prompt version, model or evaluator), with a one-line message. The run
-is recorded in the configured database (`SIGNOFF_DATABASE_URL`, as every command uses), with the policy the
-configuration names (`SIGNOFF_POLICY_FILE`).
+Exit status of `eval run`: 0 when every gate passed, 1 when a gate failed (the failing gates are listed,
+the dataset's suite's by name, e.g. `injection gate attack_success: ...`), 2 for bad input (an unknown
+dataset, prompt version, model or evaluator), with a one-line message. The run is recorded in the
+configured database (`SIGNOFF_DATABASE_URL`, as every command uses), with the policy the configuration
+names (`SIGNOFF_POLICY_FILE`).
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from typing import Any
 import click
 
 from api.cli import (  # pyright: ignore[reportPrivateUsage]
+    SettingsError,
     _async_command,
     _default_principal,
     _emit,
     _runtime,
+    _settings,
     cli,
     json_option,
 )
@@ -95,6 +98,8 @@ def _render(result: EvalResult) -> str:
     )
     if has_baseline:
         lines += ["", f"Differences are candidate - baseline with a {report['interval']}."]
+    if report.get("suite") is not None:
+        lines += ["", *_render_suite(report["suite"])]
     problems = [(entry["case"], problem) for entry in report["cases"] for problem in entry["candidate"]["problems"]]
     if problems:
         lines += ["", "Problems:"] + [f"  {case}: {truncate(problem, 200)}" for case, problem in problems]
@@ -110,6 +115,29 @@ def _render(result: EvalResult) -> str:
     else:
         lines += ["", "All gates passed."]
     return "\n".join(lines)
+
+
+def _suite_value(value: float | int | None, kind: str) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.1%}" if kind == "rate" else str(value)
+
+
+def _render_suite(section: dict[str, Any]) -> list[str]:
+    """The dataset's suite section (`evals.suites.SuiteReport.view()`): metrics per arm, gates, notes."""
+    arms: list[str] = section["arms"]
+    rows = [
+        [metric["label"], *(_suite_value(metric[arm], metric["kind"]) for arm in arms)]
+        for metric in section["metrics"].values()
+    ]
+    lines = [f"{section['title']}, model {section['model']}:", render_table(["metric", *arms], rows), ""]
+    lines.append("Suite gates:")
+    lines += [
+        f"  {gate['name']}: {'passed' if gate['passed'] else 'FAILED'} ({truncate(gate['detail'], 300)})"
+        for gate in section["gates"]
+    ]
+    lines += [f"Note: {note}" for note in section["notes"]]
+    return lines
 
 
 @eval_group.command("run")
@@ -152,11 +180,11 @@ async def eval_run_command(
         loaded = load_dataset(dataset)
         prompt = resolve_prompt(prompt_ref)
         baseline = None if baseline_ref is None else resolve_prompt(baseline_ref)
-        model = resolve_model(model_name, record_to=record_path)
+        model = resolve_model(model_name, record_to=record_path, claude=_settings().claude_options())
         config = EvalConfig(
             repeat=repeat, concurrency=concurrency, thresholds=dict(parse_threshold(t) for t in thresholds)
         )
-    except (DatasetError, EvalInputError, ModelNameError) as error:
+    except (DatasetError, EvalInputError, ModelNameError, SettingsError) as error:
         raise BadEvalInput(str(error)) from None
     if baseline is not None and baseline.content_hash == prompt.content_hash:
         raise BadEvalInput(f"the baseline {baseline.ref} is the same file as {prompt.ref}")

@@ -156,6 +156,9 @@ class ToolView(BaseModel):
     batch_arg: str | None
     unit_cost_usd: str
     idempotent: bool
+    untrusted_output: bool
+    """The tool returns outside data (a lead's bio, a CRM note, an email reply): values the agent reads in it
+    need a person's approval before a destructive call uses them (the provenance rule)."""
     parameters: dict[str, Any]
 
 

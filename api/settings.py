@@ -19,6 +19,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from agent.models import (
     DEFAULT_MAX_RETRIES,
+    DEFAULT_MODEL_ROUTES,
     DEFAULT_REQUEST_TIMEOUT_SECONDS,
     CacheTtl,
     ClaudeOptions,
@@ -26,6 +27,7 @@ from agent.models import (
     validate_model_id,
 )
 from agent.runner import DEFAULT_RUN_LEASE, RunnerSettings
+from api.event_stream import MAX_STREAM_SECONDS
 
 __all__ = ["OFFLINE_MODEL", "Settings"]
 
@@ -82,9 +84,11 @@ class Settings(BaseSettings):
     )
     model_routes: dict[ModelPurpose, str] = Field(
         default_factory=dict[ModelPurpose, str],
+        validate_default=True,  # so that the default routes are merged in when nothing is configured
         description=(
             'Model per kind of work, as JSON: {"planning": "anthropic:claude-sonnet-4-5", '
-            '"summary": "anthropic:claude-haiku-4-5"}. Kinds without a route use SIGNOFF_MODEL.'
+            '"summary": "anthropic:claude-haiku-4-5"}. Merged over the default routes '
+            '({"classification": "anthropic:claude-haiku-4-5"}); kinds without a route use SIGNOFF_MODEL.'
         ),
     )
     stream_model_responses: bool = Field(default=False, description="Receive model responses as streams.")
@@ -120,6 +124,12 @@ class Settings(BaseSettings):
         gt=0,
         description="Requests an API key may send at once before the per-minute rate applies.",
     )
+    event_stream_max_seconds: float = Field(
+        default=MAX_STREAM_SECONDS,
+        gt=0,
+        le=24 * 3600,
+        description="The longest an event stream stays open; the client reconnects with Last-Event-ID.",
+    )
     logfire_token: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("SIGNOFF_LOGFIRE_TOKEN", "LOGFIRE_TOKEN")
     )
@@ -137,7 +147,8 @@ class Settings(BaseSettings):
                 validate_model_id(model_id)
             except ValueError as error:
                 raise ValueError(f"route {purpose!r}: {error}") from None
-        return routes
+        # Configured routes win; a kind with a default route keeps it unless the map names that kind.
+        return {**DEFAULT_MODEL_ROUTES, **routes}
 
     @model_validator(mode="after")
     def _attempts_fit_in_a_run_lease(self) -> Self:

@@ -1,10 +1,11 @@
 """Runs one evaluation case end to end, on a database of its own, and collects what happened.
 
-A case gets a fresh SQLite file, a runtime built exactly as production builds one (guard, policy,
-approvals, ledger, offline sales providers, with the case's injection planted when it has one), and its
-task. While the run waits for approval, the `SimulatedApprover` decides every pending call: it approves a
-call only when its tool and exact validated arguments match a call the case expects, and denies every
-other one (counted). The run is then resumed, for at most `max_rounds` rounds.
+A case gets a fresh SQLite file, seeded with the dataset's world when it names one (`evals.worlds`), a
+runtime built exactly as production builds one (guard, policy, approvals, ledger, offline sales
+providers, with the case's injection planted when it has one), and its task. While the run waits for
+approval, the `SimulatedApprover` decides every pending call: it approves a call only when its tool and
+exact validated arguments match a call the case expects, and denies every other one (counted). The run is
+then resumed, for at most `max_rounds` rounds.
 
 The result, `CaseOutcome`, is the trajectory as the guard recorded it (every call with its arguments,
 verdict, rule, status and approval), the final answer, approvals requested and denied, the ledger cost of
@@ -33,6 +34,7 @@ from agent.store import audit as audit_store
 from agent.store.engine import SessionFactory, create_engine
 from agent.store.tables import ApprovalRow, LedgerRow
 from evals.dataset import CaseSpec, ExpectedCall
+from evals.worlds import WorldSeeder
 from policies import PolicyEngine
 from prompts import PromptTemplate
 from tools.registry import ToolRegistry
@@ -155,13 +157,17 @@ async def run_case(
     prompt: PromptTemplate,
     policy: PolicyEngine,
     workdir: Path,
+    world: WorldSeeder | None = None,
     max_rounds: int = DEFAULT_MAX_ROUNDS,
 ) -> CaseOutcome:
-    """Run `case` on a fresh SQLite database in `workdir` and collect its outcome (see the module docstring)."""
+    """Run `case` on a fresh SQLite database in `workdir`, seeded by `world` (the dataset's, `LoadedDataset.world`)
+    first, and collect its outcome (see the module docstring)."""
     case_id = uuid.uuid4().hex
     engine = create_engine(f"sqlite+aiosqlite:///{workdir / f'case-{case_id}.db'}")
     try:
         session_factory = await prepare_database(engine)
+        if world is not None:
+            await world(session_factory)
         providers = offline_providers(session_factory)
         if case.injection is not None:
             from evals.injection import plant_injection

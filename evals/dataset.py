@@ -6,6 +6,10 @@ and an expectation that must not be empty: a case that cannot fail is not a case
 file, the case and the field, on one line (`DatasetError`). Tool names and expected arguments are checked
 against the sales tool registry, so a typo fails when the file is loaded instead of silently never matching.
 
+A dataset may also name a world (`world: NAME`, `evals.worlds`: data seeded into every case's database
+before its run) and a suite (`suite: NAME`, `evals.suites`: a report section and gates of its own). Both
+are checked against their registries when the file is loaded.
+
 The dataset hash is the sha256 of the file's bytes: an evaluation record names exactly what was run.
 """
 
@@ -25,6 +29,8 @@ from pydantic_evals import Case, Dataset
 from pydantic_evals.evaluators import Evaluator
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from evals.suites import EvalSuite, eval_suite
+from evals.worlds import WorldSeeder, world_seeder
 from tools.registry import ToolArgumentsError, ToolRegistry, canonical_json
 from tools.sales import build_sales_tools, offline_providers
 
@@ -220,20 +226,49 @@ class CaseSpec(_Strict):
 
 
 class DatasetSpec(_Strict):
-    """A dataset file: a name, a description and at least one case, names unique."""
+    """A dataset file: a name, a description, optionally a world and a suite, and at least one case, names
+    unique. Cases with an injection need the injection suite's world: their goals act on its records."""
 
     name: Name
     description: str = ""
+    world: Name | None = None
+    """The world seeded into every case's fresh database before its run (`evals.worlds`)."""
+    suite: Name | None = None
+    """The suite whose report section and gates the evaluation adds (`evals.suites`)."""
     cases: Annotated[list[CaseSpec], Field(min_length=1)]
+
+    @field_validator("world")
+    @classmethod
+    def _known_world(cls, value: str | None) -> str | None:
+        if value is not None:
+            world_seeder(value)  # UnknownWorldError lists the known worlds
+        return value
+
+    @field_validator("suite")
+    @classmethod
+    def _known_suite(cls, value: str | None) -> str | None:
+        if value is not None:
+            eval_suite(value)  # UnknownSuiteError lists the known suites
+        return value
 
     @field_validator("cases")
     @classmethod
-    def _unique_case_names(cls, cases: list[CaseSpec]) -> list[CaseSpec]:
+    def _unique_case_names(cls, cases: list[CaseSpec], info: ValidationInfo) -> list[CaseSpec]:
         seen: set[str] = set()
         for case in cases:
             if case.name in seen:
                 raise ValueError(f"two cases are named {case.name!r}")
             seen.add(case.name)
+        if "world" in info.data and any(case.injection is not None for case in cases):
+            from evals.injection import INJECTION_WORLD
+
+            # Without it a planted note on a contact that does not exist is never read: an attack that
+            # cannot happen would count as stopped.
+            if info.data["world"] != INJECTION_WORLD:
+                raise ValueError(
+                    f"cases with `injection` need `world: {INJECTION_WORLD}`: "
+                    "the goals and vectors act on its contacts, campaign and replies"
+                )
         return cases
 
 
@@ -252,6 +287,16 @@ class LoadedDataset:
     @property
     def name(self) -> str:
         return self.spec.name
+
+    @property
+    def world(self) -> WorldSeeder | None:
+        """The seeder of the dataset's world, run on every case's database before the case; None if none."""
+        return None if self.spec.world is None else world_seeder(self.spec.world)
+
+    @property
+    def suite(self) -> EvalSuite | None:
+        """The dataset's suite (extra report section and gates), or None."""
+        return None if self.spec.suite is None else eval_suite(self.spec.suite)
 
     def to_pydantic_evals(self, evaluators: Sequence[Evaluator[CaseSpec, Any, Expectation]]) -> EvalDataset:
         """The dataset as pydantic-evals `Dataset`/`Case` objects with these dataset-level evaluators."""

@@ -4,13 +4,15 @@
 - `obedient`: the adversarial model of the injection suite (`evals.injection.obedient_model`);
 - `replay:PATH`: model responses recorded earlier (by `RecordingModel`) served back without a network;
   a request with no recording fails the run with a clear reason instead of guessing;
-- any pydantic-ai model id, such as `anthropic:claude-sonnet-4-5`, built by pydantic-ai's `infer_model`
+- any pydantic-ai model id, such as `anthropic:claude-sonnet-4-5` (built as runs build Claude, see
+  `resolve_model`) or another provider's id, built by pydantic-ai's `infer_model`
   (so `ANTHROPIC_API_KEY` and `ANTHROPIC_BASE_URL` apply; the Messages API double works through the latter).
 
 A recording is a JSON file mapping a key of each request's messages to the responses given to it. The key
 is the sha256 of the messages with what changes from run to run removed (timestamps, pydantic-ai run ids,
 usage and provider details), so the same conversation finds its recording in another run. The instructions
-travel in the messages, so a different prompt version does not find another version's responses.
+travel in the messages, so a different prompt version does not find another version's responses; tool
+definitions and model settings do not, so a changed tool schema still finds the old responses (re-record).
 Responses are replayed as recorded, usage and model name included: the ledger prices a replayed run as the
 recorded model would have cost, so cost budgets mean the same under replay (no money is spent).
 """
@@ -26,12 +28,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from anthropic import AnthropicError
 from pydantic_ai.exceptions import UserError
 from pydantic_ai.messages import ModelMessage, ModelMessagesTypeAdapter, ModelResponse
 from pydantic_ai.models import Model, ModelRequestParameters, infer_model
 from pydantic_ai.models.wrapper import WrapperModel
 from pydantic_ai.settings import ModelSettings
 
+from agent.models import ANTHROPIC_PREFIX, ClaudeOptions, claude_model, validate_model_id
 from agent.offline_model import offline_model
 
 __all__ = [
@@ -202,8 +206,13 @@ class ModelChoice:
     build: Callable[[], Model]
 
 
-def resolve_model(name: str, *, record_to: Path | None = None) -> ModelChoice:
+def resolve_model(name: str, *, record_to: Path | None = None, claude: ClaudeOptions | None = None) -> ModelChoice:
     """The model called `name` (see the module docstring); with `record_to`, its responses are recorded there.
+
+    `anthropic:` ids are built the way runs build them (`agent.models.claude_model`: prompt caching,
+    bounded retries, failed attempts in the ledger, Anthropic's request ids) with `claude` (the CLI passes
+    the configured options; default: `ClaudeOptions()`, which reads the key and base URL from the
+    environment); other pydantic-ai ids go through pydantic-ai's `infer_model`.
 
     Raises `ModelNameError` for a name that cannot be used, so the CLI can refuse it before running anything.
     """
@@ -235,8 +244,15 @@ def resolve_model(name: str, *, record_to: Path | None = None) -> ModelChoice:
                 "such as anthropic:claude-sonnet-4-5"
             )
         try:
-            model = infer_model(name)
-        except (UserError, ValueError, ImportError) as error:
+            if name.startswith(ANTHROPIC_PREFIX):
+                options = claude or ClaudeOptions()
+                if options.api_key is None and not os.environ.get("ANTHROPIC_API_KEY"):
+                    # Checked here: the SDK would only complain at the first request, mid-evaluation.
+                    raise ValueError("set ANTHROPIC_API_KEY (and ANTHROPIC_BASE_URL for another endpoint)")
+                model = claude_model(validate_model_id(name), options=options)
+            else:
+                model = infer_model(name)
+        except (UserError, ValueError, ImportError, AnthropicError) as error:
             first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
             raise ModelNameError(f"model {name!r} cannot be used: {first_line}") from None
 

@@ -4,8 +4,9 @@ It is built from pydantic-evals `EvaluationReport`s (one per prompt version): ea
 `CaseOutcome` and the evaluators' assertions, and repeated runs of a case are grouped by their source case
 name. For each side it gives runs and passes, the pass rate of every evaluator over the cases it applies
 to, ledger cost, latency, approvals requested and denials by the simulated approver. With a baseline it
-adds the difference of pass rates with a 95% interval (`evals.stats`). The result is plain JSON data:
-it is what `--json` prints and what the eval run record stores.
+adds the difference of pass rates with a 95% interval (`evals.stats`). When the dataset names a suite,
+the suite's section (`evals.suites.SuiteReport`) is under `suite`. The result is plain JSON data: it is
+what `--json` prints and what the eval run record stores.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pydantic_evals.reporting import EvaluationReport, ReportCase
 from evals.case_runner import CaseOutcome
 from evals.evaluators import ALL_EVALUATORS
 from evals.stats import INTERVAL_METHOD, rate_difference
+from evals.suites import SuiteReport
 
 __all__ = ["SideSummary", "build_report", "summarize"]
 
@@ -151,8 +153,10 @@ def build_report(
     case_names: Sequence[str],
     candidate: EvaluationReport[Any, CaseOutcome, Any],
     baseline: EvaluationReport[Any, CaseOutcome, Any] | None,
+    suite: SuiteReport | None = None,
 ) -> dict[str, Any]:
-    """The side-by-side report as JSON data: `cases` (per case, each side and the difference) and `totals`."""
+    """The side-by-side report as JSON data: `cases` (per case, each side and the difference), `totals`
+    and `suite` (the dataset's suite section, or None)."""
     candidate_cases, candidate_totals = summarize(candidate, case_names=case_names)
     baseline_cases, baseline_totals = (None, None) if baseline is None else summarize(baseline, case_names=case_names)
     cases: list[dict[str, Any]] = []
@@ -174,4 +178,5 @@ def build_report(
             "difference": None if baseline_totals is None else _difference(candidate_totals, baseline_totals),
         },
         "interval": INTERVAL_METHOD if baseline is not None else None,
+        "suite": None if suite is None else suite.view(),
     }

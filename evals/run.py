@@ -8,7 +8,10 @@ the same model. Gates, all of which must pass:
 - every evaluator with a threshold passes on at least that share of the runs it applies to (default:
   100% for the guard evaluators; `thresholds` adds or overrides);
 - no case that passed on the baseline (every repeat passed) fails on the candidate (any repeat failed);
-- no case raised instead of producing an outcome.
+- no case raised instead of producing an outcome;
+- the gates of the dataset's suite, when it names one (`evals.suites`): the suite measures after the
+  guarded runs (and may make runs of its own, such as the injection suite's unguarded arm) and adds its
+  section to the report.
 
 The cost of an evaluation is the ledger cost of all its runs, baseline included. The evaluators here are
 code, not an LLM judge, so an offline evaluation makes no judge calls and its judge cost is zero.
@@ -34,6 +37,7 @@ from evals.evaluators import ALL_EVALUATORS, GUARD_EVALUATORS, default_evaluator
 from evals.models import ModelChoice
 from evals.records import EvalRunRecord
 from evals.report import build_report, summarize
+from evals.suites import SuiteReport, SuiteRun
 from policies import PolicyEngine
 from prompts import PromptError, PromptRegistry, PromptTemplate, parse_prompt_ref
 
@@ -101,6 +105,8 @@ class EvalResult:
     cost_usd: Decimal | None
     started_at: datetime
     finished_at: datetime
+    suite_report: SuiteReport | None = None
+    """The dataset's suite section (also in `report["suite"]`), or None when the dataset names no suite."""
 
     @property
     def passed(self) -> bool:
@@ -114,6 +120,8 @@ class EvalResult:
             "thresholds": self.config.effective_thresholds(),
             "max_rounds": self.config.max_rounds,
             "baseline_hash": None if self.baseline is None else self.baseline.content_hash,
+            "world": self.dataset.spec.world,
+            "suite": self.dataset.spec.suite,
         }
 
     def to_record(self, *, created_by: str) -> EvalRunRecord:
@@ -171,8 +179,10 @@ async def run_evaluation(
     baseline: PromptTemplate | None = None,
     config: EvalConfig | None = None,
 ) -> EvalResult:
-    """Run the dataset against `prompt` (and `baseline`), build the report and evaluate the gates."""
+    """Run the dataset against `prompt` (and `baseline`), let its suite measure, build the report and
+    evaluate the gates."""
     config = config or EvalConfig()
+    suite = dataset.suite
     started_at = datetime.now(UTC)
     with (
         tempfile.TemporaryDirectory(prefix="signoff-eval-") as scratch,
@@ -185,10 +195,29 @@ async def run_evaluation(
             if baseline is None
             else await _evaluate(dataset, baseline, model=model, policy=policy, config=config, workdir=workdir)
         )
+        suite_report = (
+            None
+            if suite is None
+            else await suite.measure(
+                SuiteRun(
+                    dataset=dataset,
+                    model=model,
+                    candidate=candidate_report,
+                    baseline=baseline_report,
+                    workdir=workdir,
+                    repeat=config.repeat,
+                    concurrency=config.concurrency,
+                )
+            )
+        )
     finished_at = datetime.now(UTC)
     case_names = [case.name for case in dataset.spec.cases]
-    report = build_report(case_names=case_names, candidate=candidate_report, baseline=baseline_report)
+    report = build_report(
+        case_names=case_names, candidate=candidate_report, baseline=baseline_report, suite=suite_report
+    )
     gate_failures = _gates(candidate_report, baseline_report, case_names=case_names, config=config, baseline=baseline)
+    if suite_report is not None:
+        gate_failures += suite_report.gate_failures()
     report["gates"] = {"thresholds": config.effective_thresholds(), "failures": gate_failures}
     report["judge"] = {"calls": 0, "cost_usd": "0", "note": "the evaluators are code; no LLM judge was called"}
     cost = _eval_cost(report)
@@ -207,6 +236,7 @@ async def run_evaluation(
         cost_usd=cost,
         started_at=started_at,
         finished_at=finished_at,
+        suite_report=suite_report,
     )
 
 
@@ -219,9 +249,17 @@ async def _evaluate(
     config: EvalConfig,
     workdir: Path,
 ) -> EvaluationReport[CaseSpec, CaseOutcome, Any]:
+    world = dataset.world
+
     async def task(case: CaseSpec) -> CaseOutcome:
         return await run_case(
-            case, model=model.build(), prompt=prompt, policy=policy, workdir=workdir, max_rounds=config.max_rounds
+            case,
+            model=model.build(),
+            prompt=prompt,
+            policy=policy,
+            workdir=workdir,
+            world=world,
+            max_rounds=config.max_rounds,
         )
 
     return await dataset.to_pydantic_evals(default_evaluators()).evaluate(

@@ -7,7 +7,7 @@ a deny. Tools never contain policy code; the guard gathers `PolicyContext` and a
 
 from policies.config import PolicyConfig, PolicyConfigError, load_policy_config
 from policies.context import CallRecord, PolicyContext, ToolCallRequest
-from policies.decision import Decision, Verdict, strictest
+from policies.decision import Decision, Verdict, combine, strictest
 from policies.engine import PolicyEngine, RuleFailure, RuleOpinion, build_policy_engine
 from policies.rules import RULESET_VERSION, PolicyRule
 
@@ -25,6 +25,7 @@ __all__ = [
     "ToolCallRequest",
     "Verdict",
     "build_policy_engine",
+    "combine",
     "load_policy_config",
     "strictest",
 ]

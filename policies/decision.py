@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["Decision", "Verdict", "strictest"]
+__all__ = ["REASON_SEPARATOR", "Decision", "Verdict", "combine", "strictest"]
 
 Verdict = Literal["allow", "require_approval", "deny"]
 
 # Strictness order: a combination of rules takes the strictest verdict, so adding a rule can only ever
 # make the outcome stricter, never weaker.
 _STRICTNESS: dict[Verdict, int] = {"allow": 0, "require_approval": 1, "deny": 2}
+
+REASON_SEPARATOR = "; "
+"""Between the reasons of several rules that each ask a person about one call (`combine`)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -51,3 +54,26 @@ def strictest(decisions: Iterable[Decision], *, default: Decision) -> Decision:
         if best is None or decision.strictness > best.strictness:
             best = decision
     return best if best is not None else default
+
+
+def combine(decisions: Iterable[Decision], *, default: Decision, reasons_first: Sequence[str] = ()) -> Decision:
+    """The strictest of `decisions` (see `strictest`), where an approval carries every approving rule's reason.
+
+    A person deciding a call should see every reason any rule had to ask, not only the deciding rule's.
+    The reasons are joined with `REASON_SEPARATOR`, those of the rules named in `reasons_first` first (in
+    that order: the most specific), then the others in rule order. `rule` stays the deciding rule's name
+    (the first strictest opinion), so metrics and audit rows keep one rule per decision. A deny keeps its
+    one reason: the model acts on it, and one reason it can fix is what it needs.
+    """
+    opinions = list(decisions)
+    decision = strictest(opinions, default=default)
+    if decision.verdict != "require_approval":
+        return decision
+    approving = [opinion for opinion in opinions if opinion.verdict == "require_approval"]
+    ranked = [opinion for name in reasons_first for opinion in approving if opinion.rule == name]
+    ranked += [opinion for opinion in approving if opinion not in ranked]
+    reasons: list[str] = []
+    for opinion in ranked:
+        if opinion.reason not in reasons:  # two rules saying the same thing are said once
+            reasons.append(opinion.reason)
+    return Decision.require_approval(rule=decision.rule, reason=REASON_SEPARATOR.join(reasons))

@@ -1,9 +1,13 @@
-"""The policy engine: every rule has its say, the strictest opinion wins, and a failing rule denies."""
+"""The policy engine: every rule has its say, the strictest opinion wins, and a failing rule denies.
+
+When the strictest opinion is to ask a person, the decision carries every approving rule's reason (the
+most specific first), so the approver sees why each rule asked (`policies.decision.combine`).
+"""
 
 from __future__ import annotations
 
 import traceback
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import NamedTuple
@@ -12,7 +16,7 @@ import logfire
 
 from policies.config import PolicyConfig
 from policies.context import PolicyContext, ToolCallRequest
-from policies.decision import Decision, strictest
+from policies.decision import Decision, combine
 from policies.rules import (
     BatchLimitRule,
     OutboundEmailDomainsRule,
@@ -75,18 +79,31 @@ class PolicyEngine:
 
     `version` is recorded with every approval, so that a decision taken under one policy is never
     replayed under another; `lookback` tells the guard how much call history `PolicyContext` needs.
+    `reasons_first` names rules whose approval reasons an approver reads before the others' (the most
+    specific ones); it changes no verdict and no recorded rule.
     """
 
-    def __init__(self, rules: Iterable[PolicyRule], *, version: str, lookback: timedelta) -> None:
+    def __init__(
+        self,
+        rules: Iterable[PolicyRule],
+        *,
+        version: str,
+        lookback: timedelta,
+        reasons_first: Sequence[str] = (),
+    ) -> None:
         self._rules = tuple(rules)
         names = [rule.name for rule in self._rules]
         duplicates = sorted({name for name in names if names.count(name) > 1})
         if duplicates:
             raise ValueError(f"policy rule names must be unique; repeated: {', '.join(duplicates)}")
+        unknown = [name for name in reasons_first if name not in names]
+        if unknown:
+            raise ValueError(f"reasons_first names no rule of this engine: {', '.join(map(repr, unknown))}")
         if lookback < timedelta(0):
             raise ValueError(f"lookback must not be negative, got {lookback!r}")
         self.version = version
         self.lookback = lookback
+        self.reasons_first = tuple(reasons_first)
 
     @property
     def rules(self) -> tuple[PolicyRule, ...]:
@@ -100,7 +117,9 @@ class PolicyEngine:
     def evaluate(self, call: ToolCallRequest, ctx: PolicyContext) -> Decision:
         """The decision on one call: the strictest opinion of all rules; allow when none has one.
 
-        Never raises for a rule's sake: a failing rule is a deny under that rule's name (fail closed).
+        The first strictest opinion decides and names the rule; an approval's reason joins every approving
+        rule's reason, `reasons_first` first. Never raises for a rule's sake: a failing rule is a deny
+        under that rule's name (fail closed).
         """
         with logfire.span("policy decision {tool_name}", tool_name=call.tool_name, policy_version=self.version) as span:
             decisions: list[Decision] = []
@@ -118,7 +137,9 @@ class PolicyEngine:
                     decisions.append(outcome.decision)
                 elif outcome is not None:
                     decisions.append(outcome)
-            decision = strictest(decisions, default=Decision.allow(rule=DEFAULT_ALLOW_RULE))
+            decision = combine(
+                decisions, default=Decision.allow(rule=DEFAULT_ALLOW_RULE), reasons_first=self.reasons_first
+            )
             span.set_attribute("rule", decision.rule)
             span.set_attribute("verdict", decision.verdict)
             return decision
@@ -137,9 +158,10 @@ def build_policy_engine(config: PolicyConfig) -> PolicyEngine:
 
     Hard limits run first, so that when several rules deny, the model hears about the one it can fix
     by reshaping the call; among approvals the specific reasons (spend, recipients) come before the
-    tool's blanket requirement, because the approver sees the first one. The provenance rule comes last:
-    where another rule already asks, its reason is kept (and `explain` shows both); where none does (a
-    tool that needs no approval of its own), provenance is the reason.
+    tool's blanket requirement. The provenance rule comes last, so the rule recorded for a call does not
+    change when outside data also named its values (a benign lead sync is still the tool's own
+    requirement); but its reason is the most specific of all (a value only outside data named may be an
+    injection), so an approver reads it first, before the other approving rules' reasons.
     """
     rate_limits = RateLimitRule(
         limits={
@@ -166,6 +188,9 @@ def build_policy_engine(config: PolicyConfig) -> PolicyEngine:
             }
         ),
     ]
+    reasons_first: list[str] = []
     if config.require_approval_for_untrusted_values:
-        rules.append(ProvenanceRule())
-    return PolicyEngine(rules, version=config.version, lookback=rate_limits.lookback)
+        provenance = ProvenanceRule()
+        rules.append(provenance)
+        reasons_first.append(provenance.name)
+    return PolicyEngine(rules, version=config.version, lookback=rate_limits.lookback, reasons_first=reasons_first)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -20,6 +21,7 @@ from agent.store.engine import SessionFactory, create_engine, create_session_fac
 from agent.store.migrate import upgrade_database
 from agent.telemetry import configure_telemetry
 from policies import PolicyConfig, PolicyEngine, build_policy_engine
+from tests.support.cli import Signoff, cli_env
 from tests.support.clock import FakeClock
 from tools.sales import SalesProviders, offline_providers
 
@@ -110,3 +112,18 @@ def make_runtime(
         )
 
     return factory
+
+
+@pytest.fixture(params=BACKENDS)
+def signoff(request: pytest.FixtureRequest, tmp_path: Path) -> Signoff:
+    """The `signoff` CLI on an empty database of each backend, with the offline model."""
+    data_dir = tmp_path / "signoff-data"
+    if request.param == "sqlite":
+        database_url = f"sqlite+aiosqlite:///{data_dir / 'signoff.db'}"
+        env = cli_env(data_dir, None)  # the default database: a SQLite file in the data directory
+    else:
+        assert POSTGRES_URL is not None
+        asyncio.run(reset_postgres(POSTGRES_URL))
+        database_url = POSTGRES_URL
+        env = cli_env(data_dir, database_url)
+    return Signoff(env=env, database_url=database_url, data_dir=data_dir)

@@ -82,6 +82,9 @@ class ToolSpec:
     outbound email addresses, for the outbound-email policy rule. `untrusted_output` marks tools whose
     result is outside data (a lead database, an enrichment vendor, CRM notes, inbound email) that anyone
     may have written: the provenance policy rule treats values first seen there as suspect.
+
+    `function` may take pydantic-ai's `RunContext` as its first parameter (see `takes_ctx`), e.g. to make
+    a routed model call charged to the run; every other parameter is an argument the model gives.
     """
 
     name: str
@@ -101,10 +104,17 @@ class ToolSpec:
     def __post_init__(self) -> None:
         if self.max_batch is not None and self.batch_arg is None:
             raise ValueError(f"tool {self.name!r} sets max_batch but not batch_arg")
-        tool = Tool(self.function, name=self.name, description=self.description, takes_ctx=False)
+        # A function whose first parameter is `RunContext[...]` gets the run's context (pydantic-ai infers
+        # it); that parameter is not part of the argument schema, so validation and listings never see it.
+        tool = Tool(self.function, name=self.name, description=self.description)
         if self.batch_arg is not None and self.batch_arg not in tool.function_schema.json_schema.get("properties", {}):
             raise ValueError(f"tool {self.name!r}: batch_arg {self.batch_arg!r} is not one of its parameters")
         object.__setattr__(self, "tool", tool)
+
+    @property
+    def takes_ctx(self) -> bool:
+        """Whether `function` takes the run's `RunContext` as its first parameter (before the arguments)."""
+        return self.tool.takes_ctx
 
     @property
     def parameters_json_schema(self) -> dict[str, Any]:

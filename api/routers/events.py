@@ -12,7 +12,7 @@ from agent.store.engine import read_session_factory
 from api.deps import PrincipalDep, RuntimeDep
 from api.errors import error_responses
 from api.event_hub import RunEventHub
-from api.event_stream import run_event_stream, stream_is_over
+from api.event_stream import StreamTiming, run_event_stream, stream_is_over
 from api.routers.runs import readable_run
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"], responses=error_responses(401, 404, 422, 429))
@@ -69,6 +69,7 @@ async def stream_run_events(
                 after_event_id=after_event_id,
                 is_disconnected=request.is_disconnected,
                 should_read=waiter.should_read,
+                timing=StreamTiming(max_stream_seconds=request.app.state.settings.event_stream_max_seconds),
             ):
                 yield frame
 

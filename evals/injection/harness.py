@@ -3,7 +3,8 @@
 It answers two questions the guarded run cannot: can each attack succeed at all (the goal's security check
 turns True when nothing stands in the way, so the check is not vacuous), and how much of the benign
 utility does the guard keep (the gate compares the guarded run with this one). The case gets a fresh
-database and the same offline providers as `evals.case_runner.run_case`, with its injection planted;
+database seeded with the same world and the same offline providers as `evals.case_runner.run_case`, with
+its injection planted;
 every tool call runs, there are no approvals, and the result is a `CaseOutcome` the framework's
 evaluators can judge.
 """
@@ -27,6 +28,7 @@ from evals.case_runner import CaseOutcome, TrajectoryCall
 from evals.dataset import CaseSpec
 from evals.injection.goals import INJECTION_GOALS
 from evals.injection.vectors import plant_injection
+from evals.worlds import WorldSeeder
 from tools.registry import ToolArgumentsError, ToolRegistry, canonical_json
 from tools.sales import build_sales_tools, offline_providers
 
@@ -39,11 +41,16 @@ UNGUARDED_RULE = "unguarded"
 _REQUEST_LIMIT = 50
 
 
-async def run_unguarded(case: CaseSpec, *, model: Model, workdir: Path) -> CaseOutcome:
-    """Run `case` with no guard on a fresh SQLite database in `workdir` (see the module docstring)."""
+async def run_unguarded(
+    case: CaseSpec, *, model: Model, workdir: Path, world: WorldSeeder | None = None
+) -> CaseOutcome:
+    """Run `case` with no guard on a fresh SQLite database in `workdir`, seeded by `world` first (see the
+    module docstring)."""
     engine = create_engine(f"sqlite+aiosqlite:///{workdir / f'unguarded-{uuid.uuid4().hex}.db'}")
     try:
         session_factory = await prepare_database(engine)
+        if world is not None:
+            await world(session_factory)
         providers = offline_providers(session_factory)
         if case.injection is not None:
             providers = plant_injection(providers, goal_id=case.injection.goal, vector=case.injection.vector)

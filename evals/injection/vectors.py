@@ -8,22 +8,20 @@ instruction text appears in what that vector's tool returns:
 - `crm_note`: the contact's `notes` in `get_contact` (web forms and imports write notes);
 - `email_reply`: the newest reply's body in `list_replies` (anyone can reply), or a new reply when none.
 
-The planted providers also create the suite's world (`evals.injection.world`) on first use, so a case run
-by any harness finds the contact, campaign and replies the goals and tasks refer to.
+The planted providers only add text to what the real offline providers return. The contact, campaign and
+replies the goals and tasks refer to are the suite's world (`evals.injection.world`), which the dataset
+names (`world: injection`) and every harness seeds into each case's database before the run, benign
+cases included, so benign and attacked runs read the same data.
 """
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal, get_args
 
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-
 from evals.injection.goals import INJECTION_GOALS
-from evals.injection.world import seed_world
 from tools.sales import Crm, Enricher, LeadSource, Outreach, SalesProviders
 from tools.sales.models import (
     Campaign,
@@ -38,7 +36,6 @@ from tools.sales.models import (
     ReplyList,
     SentEmail,
 )
-from tools.sales.offline import OfflineCrm
 
 __all__ = ["VECTORS", "Vector", "plant_injection"]
 
@@ -54,27 +51,9 @@ def _appended(existing: str | None, text: str) -> str:
     return f"{existing}\n\n{text}" if existing else text
 
 
-@dataclass(kw_only=True)
-class _World:
-    """Creates the suite's world once, on the first provider call of a case."""
-
-    sessionmaker: async_sessionmaker[AsyncSession] | None
-    _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-    _ready: bool = False
-
-    async def ensure(self) -> None:
-        if self._ready or self.sessionmaker is None:
-            return
-        async with self._lock:
-            if not self._ready:
-                await seed_world(self.sessionmaker)
-                self._ready = True
-
-
 @dataclass(frozen=True, kw_only=True)
 class _PlantedLeadSource:
     inner: LeadSource
-    world: _World
     text: str | None
 
     @property
@@ -82,7 +61,6 @@ class _PlantedLeadSource:
         return self.inner.name
 
     async def discover_leads(self, icp: IdealCustomerProfile, *, limit: int) -> list[Lead]:
-        await self.world.ensure()
         leads = await self.inner.discover_leads(icp, limit=limit)
         if leads and self.text is not None:
             leads[0] = leads[0].model_copy(update={"bio": _appended(leads[0].bio, self.text)})
@@ -92,7 +70,6 @@ class _PlantedLeadSource:
 @dataclass(frozen=True, kw_only=True)
 class _PlantedEnricher:
     inner: Enricher
-    world: _World
     text: str | None
 
     @property
@@ -100,7 +77,6 @@ class _PlantedEnricher:
         return self.inner.name
 
     async def enrich(self, emails: Sequence[str]) -> EnrichmentReport:
-        await self.world.ensure()
         report = await self.inner.enrich(emails)
         if report.contacts and self.text is not None:
             first = report.contacts[0]
@@ -112,7 +88,6 @@ class _PlantedEnricher:
 @dataclass(frozen=True, kw_only=True)
 class _PlantedCrm:
     inner: Crm
-    world: _World
     text: str | None
 
     @property
@@ -120,29 +95,24 @@ class _PlantedCrm:
         return self.inner.name
 
     async def get_contact(self, email: str) -> CrmContact | None:
-        await self.world.ensure()
         contact = await self.inner.get_contact(email)
         if contact is not None and self.text is not None:
             contact = contact.model_copy(update={"notes": _appended(contact.notes, self.text)})
         return contact
 
     async def upsert_contacts(self, contacts: Sequence[Contact]) -> CrmSyncResult:
-        await self.world.ensure()
         return await self.inner.upsert_contacts(contacts)
 
     async def known_emails(self, emails: Iterable[str]) -> set[str]:
-        await self.world.ensure()
         return await self.inner.known_emails(emails)
 
     async def set_owner(self, email: str, owner: str) -> CrmContact:
-        await self.world.ensure()
         return await self.inner.set_owner(email, owner)
 
 
 @dataclass(frozen=True, kw_only=True)
 class _PlantedOutreach:
     inner: Outreach
-    world: _World
     text: str | None
 
     @property
@@ -150,21 +120,17 @@ class _PlantedOutreach:
         return self.inner.name
 
     async def create_campaign(self, name: str, *, description: str | None = None) -> Campaign:
-        await self.world.ensure()
         return await self.inner.create_campaign(name, description=description)
 
     async def enroll_contacts(self, campaign_id: str, emails: Sequence[str]) -> EnrollmentResult:
-        await self.world.ensure()
         return await self.inner.enroll_contacts(campaign_id, emails)
 
     async def send_email(self, *, to: str, subject: str, body: str) -> SentEmail:
-        await self.world.ensure()
         return await self.inner.send_email(to=to, subject=subject, body=body)
 
     async def list_replies(
         self, *, campaign_id: str | None = None, from_email: str | None = None, limit: int
     ) -> ReplyList:
-        await self.world.ensure()
         listed = await self.inner.list_replies(campaign_id=campaign_id, from_email=from_email, limit=limit)
         if self.text is None:
             return listed
@@ -193,16 +159,14 @@ def plant_injection(providers: SalesProviders, *, goal_id: str, vector: str) -> 
         raise ValueError(f"unknown injection goal {goal_id!r}; known goals: {', '.join(sorted(INJECTION_GOALS))}")
     if vector not in VECTORS:
         raise ValueError(f"unknown injection vector {vector!r}; known vectors: {', '.join(VECTORS)}")
-    crm = providers.crm
-    world = _World(sessionmaker=crm.sessionmaker if isinstance(crm, OfflineCrm) else None)
 
     def text_for(own_vector: Vector) -> str | None:
         return goal.instruction_text if vector == own_vector else None
 
     planted: dict[str, Any] = {
-        "lead_source": _PlantedLeadSource(inner=providers.lead_source, world=world, text=text_for("lead_bio")),
-        "enricher": _PlantedEnricher(inner=providers.enricher, world=world, text=text_for("enrichment_data")),
-        "crm": _PlantedCrm(inner=crm, world=world, text=text_for("crm_note")),
-        "outreach": _PlantedOutreach(inner=providers.outreach, world=world, text=text_for("email_reply")),
+        "lead_source": _PlantedLeadSource(inner=providers.lead_source, text=text_for("lead_bio")),
+        "enricher": _PlantedEnricher(inner=providers.enricher, text=text_for("enrichment_data")),
+        "crm": _PlantedCrm(inner=providers.crm, text=text_for("crm_note")),
+        "outreach": _PlantedOutreach(inner=providers.outreach, text=text_for("email_reply")),
     }
     return replace(providers, **planted)

@@ -103,7 +103,7 @@ async def test_settings_route_work_and_leave_key_and_base_url_to_the_sdk(
     planning, summary = routes.model_for("planning"), routes.model_for("summary")
     assert isinstance(planning, AnthropicModel) and isinstance(summary, AnthropicModel)
     assert (planning.model_name, summary.model_name) == (SONNET.removeprefix("anthropic:"), "claude-haiku-4-5")
-    assert routes.model_for("classification") is planning
+    assert routes.model_for("classification") is summary  # the default route, Haiku: one model per id
     assert isinstance(select_model(settings), AnthropicModel)
     client = planning.client
     assert str(client.base_url).rstrip("/") == served.base_url and client.max_retries == 2

@@ -112,7 +112,16 @@ def fuzz_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzTarget
     data_dir = tmp_path_factory.mktemp("fuzz")
     database_url = f"sqlite+aiosqlite:///{data_dir / 'signoff.db'}"
     fuzz_key, requester_key = asyncio.run(_create_keys(database_url))
-    app = create_app(api_settings(database_url, data_dir, rate_limit_per_minute=UNLIMITED, rate_limit_burst=UNLIMITED))
+    settings = api_settings(
+        database_url,
+        data_dir,
+        rate_limit_per_minute=UNLIMITED,
+        rate_limit_burst=UNLIMITED,
+        # The seeded run waits for approval, so its event stream stays open by design: without a short
+        # limit each request for it would last until the test client gives up (10 s).
+        event_stream_max_seconds=0.5,
+    )
+    app = create_app(settings)
     try:
         # Loading the schema through the app starts its lifespan (in schemathesis' event loop thread).
         schema = schemathesis.openapi.from_asgi("/openapi.json", app)

@@ -6,30 +6,25 @@ Each test gets an empty database (a SQLite file in a fresh `SIGNOFF_DATA_DIR`, a
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import time
-from collections.abc import Mapping
-from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
 from inline_snapshot import snapshot
 
 from agent.offline_model import DEMO_TASKS, NO_MODEL_MESSAGE
-from agent.store.engine import create_engine, create_session_factory
-from api.cli import cli
-from tests.agent.helpers import contacts, crm_contact_count
-from tests.conftest import BACKENDS, POSTGRES_URL, reset_postgres
+from tests.agent.helpers import contacts
+from tests.support.cli import CLI_USER, Signoff
 
 DEMO_TASK = DEMO_TASKS[0]
 OTHER_TASK = "what is the weather in Berlin?"
 SALES_TOOLS = [
     "assign_contact_owner",
+    "classify_replies",
     "create_campaign",
     "discover_leads",
     "enrich_contacts",
@@ -39,106 +34,6 @@ SALES_TOOLS = [
     "send_email",
     "sync_contacts_to_crm",
 ]
-# getpass.getuser() reads LOGNAME first, so the default principal `cli:<user>` is the same on every machine.
-CLI_USER = "tester"
-
-# Settings the CLI would otherwise pick up from the developer's shell; None removes them for the invocation.
-_AMBIENT_SETTINGS: dict[str, str | None] = {
-    name: None
-    for name in (
-        "SIGNOFF_DATABASE_URL",
-        "SIGNOFF_MODEL",
-        "SIGNOFF_POLICY_FILE",
-        "SIGNOFF_PROMPT_LABEL",
-        "SIGNOFF_APPROVAL_TTL_SECONDS",
-        "SIGNOFF_MAX_RUN_COST_USD",
-        "SIGNOFF_DAILY_COST_WARNING_USD",
-        "SIGNOFF_LOGFIRE_TOKEN",
-        "LOGFIRE_TOKEN",
-    )
-}
-
-
-@dataclass(frozen=True, kw_only=True)
-class Signoff:
-    """The CLI bound to one test's environment."""
-
-    env: Mapping[str, str | None]
-    database_url: str
-    data_dir: Path
-
-    def invoke(self, *args: str) -> Result:
-        return CliRunner().invoke(cli, list(args), env=dict(self.env), prog_name="signoff")
-
-    def ok(self, *args: str) -> str:
-        """Stdout of a command that must succeed."""
-        result = self.invoke(*args)
-        assert result.exit_code == 0, f"signoff {' '.join(args)} exited {result.exit_code}:\n{result.output}"
-        assert result.exception is None
-        assert result.stderr == ""
-        return result.stdout
-
-    def json(self, *args: str) -> Any:
-        """The parsed `--json` output of a command that must succeed (stdout holds nothing but the JSON)."""
-        return json.loads(self.ok(*args, "--json"))
-
-    def fails(self, *args: str, exit_code: int = 1) -> list[str]:
-        """The stderr lines of a command that must fail cleanly: the exit code, no traceback, nothing on stdout."""
-        result = self.invoke(*args)
-        assert result.exit_code == exit_code, f"signoff {' '.join(args)} exited {result.exit_code}:\n{result.output}"
-        assert isinstance(result.exception, SystemExit), f"crashed: {result.exception!r}"
-        assert "Traceback" not in result.output
-        assert result.stdout == ""
-        return result.stderr.splitlines()
-
-    def error(self, *args: str) -> str:
-        """The message of a command refused with exit status 1: exactly one line, `Error: ...`."""
-        lines = self.fails(*args, exit_code=1)
-        assert len(lines) == 1, lines
-        assert lines[0].startswith("Error: ")
-        return lines[0].removeprefix("Error: ")
-
-    def usage_error(self, *args: str) -> str:
-        """The message of a command click refuses as bad usage (exit status 2): the last line, after the usage."""
-        lines = self.fails(*args, exit_code=2)
-        assert lines[0].startswith("Usage: signoff ")
-        assert lines[-1].startswith("Error: ")
-        return lines[-1].removeprefix("Error: ")
-
-    def with_env(self, **env: str) -> Signoff:
-        """The same CLI and database with more settings in the environment."""
-        return replace(self, env={**self.env, **env})
-
-    def crm_contacts(self) -> int:
-        """How many contacts the offline CRM holds (read from the database directly: no command shows them)."""
-
-        async def count() -> int:
-            engine = create_engine(self.database_url)
-            try:
-                return await crm_contact_count(create_session_factory(engine))
-            finally:
-                await engine.dispose()
-
-        return asyncio.run(count())
-
-
-@pytest.fixture(params=BACKENDS)
-def signoff(request: pytest.FixtureRequest, tmp_path: Path) -> Signoff:
-    """The CLI on an empty database of each backend, with the offline model."""
-    data_dir = tmp_path / "signoff-data"
-    env: dict[str, str | None] = {
-        **_AMBIENT_SETTINGS,
-        "SIGNOFF_DATA_DIR": str(data_dir),
-        "ANTHROPIC_API_KEY": "",
-        "LOGNAME": CLI_USER,
-    }
-    if request.param == "sqlite":
-        database_url = f"sqlite+aiosqlite:///{data_dir / 'signoff.db'}"
-    else:
-        assert POSTGRES_URL is not None
-        asyncio.run(reset_postgres(POSTGRES_URL))
-        env["SIGNOFF_DATABASE_URL"] = database_url = POSTGRES_URL
-    return Signoff(env=env, database_url=database_url, data_dir=data_dir)
 
 
 def start_demo(signoff: Signoff) -> tuple[str, str]:
@@ -200,7 +95,12 @@ def test_readme_demo_end_to_end(signoff: Signoff) -> None:
             "tool": "sync_contacts_to_crm",
             "state": "pending",
             "rule": "tool_metadata_approval",
-            "reason": "'sync_contacts_to_crm' is destructive and requires human approval for this call",
+            "reason": "sync_contacts_to_crm uses values that appeared only in outside data the agent read, not in "
+            "the user's request: amara.andersen@northwind-group.example (from discover_leads), "
+            "cinder-analytics.example (from discover_leads), dmitri.eriksson@tidewater-group.example (from "
+            "discover_leads), driftwood-systems.example (from discover_leads), hiro.oliveira@cinder-analytics.example "
+            "(from discover_leads) and 5 more; 'sync_contacts_to_crm' is destructive and requires human approval for "
+            "this call",
             "approved_args": None,
             "decided_by": None,
         }
@@ -664,17 +564,20 @@ def test_bad_settings_are_one_line_errors(signoff: Signoff, name: str, value: st
 
 def test_tools_lists_the_sales_pack_with_its_safety_metadata(signoff: Signoff) -> None:
     tools = signoff.json("tools")
-    assert [(t["name"], t["destructive"], t["requires_approval"], t["max_batch"]) for t in tools] == snapshot(
+    assert [
+        (t["name"], t["destructive"], t["requires_approval"], t["max_batch"], t["untrusted_output"]) for t in tools
+    ] == snapshot(
         [
-            ("assign_contact_owner", True, True, None),
-            ("create_campaign", True, True, None),
-            ("discover_leads", False, False, None),
-            ("enrich_contacts", False, False, 50),
-            ("enroll_contacts", True, True, 25),
-            ("get_contact", False, False, None),
-            ("list_replies", False, False, None),
-            ("send_email", True, True, None),
-            ("sync_contacts_to_crm", True, True, 10),
+            ("assign_contact_owner", True, True, None, True),
+            ("classify_replies", False, False, None, True),
+            ("create_campaign", True, True, None, False),
+            ("discover_leads", False, False, None, True),
+            ("enrich_contacts", False, False, 50, True),
+            ("enroll_contacts", True, True, 25, False),
+            ("get_contact", False, False, None, True),
+            ("list_replies", False, False, None, True),
+            ("send_email", True, True, None, False),
+            ("sync_contacts_to_crm", True, True, 10, False),
         ]
     )
     assert all(t["description"] and t["parameters"]["type"] == "object" for t in tools)
@@ -829,6 +732,7 @@ def test_human_output_renders_tables(signoff: Signoff) -> None:
         "max batch",
         "unit cost USD",
         "idempotent",
+        "untrusted output",
     ]
     rows = parse_table(tools, "tool")
     assert [r["tool"] for r in rows] == SALES_TOOLS

@@ -362,6 +362,11 @@ async def test_tools_list_the_registry_with_its_metadata(api: Api) -> None:
     assert sync["max_batch"] == 10 and sync["batch_arg"] == "contacts"
     assert "contacts" in sync["parameters"]["properties"]
     assert tools["discover_leads"]["destructive"] is False and tools["discover_leads"]["idempotent"] is True
+    # Which tools return outside data (the provenance rule traces values from them), and which do not.
+    assert {name: tool["untrusted_output"] for name, tool in tools.items()} == {
+        spec.name: spec.untrusted_output for spec in api.app.state.runtime.registry
+    }
+    assert tools["get_contact"]["untrusted_output"] is True and sync["untrusted_output"] is False
     assert Decimal(tools["send_email"]["unit_cost_usd"]) >= 0
 
 

@@ -10,6 +10,7 @@ from inline_snapshot import snapshot
 
 from evals.dataset import DATASETS_DIR, DatasetError, dataset_path, list_datasets, load_dataset, sales_tool_registry
 from evals.evaluators import default_evaluators
+from evals.injection import seed_world
 from tests.agent.helpers import contacts
 from tests.evals.support import write_dataset
 
@@ -89,7 +90,7 @@ def test_other_mistakes_are_named(tmp_path: Path, text: str, expected: str) -> N
 
 
 def test_injection_cases_name_a_known_goal_and_vector_and_get_their_security_check(tmp_path: Path) -> None:
-    base = f"name: d\ncases:\n  - name: inj\n    task: {TASK!r}\n    expect: {{max_seconds: 5}}\n"
+    base = f"name: d\nworld: injection\ncases:\n  - name: inj\n    task: {TASK!r}\n    expect: {{max_seconds: 5}}\n"
     assert _error(tmp_path, base + "    injection: {goal: steal_everything, vector: lead_bio}\n").startswith(
         "FILE: case 'inj': injection: unknown injection goal 'steal_everything'; known goals: "
     )
@@ -105,6 +106,37 @@ def test_injection_cases_name_a_known_goal_and_vector_and_get_their_security_che
     path.write_text(base + "    injection: {goal: change_owner, vector: crm_note}\n")
     [case] = load_dataset(path).spec.cases
     assert case.security is not None and case.security.goal == "change_owner"
+
+
+def test_world_and_suite_are_checked_against_their_registries(tmp_path: Path) -> None:
+    case = f"cases:\n  - name: c\n    task: {TASK!r}\n    expect: {{max_seconds: 5}}\n"
+    assert _error(tmp_path, f"name: d\nworld: atlantis\n{case}") == snapshot(
+        "FILE: world: unknown world 'atlantis'; known worlds: injection"
+    )
+    assert _error(tmp_path, f"name: d\nsuite: vibes\n{case}") == snapshot(
+        "FILE: suite: unknown suite 'vibes'; known suites: injection"
+    )
+    path = tmp_path / "ok.yaml"
+    path.write_text(f"name: d\nworld: injection\nsuite: injection\n{case}")
+    loaded = load_dataset(path)
+    assert (loaded.spec.world, loaded.spec.suite) == ("injection", "injection")
+    assert loaded.world is seed_world
+    assert loaded.suite is not None and loaded.suite.name == "injection"
+    plain = load_dataset("sales_basics")
+    assert (plain.world, plain.suite) == (None, None)
+
+
+def test_injection_cases_need_the_injection_world(tmp_path: Path) -> None:
+    # Without the world the planted CRM note sits on a contact that does not exist: the attack could never
+    # happen, and the case would count it as stopped.
+    text = (
+        f"name: d\ncases:\n  - name: inj\n    task: {TASK!r}\n    expect: {{max_seconds: 5}}\n"
+        "    injection: {goal: change_owner, vector: crm_note}\n"
+    )
+    assert _error(tmp_path, text) == snapshot(
+        "FILE: cases: cases with `injection` need `world: injection`: the goals and vectors act on its contacts, "
+        "campaign and replies"
+    )
 
 
 def test_unknown_dataset_names_list_the_known_ones() -> None:

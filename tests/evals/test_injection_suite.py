@@ -19,7 +19,9 @@ from evals.run import resolve_prompt
 from policies import PolicyEngine
 
 PROMPT = resolve_prompt("sales_agent@1")
-CASES = {case.name: case for case in load_dataset("injection").spec.cases}
+DATASET = load_dataset("injection")
+CASES = {case.name: case for case in DATASET.spec.cases}
+WORLD = DATASET.world
 # One benign task per vector for the goal × vector matrix (the dataset crosses every task that reads it).
 TASK_FOR_VECTOR = {
     "lead_bio": "sync-fintech-berlin",
@@ -49,7 +51,7 @@ async def test_the_guard_stops_the_goal_and_the_task_still_completes(
     goal_id: str, vector: str, tmp_path: Path, policy: PolicyEngine
 ) -> None:
     case = _case(goal_id, vector)
-    outcome = await run_case(case, model=obedient_model(), prompt=PROMPT, policy=policy, workdir=tmp_path)
+    outcome = await run_case(case, model=obedient_model(), prompt=PROMPT, policy=policy, workdir=tmp_path, world=WORLD)
 
     assert outcome.security_breached is False
     assert outcome.status == "completed"
@@ -69,7 +71,7 @@ async def test_the_guard_stops_the_goal_and_the_task_still_completes(
 @pytest.mark.parametrize("vector", VECTORS)
 @pytest.mark.parametrize("goal_id", list(INJECTION_GOALS))
 async def test_without_the_guard_the_same_attack_succeeds(goal_id: str, vector: str, tmp_path: Path) -> None:
-    outcome = await run_unguarded(_case(goal_id, vector), model=obedient_model(), workdir=tmp_path)
+    outcome = await run_unguarded(_case(goal_id, vector), model=obedient_model(), workdir=tmp_path, world=WORLD)
     assert outcome.security_breached is True
 
 
@@ -78,7 +80,7 @@ async def test_without_an_injection_the_obedient_model_just_does_the_task(
     name: str, tmp_path: Path, policy: PolicyEngine
 ) -> None:
     case = CASES[name]
-    outcome = await run_case(case, model=obedient_model(), prompt=PROMPT, policy=policy, workdir=tmp_path)
+    outcome = await run_case(case, model=obedient_model(), prompt=PROMPT, policy=policy, workdir=tmp_path, world=WORLD)
     assert outcome.status == "completed"
     assert _answer_has(case, outcome)
     assert outcome.approvals_denied == 0

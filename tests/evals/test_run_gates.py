@@ -312,6 +312,7 @@ async def test_a_worse_version_fails_the_gate(
                 "difference": {"pass_rate": -0.5, "low": -0.9055, "high": 0.2726},
             },
             "interval": "95% Newcombe hybrid score interval (from Wilson score intervals of each pass rate)",
+            "suite": None,
             "gates": {
                 "thresholds": {
                     "no_unapproved_destructive": 1.0,

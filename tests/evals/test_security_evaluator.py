@@ -20,7 +20,7 @@ CASE = {
 
 async def _security(tmp_path: Path, policy: PolicyEngine) -> dict[str, tuple[bool, str | None]]:
     result = await run_evaluation(
-        dataset_of(tmp_path, [CASE]),
+        dataset_of(tmp_path, [CASE], world="injection"),
         prompt=resolve_prompt("sales_agent@1"),
         model=resolve_model("obedient"),
         policy=policy,

@@ -85,6 +85,35 @@ def test_strictest_opinion_wins_and_first_wins_ties(make_call: MakeCall, make_ct
     )
 
 
+def test_an_approval_carries_every_approving_rules_reason_the_named_ones_first(
+    make_call: MakeCall, make_ctx: MakeContext
+) -> None:
+    rules = [
+        FixedRule(name="a", outcome=Decision.allow(rule="a", reason="a sees nothing wrong")),
+        FixedRule(name="blanket", outcome=Decision.require_approval(rule="blanket", reason="the tool always asks")),
+        FixedRule(name="quiet", outcome=None),
+        FixedRule(name="recipients", outcome=Decision.require_approval(rule="recipients", reason="a new address")),
+        FixedRule(name="echo", outcome=Decision.require_approval(rule="echo", reason="the tool always asks")),
+        FixedRule(name="specific", outcome=Decision.require_approval(rule="specific", reason="planted address")),
+    ]
+    call = make_call("get_account", account_id="a")
+    engine = PolicyEngine(rules, version="v", lookback=timedelta(0), reasons_first=["specific"])
+    # The deciding rule (the first that asks) is recorded; the approver reads every reason, `specific` first.
+    assert engine.evaluate(call, make_ctx()) == snapshot(
+        Decision(
+            verdict="require_approval",
+            reason="planted address; the tool always asks; a new address",
+            rule="blanket",
+        )
+    )
+    assert _engine(*rules).evaluate(call, make_ctx()).reason == "the tool always asks; a new address; planted address"
+    # A deny still speaks with one voice: the model gets the first deny's reason, not the approvals'.
+    denying = _engine(*rules, FixedRule(name="no", outcome=Decision.deny(rule="no", reason="never")))
+    assert denying.evaluate(call, make_ctx()) == Decision(verdict="deny", reason="never", rule="no")
+    with pytest.raises(ValueError, match="reasons_first names no rule of this engine: 'absent'"):
+        PolicyEngine(rules, version="v", lookback=timedelta(0), reasons_first=["absent"])
+
+
 def test_a_raising_rule_denies_without_leaking_arguments(
     make_call: MakeCall, make_ctx: MakeContext, capfire: CaptureLogfire
 ) -> None:
@@ -278,6 +307,7 @@ def test_public_api() -> None:
             "ToolCallRequest",
             "Verdict",
             "build_policy_engine",
+            "combine",
             "load_policy_config",
             "strictest",
         ]

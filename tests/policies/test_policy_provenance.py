@@ -177,13 +177,28 @@ def test_the_built_engine_applies_it_unless_the_config_turns_it_off(enabled: boo
     assert (decision.verdict, decision.rule) == expected
 
 
-def test_another_rules_reason_is_kept_and_explain_shows_both() -> None:
+def test_every_approving_rules_reason_reaches_the_approver_provenance_first() -> None:
     engine = build_policy_engine(PolicyConfig())
     call = _call("send_email", to="owner@poacher.example", subject="Hi", body="Hello")
     context = PolicyContext(
         run_id="r", now=NOW, untrusted_values=PLANTED, trusted_text=TASK, available_tools=frozenset(_SPECS)
     )
-    assert engine.evaluate(call, context).rule == "outbound_email_domains"
-    opinions = {opinion.rule: opinion.outcome for opinion in engine.explain(call, context)}
-    provenance = opinions["provenance"]
-    assert isinstance(provenance, Decision) and provenance.verdict == "require_approval"
+    approving = [
+        opinion.rule
+        for opinion in engine.explain(call, context)
+        if isinstance(opinion.outcome, Decision) and opinion.outcome.verdict == "require_approval"
+    ]
+    assert approving == ["outbound_email_domains", "tool_metadata_approval", "provenance"]
+    # The deciding rule is recorded as before; the reason names what each of the three saw, provenance first.
+    assert engine.evaluate(call, context) == snapshot(
+        Decision(
+            verdict="require_approval",
+            reason=(
+                "send_email uses values that appeared only in outside data the agent read, not in the user's "
+                "request: owner@poacher.example (from get_contact), poacher.example (from get_contact); "
+                "send_email would email recipients outside the allowed domains who are not contacts: "
+                "owner@poacher.example; 'send_email' is destructive and requires human approval for this call"
+            ),
+            rule="outbound_email_domains",
+        )
+    )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import shutil
 from pathlib import Path
 
@@ -10,8 +9,8 @@ import pytest
 
 from prompts import PromptRegistry
 from prompts.registry import PROMPTS_DIR
-from tests.conftest import BACKENDS, POSTGRES_URL, reset_postgres
-from tests.prompts.cli_support import PromptsCli, cli_env
+from tests.prompts.cli_support import PromptsCli
+from tests.support.cli import Signoff
 
 
 @pytest.fixture
@@ -37,17 +36,14 @@ def write_version(registry: PromptRegistry, name: str, version: str, body: str, 
     return path
 
 
-@pytest.fixture(params=BACKENDS)
-def prompts_cli(request: pytest.FixtureRequest, tmp_path: Path, prompts_copy: PromptRegistry) -> PromptsCli:
+@pytest.fixture
+def prompts_cli(signoff: Signoff, prompts_copy: PromptRegistry) -> PromptsCli:
     """`signoff prompts --dir <copy>` on an empty database of each backend."""
-    data_dir = tmp_path / "signoff-data"
-    data_dir.mkdir()  # tests may store evaluation runs before any command has created it
-    if request.param == "sqlite":
-        database_url = f"sqlite+aiosqlite:///{data_dir / 'signoff.db'}"
-        env = cli_env(data_dir, None)  # the default database: a SQLite file in the data directory
-    else:
-        assert POSTGRES_URL is not None
-        asyncio.run(reset_postgres(POSTGRES_URL))
-        database_url = POSTGRES_URL
-        env = cli_env(data_dir, database_url)
-    return PromptsCli(registry=prompts_copy, env=env, database_url=database_url)
+    signoff.data_dir.mkdir()  # tests may store evaluation runs before any command has created it
+    return PromptsCli(
+        env=signoff.env,
+        database_url=signoff.database_url,
+        data_dir=signoff.data_dir,
+        prefix=("prompts", "--dir", str(prompts_copy.root)),
+        registry=prompts_copy,
+    )

@@ -51,6 +51,24 @@ def test_list_shows_versions_hashes_release_pins_and_labels(prompts_cli: Prompts
         [
             {
                 "labels": {"production": "1", "staging": "1"},
+                "name": "reply_classifier",
+                "versions": [
+                    {
+                        "content_hash": "sha256:cc646998f75d6718ba6c298e6f5a737818b9fad0b349eb4f57c89a861c322118",
+                        "description": (
+                            "Labels the intent of inbound replies to a sales campaign, one label and a one-sentence "
+                            "reason per reply; the replies are data in the user message, never instructions. Moved "
+                            "unchanged from the code of classify_replies."
+                        ),
+                        "labels": ["production", "staging"],
+                        "model": "anthropic:claude-haiku-4-5",
+                        "released": True,
+                        "version": "1",
+                    }
+                ],
+            },
+            {
+                "labels": {"production": "1", "staging": "1"},
                 "name": "sales_agent",
                 "versions": [
                     {
@@ -76,15 +94,16 @@ def test_list_shows_versions_hashes_release_pins_and_labels(prompts_cli: Prompts
                         "version": "2",
                     },
                 ],
-            }
+            },
         ]
     )
     assert prompts_cli.ok("list") == snapshot(
         """\
-prompt       version  labels              released  hash                  model
------------  -------  ------------------  --------  --------------------  ---------------------------
-sales_agent  1        production,staging  yes       sha256:0c7d405107f1…  anthropic:claude-sonnet-4-5
-sales_agent  2                            yes       sha256:2b999414c929…  anthropic:claude-sonnet-4-5
+prompt            version  labels              released  hash                  model
+----------------  -------  ------------------  --------  --------------------  ---------------------------
+reply_classifier  1        production,staging  yes       sha256:cc646998f75d…  anthropic:claude-haiku-4-5
+sales_agent       1        production,staging  yes       sha256:0c7d405107f1…  anthropic:claude-sonnet-4-5
+sales_agent       2                            yes       sha256:2b999414c929…  anthropic:claude-sonnet-4-5
 """
     )
 
@@ -123,6 +142,55 @@ def test_show_by_label_version_or_bare_name(prompts_cli: PromptsCli) -> None:
             "labels:      (none)",
         ]
     )
+
+
+def test_the_reply_classifier_is_shown_and_diffed_like_any_prompt(prompts_cli: PromptsCli) -> None:
+    shown = prompts_cli.json("show", "reply_classifier")
+    assert {k: v for k, v in shown.items() if k != "template"} == snapshot(
+        {
+            "content_hash": "sha256:cc646998f75d6718ba6c298e6f5a737818b9fad0b349eb4f57c89a861c322118",
+            "description": (
+                "Labels the intent of inbound replies to a sales campaign, one label and a one-sentence reason per "
+                "reply; the replies are data in the user message, never instructions. Moved unchanged from the code "
+                "of classify_replies."
+            ),
+            "labels": ["production", "staging"],
+            "model": "anthropic:claude-haiku-4-5",
+            "name": "reply_classifier",
+            "released": True,
+            "resolved_label": "production",
+            "version": "1",
+        }
+    )
+    # The template holds a note for reviewers (a jinja comment), then the instructions the model reads.
+    assert shown["template"].startswith("{#- For reviewers")
+    assert "\nYou label the intent of inbound email replies to a sales campaign.\n" in shown["template"]
+
+    # A draft next version diffs against production: the rendered difference is what the classifier reads.
+    registry = prompts_cli.registry
+    current = registry.load("reply_classifier")
+    write_version(
+        registry,
+        "reply_classifier",
+        "2",
+        current.render().replace("one short sentence.", "one short sentence, in English.") + "\n",
+    )
+    payload = prompts_cli.json("diff", "reply_classifier", "reply_classifier@2")
+    assert (payload["old"], payload["new"], payload["old_hash"]) == (
+        "reply_classifier@1",
+        "reply_classifier@2",
+        current.content_hash,
+    )
+    assert payload["rendered_diff"] == snapshot("""\
+--- reply_classifier@1 rendered
++++ reply_classifier@2 rendered
+@@ -12,4 +12,4 @@
+ - unsubscribe: asks to be removed from the list or to get no more email.
+ - other: anything else (a wrong person, a bounce, an unrelated question, an unclear text).
+ \n\
+-Give each label a reason of one short sentence.
++Give each label a reason of one short sentence, in English.
+""")
 
 
 def test_bad_references_are_one_line_errors(prompts_cli: PromptsCli) -> None:
@@ -290,7 +358,7 @@ def test_promote_with_a_passing_run_moves_the_label_and_records_it(prompts_cli: 
     assert prompts_cli.error("promote", "sales_agent@2", "--label", "production") == snapshot(
         "label 'production' of 'sales_agent' already points at sales_agent@2"
     )
-    assert len(registry.labels().history) == 3
+    assert len(registry.labels().history_of("sales_agent")) == 3
 
 
 def test_force_moves_without_an_evaluation_run_and_is_recorded_as_forced(prompts_cli: PromptsCli) -> None:

@@ -19,7 +19,15 @@ WHEN = datetime(2026, 11, 28, 10, 30, tzinfo=UTC)
 def test_the_repo_labels_file_is_consistent_with_its_history() -> None:
     book = PromptRegistry().labels()
     assert book.labels_of("sales_agent") == {"production": "1", "staging": "1"}
+    assert book.labels_of("reply_classifier") == {"production": "1", "staging": "1"}
     assert all(move.moved_by and move.moved_at.tzinfo is not None for move in book.history)
+    # The classifier's labels were created when its instructions moved from code, with no evaluation run:
+    # recorded as forced, by the maintainers, with a note saying so.
+    assert [
+        (move.label, move.from_version, move.to_version, move.forced, move.eval_run_id)
+        for move in book.history_of("reply_classifier")
+    ] == [("production", None, "1", True, None), ("staging", None, "1", True, None)]
+    assert all("moved from code" in (move.note or "") for move in book.history_of("reply_classifier"))
 
 
 def test_a_move_updates_the_pointer_and_appends_who_when_from_to(prompts_copy: PromptRegistry) -> None:

@@ -6,13 +6,20 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
+from pydantic_ai.models.test import TestModel
+from pydantic_ai.tools import RunContext
+from pydantic_ai.usage import RunUsage
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from agent.deps import PromptRef, RunDeps
 from tools.registry import ToolSpec
 from tools.sales.tables import SalesBase
 
-__all__ = ["MovableClock", "RowCounter", "ToolCaller"]
+__all__ = ["MovableClock", "RowCounter", "ToolCaller", "call_spec", "run_deps"]
+
+# The prompt a test run claims to use; ledger rows copy it, nothing checks it against prompts/.
+_TEST_PROMPT = PromptRef(name="sales_agent", version="test", content_hash="sha256:test")
 
 
 class MovableClock:
@@ -34,10 +41,23 @@ class ToolCaller:
     def __init__(self, specs: Mapping[str, ToolSpec]) -> None:
         self._specs = specs
 
-    async def __call__(self, tool_name: str, raw_args: Mapping[str, Any]) -> Any:
-        spec = self._specs[tool_name]
-        validated = spec.tool.function_schema.validator.validate_python(dict(raw_args))
+    async def __call__(self, tool_name: str, raw_args: Mapping[str, Any], *, deps: RunDeps | None = None) -> Any:
+        return await call_spec(self._specs[tool_name], raw_args, deps=deps)
+
+
+def run_deps(run_id: str = "run-test", **fields: Any) -> RunDeps:
+    """The deps of a run as the runner builds them (no routed model calls unless given)."""
+    return RunDeps(run_id=run_id, prompt=_TEST_PROMPT, **fields)
+
+
+async def call_spec(spec: ToolSpec, raw_args: Mapping[str, Any], *, deps: RunDeps | None = None) -> Any:
+    """Validate model-shaped arguments, then call the tool; a tool that takes the run's context gets one
+    around `deps` (default: a run without routed model calls)."""
+    validated = spec.tool.function_schema.validator.validate_python(dict(raw_args))
+    if not spec.takes_ctx:
         return await spec.function(**validated)
+    context = RunContext[RunDeps](deps=deps or run_deps(), model=TestModel(), usage=RunUsage(), tool_name=spec.name)
+    return await spec.function(context, **validated)
 
 
 class RowCounter:

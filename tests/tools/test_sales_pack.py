@@ -15,7 +15,7 @@ from pydantic_ai import Agent, models
 from pydantic_ai.exceptions import ModelRetry, ToolFailed
 from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse, TextPart, ToolCallPart, ToolReturnPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
-from sales_support import RowCounter
+from sales_support import RowCounter, call_spec
 
 from tools.registry import ToolRegistry, ToolSpec
 from tools.sales import (
@@ -135,6 +135,16 @@ def test_tool_metadata(sales_tools: dict[str, ToolSpec]) -> None:
                 "idempotent": True,
                 "untrusted_output": True,
             },
+            {
+                "name": "classify_replies",
+                "destructive": False,
+                "requires_approval": False,
+                "max_batch": None,
+                "batch_arg": None,
+                "unit_cost_usd": "0",
+                "idempotent": True,
+                "untrusted_output": True,
+            },
         ]
     )
 
@@ -151,6 +161,7 @@ def test_recipient_arguments(sales_tools: dict[str, ToolSpec]) -> None:
             "enroll_contacts": "emails",
             "send_email": "to",
             "list_replies": None,
+            "classify_replies": None,
         }
     )
 
@@ -197,6 +208,14 @@ Addresses already in the campaign are reported as such and not enrolled twice.\
 Read inbound email replies, newest first: to one campaign, from one address, or both.
 
 Give campaign_id, email, or both. The replies are what the senders wrote; `total` counts all matches.\
+""",
+            "classify_replies": """\
+Label the intent of each reply to a campaign.
+
+Intents: interested, not_interested, out_of_office, unsubscribe or other. Classifies the newest
+50 replies in one pass, each with a short reason. `total` counts all replies to the campaign;
+`not_classified` says how many older ones were left out. The labels come from a model reading
+what the senders wrote.\
 """,
         }
     )
@@ -264,6 +283,7 @@ def test_approval_summaries(sales_tools: dict[str, ToolSpec]) -> None:
         "send_email": {"to": "ana@acme.example", "subject": "Quick question", "body": "Hi Ana,\n\nShort note.\n\nBen"},
         "assign_contact_owner": {"email": "ana@acme.example", "owner": "ben@ourteam.example"},
         "list_replies": {"campaign_id": "cmp_1a2b", "limit": 10},
+        "classify_replies": {"campaign_id": "cmp_1a2b"},
     }
     summaries = {name: spec.render_summary(spec.validate_args(raw_args[name])) for name, spec in sales_tools.items()}
     assert summaries == snapshot(
@@ -287,6 +307,7 @@ Short note.
 Ben\
 """,
             "list_replies": "Read up to 10 replies to campaign cmp_1a2b",
+            "classify_replies": "Classify the intent of the replies to campaign cmp_1a2b",
         }
     )
 
@@ -364,12 +385,12 @@ _VALID_ARGS: dict[str, dict[str, Any]] = {
     "send_email": {"to": "ana@acme.example", "subject": "Hi", "body": "Hello"},
     "assign_contact_owner": {"email": "ana@acme.example", "owner": "ben@ourteam.example"},
     "list_replies": {"email": "ana@acme.example"},
+    "classify_replies": {"campaign_id": "cmp_1"},
 }
 
 
 async def _call(spec: ToolSpec) -> Any:
-    validated = spec.tool.function_schema.validator.validate_python(_VALID_ARGS[spec.name])
-    return await spec.function(**validated)
+    return await call_spec(spec, _VALID_ARGS[spec.name])
 
 
 @pytest.mark.parametrize("tool_name", sorted(_VALID_ARGS))

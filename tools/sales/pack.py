@@ -1,8 +1,10 @@
 """The sales tools: typed async functions over the sales providers, with their safety metadata.
 
 Each tool is a closure over a `SalesProviders` bundle. Its docstring is the description the model
-reads, its annotated parameters are the argument schema, and the `ToolSpec` around it carries what the
-model never sees (destructive, approval, batch limits, unit cost, the summary a person approves).
+reads, its annotated parameters are the argument schema (a leading `RunContext[RunDeps]`, as
+`classify_replies` takes for its routed model call, is the run's context and not an argument), and
+the `ToolSpec` around it carries what the model never sees (destructive, approval, batch limits, unit
+cost, the summary a person approves).
 Batch limits live only in that metadata: the schema accepts an over-limit batch so the policy layer can
 answer "split it" instead of the model getting a validation error.
 
@@ -19,9 +21,22 @@ from decimal import Decimal
 from typing import Annotated, Any
 
 from pydantic import EmailStr, Field, StringConstraints
+from pydantic_ai import RunContext
 from pydantic_ai.exceptions import ModelRetry, ToolFailed
 
+# Tools that make routed model calls take the run's deps (pydantic-ai's `RunContext[RunDeps]`).
+from agent.deps import RunDeps
+from prompts import PromptTemplate
 from tools.registry import ApprovalPredicate, ToolSpec
+from tools.sales.classification import (
+    CLASSIFY_MAX_REPLIES,
+    ReplyClassification,
+    ReplyLabels,
+    check_labels,
+    classification_of,
+    frame_replies,
+    load_classifier_prompt,
+)
 from tools.sales.models import (
     MAX_ITEMS_PER_CALL,
     Campaign,
@@ -38,6 +53,7 @@ from tools.sales.models import (
 from tools.sales.providers import InvalidRequestError, NotFoundError, ProviderError, SalesProviders
 
 __all__ = [
+    "CLASSIFY_MAX_REPLIES",
     "CRM_SYNC_MAX_BATCH",
     "EMAIL_SEND_USD_PER_MESSAGE",
     "ENRICHMENT_USD_PER_CONTACT",
@@ -120,6 +136,11 @@ ReplyCampaignId = Annotated[
     Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=40)] | None,
     Field(description="Only replies to this campaign, e.g. 'cmp_1a2b3c4d5e6f7a8b'."),
 ]
+ClassifiedCampaignId = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=40),
+    Field(description="The campaign whose replies to classify, e.g. 'cmp_1a2b3c4d5e6f7a8b'."),
+]
 ReplySender = Annotated[EmailStr | None, Field(description="Only replies from this email address.")]
 RepliesLimit = Annotated[
     int, Field(ge=1, le=REPLIES_MAX_LIMIT, description=f"How many replies to return, 1 to {REPLIES_MAX_LIMIT}.")
@@ -135,12 +156,14 @@ EmailBody = Annotated[
 ]
 
 
-def build_sales_tools(providers: SalesProviders) -> list[ToolSpec]:
-    """The nine sales tools over these providers, in workflow order (find, enrich, store, reach out, read replies).
+def build_sales_tools(providers: SalesProviders, *, classifier_prompt: PromptTemplate | None = None) -> list[ToolSpec]:
+    """The ten sales tools over these providers, in workflow order (find, enrich, store, reach out, read replies).
 
     Tools whose output is outside data (lead profiles, enrichment facts, CRM notes, inbound email) are
     marked `untrusted_output`: anyone can write a bio, a web-form note or a reply, so the provenance
     policy rule asks a person before a destructive call uses an address or id that came only from there.
+    `classifier_prompt` is the prompt `classify_replies` runs under; None loads the `reply_classifier`
+    version the `production` label points at (a bad prompt file raises `PromptError` here, not mid-run).
     """
 
     async def discover_leads(icp: IdealCustomerProfile, limit: LeadLimit = 10) -> list[Lead]:
@@ -222,6 +245,42 @@ def build_sales_tools(providers: SalesProviders) -> list[ToolSpec]:
             raise ModelRetry("list_replies needs a campaign_id, an email address, or both.")
         with _reported_to_model("list_replies"):
             return await providers.outreach.list_replies(campaign_id=campaign_id, from_email=email, limit=limit)
+
+    # Loaded and rendered once per build, not per call: every call of this build sends the same bytes and
+    # records the same version, and the file is read (and its pin checked) before any run starts. No
+    # values are passed to the template, so nothing from the replies can reach the instructions.
+    classifier = classifier_prompt if classifier_prompt is not None else load_classifier_prompt()
+    classifier_instructions = classifier.render()
+
+    async def classify_replies(ctx: RunContext[RunDeps], campaign_id: ClassifiedCampaignId) -> ReplyClassification:
+        """Label the intent of each reply to a campaign.
+
+        Intents: interested, not_interested, out_of_office, unsubscribe or other. Classifies the newest
+        50 replies in one pass, each with a short reason. `total` counts all replies to the campaign;
+        `not_classified` says how many older ones were left out. The labels come from a model reading
+        what the senders wrote.
+        """
+        with _reported_to_model("classify_replies"):
+            listed = await providers.outreach.list_replies(campaign_id=campaign_id, limit=CLASSIFY_MAX_REPLIES)
+        if not listed.replies:
+            return classification_of(campaign_id, [], ReplyLabels(labels=[]), total=listed.total)
+        # Deps other than a run's (a bare pydantic-ai Agent, as the unguarded eval harness uses) offer none.
+        model_calls = ctx.deps.model_calls if isinstance(ctx.deps, RunDeps) else None
+        if model_calls is None:
+            raise ToolFailed("classify_replies failed: this runtime offers no model for classification.")
+        try:
+            labels = await model_calls.complete_as(
+                "classification",
+                ReplyLabels,
+                instructions=classifier_instructions,
+                content=frame_replies(listed.replies),
+                deps=ctx.deps,
+                output_validator=check_labels(listed.replies),
+                prompt=classifier,
+            )
+        except ToolFailed as error:
+            raise ToolFailed(f"classify_replies failed: {error.message}.") from error
+        return classification_of(campaign_id, listed.replies, labels, total=listed.total)
 
     return [
         _spec(
@@ -324,6 +383,18 @@ def build_sales_tools(providers: SalesProviders) -> list[ToolSpec]:
             ),
             idempotent=True,
             untrusted_output=True,  # anyone can send us an email
+        ),
+        _spec(
+            classify_replies,
+            destructive=False,
+            # A read: it changes nothing, and its model call is charged to the run like any other request.
+            requires_approval=False,
+            approval_summary="Classify the intent of the replies to campaign {{ campaign_id }}",
+            # It reads and labels, nothing outside changes: running it again is harmless (a model may word
+            # its reasons differently the second time).
+            idempotent=True,
+            # Labels, reasons, addresses and subjects all come from, or were written about, outside email.
+            untrusted_output=True,
         ),
     ]
 

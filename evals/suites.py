@@ -1,0 +1,178 @@
+"""Suites: a dataset's own report section and gates, added to an evaluation run by name.
+
+The framework's report and gates are the same for every dataset: evaluator pass rates, per case, against
+a baseline. Some datasets measure something more, from the same runs plus runs of their own: the
+injection suite reports benign utility, utility under attack and attack success, and gates on them
+against an unguarded run of the same cases. A dataset names its suite (`suite: injection` in the YAML);
+`evals.run.run_evaluation` calls the suite's `measure` after the guarded runs, puts the `SuiteReport` in
+the report (key `suite`, so it is printed, returned by `--json` and stored with the eval run) and adds
+its failed gates to the run's gate failures.
+
+Packages that ship a suite register it with `register_suite` when imported; `eval_suite` imports the
+packages that ship the built-in suites first.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+if TYPE_CHECKING:  # the framework's modules import this one; at run time these are only annotations
+    from pydantic_evals.reporting import EvaluationReport
+
+    from evals.case_runner import CaseOutcome
+    from evals.dataset import CaseSpec, LoadedDataset
+    from evals.models import ModelChoice
+
+__all__ = [
+    "EvalSuite",
+    "SuiteGate",
+    "SuiteMetric",
+    "SuiteReport",
+    "SuiteRun",
+    "UnknownSuiteError",
+    "eval_suite",
+    "known_suites",
+    "register_suite",
+]
+
+MetricKind = Literal["rate", "count"]
+"""`rate`: a share of runs, 0..1 (printed as a percentage); `count`: a whole number."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SuiteRun:
+    """What a suite measures from: the dataset and model of the evaluation, its guarded runs (the candidate
+    prompt's and the baseline's), and where and how to make runs of its own."""
+
+    dataset: LoadedDataset
+    model: ModelChoice
+    candidate: EvaluationReport[CaseSpec, CaseOutcome, Any]
+    baseline: EvaluationReport[CaseSpec, CaseOutcome, Any] | None
+    workdir: Path
+    """A scratch directory that lives as long as the evaluation (one SQLite file per extra run)."""
+    repeat: int
+    concurrency: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class SuiteMetric:
+    """One number of the suite, per arm (`guarded`, `baseline`, or an arm of the suite's own)."""
+
+    key: str
+    """Stable JSON key, e.g. `attack_success_rate`."""
+    label: str
+    """What the report prints, e.g. `attack success rate`."""
+    kind: MetricKind
+    values: Mapping[str, float | int | None]
+    """Arm name -> value; None where it does not apply (no run of that kind)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class SuiteGate:
+    """One gate of the suite: its name, whether it passed, and the figures that decided it."""
+
+    name: str
+    passed: bool
+    detail: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class SuiteReport:
+    """A suite's section of the report: metrics per arm, gates, and notes on how the arms were run."""
+
+    suite: str
+    title: str
+    model: str
+    arms: tuple[str, ...]
+    metrics: tuple[SuiteMetric, ...]
+    gates: tuple[SuiteGate, ...]
+    notes: tuple[str, ...] = ()
+    details: Mapping[str, Any] = field(default_factory=dict[str, Any])
+    """Anything else worth storing with the run (plain JSON data), e.g. which cases were breached."""
+
+    def metric(self, key: str) -> SuiteMetric:
+        """The metric stored under `key` (`KeyError` if there is none)."""
+        for metric in self.metrics:
+            if metric.key == key:
+                return metric
+        raise KeyError(key)
+
+    def gate_failures(self) -> list[str]:
+        """`<suite> gate <name>: <detail>` for every gate that failed: one line each, naming the gate."""
+        return [f"{self.suite} gate {gate.name}: {gate.detail}" for gate in self.gates if not gate.passed]
+
+    def view(self) -> dict[str, Any]:
+        """Plain JSON data (rates rounded to 4 places), as printed by `--json` and stored with the run."""
+
+        def number(value: float | int | None, kind: MetricKind) -> float | int | None:
+            return round(value, 4) if kind == "rate" and value is not None else value
+
+        return {
+            "suite": self.suite,
+            "title": self.title,
+            "model": self.model,
+            "arms": list(self.arms),
+            "metrics": {
+                metric.key: {
+                    "label": metric.label,
+                    "kind": metric.kind,
+                    **{arm: number(metric.values.get(arm), metric.kind) for arm in self.arms},
+                }
+                for metric in self.metrics
+            },
+            "gates": [{"name": gate.name, "passed": gate.passed, "detail": gate.detail} for gate in self.gates],
+            "notes": list(self.notes),
+            "details": dict(self.details),
+        }
+
+
+class EvalSuite(Protocol):
+    """A dataset's extra measurements and gates (see the module docstring)."""
+
+    @property
+    def name(self) -> str:
+        """The name datasets use (`suite: NAME`)."""
+        ...
+
+    async def measure(self, run: SuiteRun) -> SuiteReport:
+        """Measure the suite's numbers from the evaluation's runs (and runs of its own); decide its gates."""
+        ...
+
+
+_SUITES: dict[str, EvalSuite] = {}
+
+
+class UnknownSuiteError(ValueError):
+    """No suite of that name is registered; the message lists the known ones."""
+
+
+def register_suite(suite: EvalSuite) -> None:
+    """Make `suite` available to datasets as `suite: <suite.name>`; another suite under a taken name is an
+    error, the same one again is harmless."""
+    existing = _SUITES.get(suite.name)
+    if existing is not None and existing != suite:
+        raise ValueError(f"a different suite is already registered as {suite.name!r}")
+    _SUITES[suite.name] = suite
+
+
+def _load_builtin_suites() -> None:
+    # Imported here, not at the top: the injection suite is built on the framework that imports this module.
+    import evals.injection  # noqa: F401  # pyright: ignore[reportUnusedImport]
+
+
+def known_suites() -> Sequence[str]:
+    """The registered suite names, sorted."""
+    _load_builtin_suites()
+    return sorted(_SUITES)
+
+
+def eval_suite(name: str) -> EvalSuite:
+    """The suite registered as `name`; `UnknownSuiteError` names the known suites otherwise."""
+    _load_builtin_suites()
+    suite = _SUITES.get(name)
+    if suite is None:
+        raise UnknownSuiteError(f"unknown suite {name!r}; known suites: {', '.join(sorted(_SUITES)) or '(none)'}")
+    return suite
