@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from evals.registry import NamedRegistry, UnknownEntryError
+
 if TYPE_CHECKING:  # the framework's modules import this one; at run time these are only annotations
     from pydantic_evals.reporting import EvaluationReport
 
@@ -142,37 +144,23 @@ class EvalSuite(Protocol):
         ...
 
 
-_SUITES: dict[str, EvalSuite] = {}
-
-
-class UnknownSuiteError(ValueError):
+class UnknownSuiteError(UnknownEntryError):
     """No suite of that name is registered; the message lists the known ones."""
 
 
+_SUITES = NamedRegistry[EvalSuite]("suite", builtin_modules=["evals.injection"], error=UnknownSuiteError)
+
+
 def register_suite(suite: EvalSuite) -> None:
-    """Make `suite` available to datasets as `suite: <suite.name>`; another suite under a taken name is an
-    error, the same one again is harmless."""
-    existing = _SUITES.get(suite.name)
-    if existing is not None and existing != suite:
-        raise ValueError(f"a different suite is already registered as {suite.name!r}")
-    _SUITES[suite.name] = suite
-
-
-def _load_builtin_suites() -> None:
-    # Imported here, not at the top: the injection suite is built on the framework that imports this module.
-    import evals.injection  # noqa: F401  # pyright: ignore[reportUnusedImport]
+    """Make `suite` available to datasets as `suite: <suite.name>` (see `NamedRegistry.register`)."""
+    _SUITES.register(suite.name, suite)
 
 
 def known_suites() -> Sequence[str]:
     """The registered suite names, sorted."""
-    _load_builtin_suites()
-    return sorted(_SUITES)
+    return _SUITES.names()
 
 
 def eval_suite(name: str) -> EvalSuite:
     """The suite registered as `name`; `UnknownSuiteError` names the known suites otherwise."""
-    _load_builtin_suites()
-    suite = _SUITES.get(name)
-    if suite is None:
-        raise UnknownSuiteError(f"unknown suite {name!r}; known suites: {', '.join(sorted(_SUITES)) or '(none)'}")
-    return suite
+    return _SUITES.get(name)

@@ -15,44 +15,31 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 
 from agent.store.engine import SessionFactory
+from evals.registry import NamedRegistry, UnknownEntryError
 
 __all__ = ["UnknownWorldError", "WorldSeeder", "known_worlds", "register_world", "world_seeder"]
 
 WorldSeeder = Callable[[SessionFactory], Awaitable[None]]
 """Creates a world's records in a migrated database; run once per case, before the task starts."""
 
-_SEEDERS: dict[str, WorldSeeder] = {}
 
-
-class UnknownWorldError(ValueError):
+class UnknownWorldError(UnknownEntryError):
     """No world of that name is registered; the message lists the known ones."""
 
 
+_WORLDS = NamedRegistry[WorldSeeder]("world", builtin_modules=["evals.injection"], error=UnknownWorldError)
+
+
 def register_world(name: str, seeder: WorldSeeder) -> None:
-    """Make `seeder` available to datasets as `world: NAME`. Registering another seeder under a taken name
-    is an error (never a silent replacement); registering the same one again is harmless (re-imports)."""
-    existing = _SEEDERS.get(name)
-    if existing is not None and existing is not seeder:
-        raise ValueError(f"a different world is already registered as {name!r}")
-    _SEEDERS[name] = seeder
-
-
-def _load_builtin_worlds() -> None:
-    # The injection suite registers its world when imported; it is imported here rather than at the top
-    # because it depends on the evaluation framework, which depends on this module.
-    import evals.injection  # noqa: F401  # pyright: ignore[reportUnusedImport]
+    """Make `seeder` available to datasets as `world: NAME` (see `NamedRegistry.register`)."""
+    _WORLDS.register(name, seeder)
 
 
 def known_worlds() -> list[str]:
     """The registered world names, sorted."""
-    _load_builtin_worlds()
-    return sorted(_SEEDERS)
+    return _WORLDS.names()
 
 
 def world_seeder(name: str) -> WorldSeeder:
     """The seeder registered as `name`; `UnknownWorldError` names the known worlds otherwise."""
-    _load_builtin_worlds()
-    seeder = _SEEDERS.get(name)
-    if seeder is None:
-        raise UnknownWorldError(f"unknown world {name!r}; known worlds: {', '.join(sorted(_SEEDERS)) or '(none)'}")
-    return seeder
+    return _WORLDS.get(name)
