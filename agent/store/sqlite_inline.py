@@ -152,18 +152,21 @@ class InlineSqliteConnection:
         self._connection: sqlite3.Connection | None = connection
         self.busy_timeout_seconds = busy_timeout_seconds
         # In-memory databases are private to their connection: nothing to queue for.
-        self._writer_lock = None if database == ":memory:" else _writer_lock(os.path.realpath(database))
-        self._holding_writer_lock = False
+        self._queue_key = None if database == ":memory:" else os.path.realpath(database)
+        # The queue this connection holds while its write transaction lasts. Looked up per transaction,
+        # on the loop running it: a pooled connection may serve more than one loop over its life.
+        self._held_lock: asyncio.Lock | None = None
 
     async def begin_writing(self, begin: Callable[[], object]) -> None:
         """Run `begin` (a BEGIN IMMEDIATE) after this process's earlier writers, then SQLite's lock."""
         deadline = time.monotonic() + self.busy_timeout_seconds
-        if self._writer_lock is not None and not self._holding_writer_lock:
+        if self._queue_key is not None and self._held_lock is None:
+            lock = _writer_lock(self._queue_key)
             try:
-                await asyncio.wait_for(self._writer_lock.acquire(), self.busy_timeout_seconds)
+                await asyncio.wait_for(lock.acquire(), self.busy_timeout_seconds)
             except TimeoutError:
                 raise sqlite3.OperationalError("database is locked") from None
-            self._holding_writer_lock = True
+            self._held_lock = lock
         try:
             await _retrying_busy(begin, max(0.0, deadline - time.monotonic()))
         except BaseException:
@@ -171,9 +174,9 @@ class InlineSqliteConnection:
             raise
 
     def _release_writer_lock(self) -> None:
-        if self._holding_writer_lock and self._writer_lock is not None:
-            self._holding_writer_lock = False
-            self._writer_lock.release()
+        lock, self._held_lock = self._held_lock, None
+        if lock is not None:
+            lock.release()
 
     def _open(self) -> sqlite3.Connection:
         if self._connection is None:

@@ -135,3 +135,34 @@ async def test_a_nested_writer_fails_after_the_busy_timeout_instead_of_hanging(t
     await inner.rollback()
     await outer.close()
     await inner.close()
+
+
+def test_pooled_connections_serve_writers_on_another_event_loop_later(tmp_path: Path) -> None:
+    """Each transaction queues on its own loop's writer queue, not on the loop its connection was made in
+    (an asyncio.Lock that has been waited on belongs to that loop for good)."""
+    path = str(tmp_path / "loops.db")
+
+    async def open_two() -> tuple[InlineSqliteConnection, InlineSqliteConnection]:
+        return (await connect_inline(path, busy_timeout_seconds=1), await connect_inline(path, busy_timeout_seconds=1))
+
+    async def write_contended(pair: tuple[InlineSqliteConnection, InlineSqliteConnection]) -> None:
+        async def write(conn: InlineSqliteConnection) -> None:
+            await conn.cursor().execute("BEGIN IMMEDIATE")
+            await asyncio.sleep(0.01)  # the second writer waits on the queue meanwhile
+            await conn.commit()
+
+        await asyncio.gather(*(write(conn) for conn in pair))
+
+    async def open_and_write() -> tuple[InlineSqliteConnection, InlineSqliteConnection]:
+        pair = await open_two()
+        await write_contended(pair)
+        return pair
+
+    pair = asyncio.run(open_and_write())
+    asyncio.run(write_contended(pair))  # a new loop, the same two connections
+
+    async def close() -> None:
+        for conn in pair:
+            await conn.close()
+
+    asyncio.run(close())
