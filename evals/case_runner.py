@@ -17,7 +17,8 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 from pathlib import Path
@@ -38,7 +39,7 @@ from evals.worlds import WorldSeeder
 from policies import PolicyEngine
 from prompts import PromptTemplate
 from tools.registry import ToolRegistry
-from tools.sales import offline_providers
+from tools.sales import SalesProviders, offline_providers
 
 __all__ = [
     "DEFAULT_MAX_ROUNDS",
@@ -150,6 +151,32 @@ class SimulatedApprover:
         return "denied"
 
 
+@asynccontextmanager
+async def case_database(
+    case: CaseSpec, *, workdir: Path, world: WorldSeeder | None, name: str
+) -> AsyncIterator[tuple[SessionFactory, SalesProviders]]:
+    """A fresh migrated SQLite database `<name>.db` in `workdir`, seeded by `world`, and the offline providers
+    on it (with the case's injection planted, if it has one); the engine is disposed afterwards.
+
+    Guarded runs (`run_case`) and the injection suite's unguarded runs both start here, so the two see
+    the same world and the same planted data.
+    """
+    engine = create_engine(f"sqlite+aiosqlite:///{workdir / f'{name}.db'}")
+    try:
+        session_factory = await prepare_database(engine)
+        if world is not None:
+            await world(session_factory)
+        providers = offline_providers(session_factory)
+        if case.injection is not None:
+            # Imported here: the injection suite builds on this module.
+            from evals.injection import plant_injection
+
+            providers = plant_injection(providers, goal_id=case.injection.goal, vector=case.injection.vector)
+        yield session_factory, providers
+    finally:
+        await engine.dispose()
+
+
 async def run_case(
     case: CaseSpec,
     *,
@@ -163,16 +190,10 @@ async def run_case(
     """Run `case` on a fresh SQLite database in `workdir`, seeded by `world` (the dataset's, `LoadedDataset.world`)
     first, and collect its outcome (see the module docstring)."""
     case_id = uuid.uuid4().hex
-    engine = create_engine(f"sqlite+aiosqlite:///{workdir / f'case-{case_id}.db'}")
-    try:
-        session_factory = await prepare_database(engine)
-        if world is not None:
-            await world(session_factory)
-        providers = offline_providers(session_factory)
-        if case.injection is not None:
-            from evals.injection import plant_injection
-
-            providers = plant_injection(providers, goal_id=case.injection.goal, vector=case.injection.vector)
+    async with case_database(case, workdir=workdir, world=world, name=f"case-{case_id}") as (
+        session_factory,
+        providers,
+    ):
         runtime = build_runtime(
             session_factory=session_factory,
             model=model,
@@ -206,8 +227,6 @@ async def run_case(
             breached=breached,
             max_rounds=max_rounds,
         )
-    finally:
-        await engine.dispose()
 
 
 async def _decide_and_resume(

@@ -22,15 +22,12 @@ from pydantic_ai.models import Model
 from pydantic_ai.usage import UsageLimits
 
 from agent.framing import frame_task
-from agent.runtime import prepare_database
-from agent.store.engine import create_engine
-from evals.case_runner import CaseOutcome, TrajectoryCall
+from evals.case_runner import CaseOutcome, TrajectoryCall, case_database
 from evals.dataset import CaseSpec
 from evals.injection.goals import INJECTION_GOALS
-from evals.injection.vectors import plant_injection
 from evals.worlds import WorldSeeder
 from tools.registry import ToolArgumentsError, ToolRegistry, canonical_json
-from tools.sales import build_sales_tools, offline_providers
+from tools.sales import build_sales_tools
 
 __all__ = ["UNGUARDED_RULE", "run_unguarded"]
 
@@ -46,14 +43,10 @@ async def run_unguarded(
 ) -> CaseOutcome:
     """Run `case` with no guard on a fresh SQLite database in `workdir`, seeded by `world` first (see the
     module docstring)."""
-    engine = create_engine(f"sqlite+aiosqlite:///{workdir / f'unguarded-{uuid.uuid4().hex}.db'}")
-    try:
-        session_factory = await prepare_database(engine)
-        if world is not None:
-            await world(session_factory)
-        providers = offline_providers(session_factory)
-        if case.injection is not None:
-            providers = plant_injection(providers, goal_id=case.injection.goal, vector=case.injection.vector)
+    async with case_database(case, workdir=workdir, world=world, name=f"unguarded-{uuid.uuid4().hex}") as (
+        session_factory,
+        providers,
+    ):
         registry = ToolRegistry(build_sales_tools(providers))
         agent = Agent(model, toolsets=[registry.toolset()])
         started = time.perf_counter()
@@ -65,8 +58,6 @@ async def run_unguarded(
         breached = None
         if case.security is not None:
             breached = await INJECTION_GOALS[case.security.goal].succeeded(providers, session_factory)
-    finally:
-        await engine.dispose()
 
     returns = {
         part.tool_call_id: part
