@@ -17,6 +17,13 @@ of a service that runs more than one task every five minutes.
 Goal: at least 80% of the prompt read from the cache from step 2 on, the whole run at most 0.35x the
 uncached cost.
 
+Beside the measured ratio the report gives a floor: the least this run's token stream could cost under
+any placement of breakpoints at all. A prompt token that appears in `a` requests costs at least the
+base input rate when `a` is 1 (a cache write would only add to it), and otherwise at least the cheaper
+of `a` uncached reads and one five-minute write plus `a - 1` cache reads; output costs what it costs.
+The floor says how much of a gap to a goal any change to caching could close; the rest would have to
+come from the tokens themselves (fewer or shorter tool results, a longer shared prefix).
+
 Run: `.venv/bin/python -m bench.bench_token_economy [--cache-ttl 5m|1h]`
 """
 
@@ -35,6 +42,7 @@ from pydantic_ai.models.anthropic import AnthropicModel
 from sqlalchemy import select
 
 from agent.models import CacheTtl, ClaudeOptions, claude_model
+from agent.prices import TokenRates, token_rates
 from agent.runner import RunnerSettings
 from agent.runtime import build_runtime, prepare_database
 from agent.store.engine import create_engine
@@ -44,6 +52,7 @@ from api.dev.anthropic_double import MessagesDouble, Reply, ToolUse
 from policies import PolicyConfig, build_policy_engine
 
 MODEL_ID = "anthropic:claude-sonnet-4-5"
+PRICED_AS = "claude-sonnet-4-5"  # genai-prices' id of MODEL_ID
 TASK = "Find fintech and insurtech leads in Berlin, check what we already know about them, and summarise."
 # A second run of the same prompt version, another task: it shares only the tools and instructions.
 WARM_TASK = "Find fintech and insurtech leads in Berlin for the Q1 campaign and tell me who is new."
@@ -92,6 +101,31 @@ def _prompt(row: LedgerRow) -> int:
     return row.input_tokens + row.cache_read_tokens + row.cache_write_tokens
 
 
+def lowest_possible_cost(cached: Arm, rates: TokenRates) -> Decimal:
+    """The least the cached arm's token stream could cost under any placement of cache breakpoints.
+
+    Needs the stream to grow by appending, each prompt beginning with the whole previous one: the cached
+    arm shows it, every step from the second reading exactly the previous step's prompt from the cache.
+    Then the tokens new at step k appear in requests k..n, and each is charged its cheapest possible
+    price for that many appearances (see the module docstring).
+    """
+    prompts = [_prompt(row) for row in cached.steps]
+    for previous, row in zip(prompts, cached.steps[1:], strict=False):
+        if row.cache_read_tokens != previous:
+            raise ValueError(f"step {row.step} does not begin with the whole previous prompt: no floor")
+    total = Decimal(0)
+    for index, (row, prompt) in enumerate(zip(cached.steps, prompts, strict=True)):
+        new_tokens = prompt - (prompts[index - 1] if index else 0)
+        appearances = len(prompts) - index
+        per_token = (
+            rates.input
+            if appearances == 1
+            else min(appearances * rates.input, rates.cache_write_5m + (appearances - 1) * rates.cache_read)
+        )
+        total += new_tokens * per_token + row.output_tokens * rates.output
+    return total
+
+
 async def run_arm(*, caching: bool, cache_ttl: CacheTtl, workdir: Path) -> tuple[Arm, Arm]:
     """The first run on an empty cache, and a second run of the same prompt version after it."""
     double = MessagesDouble([*script(), *script()])
@@ -138,6 +172,7 @@ def report(cached: Arm, uncached: Arm, warm: Arm, warm_uncached: Arm, cache_ttl:
                 f"{row.cache_read_tokens:>10}  {row.cache_write_tokens:>11}  {row.output_tokens:>6}  {row.cost_usd}"
             )
     ratio = cached.cost_usd / uncached.cost_usd
+    floor = lowest_possible_cost(cached, token_rates(PRICED_AS))
     share = cached.read_share_from_step_2
     warm_ratio = warm.cost_usd / warm_uncached.cost_usd
     lines += [
@@ -148,6 +183,8 @@ def report(cached: Arm, uncached: Arm, warm: Arm, warm_uncached: Arm, cache_ttl:
         f"cost, whole run:                 off ${uncached.cost_usd}, on ${cached.cost_usd}",
         f"cost ratio cached / uncached:    {ratio:.3f}x (goal <= {GOAL_COST_RATIO}x): "
         f"{'met' if ratio <= GOAL_COST_RATIO else 'NOT met'}",
+        f"floor, any breakpoint placement: ${floor.quantize(Decimal('0.00000001'))}, "
+        f"{floor / uncached.cost_usd:.3f}x of uncached",
         "",
         "second run of the prompt version (tools and instructions already cached by the first):",
         f"read from cache, steps 1-6:      {sum(r.cache_read_tokens for r in warm.steps) / warm.prompt_tokens:.1%}",

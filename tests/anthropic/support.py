@@ -7,9 +7,8 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
-from genai_prices.data import providers
-from genai_prices.types import ModelPrice, TieredPrices
 
+from agent.prices import token_rates
 from agent.store.tables import LedgerRow
 from api.dev.anthropic_double import RecordedExchange
 
@@ -19,26 +18,13 @@ IGNORE_SONNET_DEPRECATION = pytest.mark.filterwarnings(
     "ignore:The model 'claude-sonnet-4-5' is deprecated:DeprecationWarning"
 )
 
-_PER_MILLION = Decimal(1_000_000)
 # Above this many prompt tokens genai-prices switches Sonnet to its long-context tier; no test comes close.
 _LONG_CONTEXT_TOKENS = 200_000
 
 
-def _model_price(model_id: str) -> ModelPrice:
-    anthropic = next(provider for provider in providers if provider.id == "anthropic")
-    model = next(model for model in anthropic.models if model.id == model_id)
-    assert isinstance(model.prices, ModelPrice)
-    return model.prices
-
-
-def _base(price: Decimal | TieredPrices | None) -> Decimal:
-    assert price is not None
-    return price.base if isinstance(price, TieredPrices) else price
-
-
 def hand_priced(usage: Mapping[str, Any], model_id: str = "claude-sonnet-4-5") -> Decimal:
     """The price of one response's usage: each kind of token times its rate from the price data."""
-    prices = _model_price(model_id)
+    rates = token_rates(model_id)
     split = usage["cache_creation"]
     prompt_tokens = usage["input_tokens"] + usage["cache_read_input_tokens"] + usage["cache_creation_input_tokens"]
     assert prompt_tokens < _LONG_CONTEXT_TOKENS
@@ -46,12 +32,12 @@ def hand_priced(usage: Mapping[str, Any], model_id: str = "claude-sonnet-4-5") -
         split["ephemeral_5m_input_tokens"] + split["ephemeral_1h_input_tokens"] == usage["cache_creation_input_tokens"]
     )
     return (
-        usage["input_tokens"] * _base(prices.input_mtok)  # pyright: ignore[reportAttributeAccessIssue]
-        + usage["cache_read_input_tokens"] * _base(prices.cache_read_mtok)  # pyright: ignore[reportAttributeAccessIssue]
-        + split["ephemeral_5m_input_tokens"] * _base(prices.cache_write_mtok)  # pyright: ignore[reportAttributeAccessIssue]
-        + split["ephemeral_1h_input_tokens"] * _base(prices.cache_write_1h_mtok)  # pyright: ignore[reportAttributeAccessIssue]
-        + usage["output_tokens"] * _base(prices.output_mtok)  # pyright: ignore[reportAttributeAccessIssue]
-    ) / _PER_MILLION
+        usage["input_tokens"] * rates.input
+        + usage["cache_read_input_tokens"] * rates.cache_read
+        + split["ephemeral_5m_input_tokens"] * rates.cache_write_5m
+        + split["ephemeral_1h_input_tokens"] * rates.cache_write_1h
+        + usage["output_tokens"] * rates.output
+    )
 
 
 def reported_tokens(exchange: RecordedExchange) -> dict[str, int]:
