@@ -103,7 +103,8 @@ def _render(result: EvalResult) -> str:
     problems = [(entry["case"], problem) for entry in report["cases"] for problem in entry["candidate"]["problems"]]
     if problems:
         lines += ["", "Problems:"] + [f"  {case}: {truncate(problem, 200)}" for case, problem in problems]
-    unpriced = sum(side["unpriced_requests"] for side in (totals["candidate"], totals["baseline"]) if side)
+    suite_spend = report["suite"]["spend"] if report.get("suite") is not None else None
+    unpriced = sum(side["unpriced_requests"] for side in (totals["candidate"], totals["baseline"], suite_spend) if side)
     lines += [
         "",
         f"Eval cost (ledger, all runs): {_money(report['eval_cost_usd'], unpriced)}; "

@@ -47,8 +47,10 @@ __all__ = [
     "EVAL_REQUESTER",
     "SIMULATED_APPROVER",
     "CaseOutcome",
+    "LedgerTotals",
     "SimulatedApprover",
     "TrajectoryCall",
+    "ledger_totals",
     "run_case",
 ]
 
@@ -113,6 +115,36 @@ class CaseOutcome:
     seconds: float
     security_breached: bool | None = None
     """Injection cases: the goal's security check after the run (None for benign cases)."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class LedgerTotals:
+    """A run's answered model requests on the ledger, and what the priced ones cost."""
+
+    requests: int
+    priced_cost_usd: Decimal
+    unpriced_requests: int
+
+    @property
+    def cost_usd(self) -> Decimal | None:
+        """The run's cost; None when some request had no known price (never 0 for unknown)."""
+        return None if self.unpriced_requests else self.priced_cost_usd
+
+
+async def ledger_totals(session_factory: SessionFactory, run_id: str) -> LedgerTotals:
+    """Sum the ledger rows of `run_id`: answered requests and their cost (failed attempts carry no tokens)."""
+    answered = LedgerRow.attempt_status == "succeeded"
+    async with session_factory() as session:
+        requests, priced, unpriced = (
+            await session.execute(
+                select(
+                    func.count(LedgerRow.ledger_id).filter(answered),
+                    func.sum(LedgerRow.cost_usd),
+                    func.count(LedgerRow.ledger_id).filter(LedgerRow.cost_usd.is_(None), answered),
+                ).where(LedgerRow.run_id == run_id)
+            )
+        ).one()
+    return LedgerTotals(requests=int(requests), priced_cost_usd=Decimal(priced or 0), unpriced_requests=int(unpriced))
 
 
 @dataclass(kw_only=True)
@@ -262,17 +294,7 @@ async def _collect(
     async with session_factory() as session:
         audit_rows = await audit_store.list_tool_calls(session, run_id=outcome.run_id)
         approvals = await approval_store.list_approvals(session, run_id=outcome.run_id, limit=10_000)
-        requests, priced, unpriced = (
-            await session.execute(
-                select(
-                    func.count(LedgerRow.ledger_id).filter(LedgerRow.attempt_status == "succeeded"),
-                    func.sum(LedgerRow.cost_usd),
-                    func.count(LedgerRow.ledger_id).filter(
-                        LedgerRow.cost_usd.is_(None), LedgerRow.attempt_status == "succeeded"
-                    ),
-                ).where(LedgerRow.run_id == outcome.run_id)
-            )
-        ).one()
+    ledger = await ledger_totals(session_factory, outcome.run_id)
     by_call = {approval.tool_call_id: approval for approval in approvals}
     calls: list[TrajectoryCall] = []
     for row in audit_rows:
@@ -294,7 +316,6 @@ async def _collect(
                 approved_by=approval.decided_by if approval is not None and state in _APPROVED_STATES else None,
             )
         )
-    priced_cost = Decimal(priced or 0)
     failure_reason = outcome.failure_reason
     if outcome.status == "awaiting_approval":
         failure_reason = f"still awaiting approval after {max_rounds} approval rounds"
@@ -309,10 +330,10 @@ async def _collect(
         approvals_approved=approver.approved,
         approvals_denied=approver.denied,
         rounds=rounds,
-        model_requests=int(requests),
-        cost_usd=None if unpriced else priced_cost,
-        priced_cost_usd=priced_cost,
-        unpriced_requests=int(unpriced),
+        model_requests=ledger.requests,
+        cost_usd=ledger.cost_usd,
+        priced_cost_usd=ledger.priced_cost_usd,
+        unpriced_requests=ledger.unpriced_requests,
         seconds=seconds,
         security_breached=breached,
     )

@@ -300,9 +300,12 @@ def _gates(
 
 
 def _eval_cost(report: dict[str, Any]) -> Decimal | None:
-    """The ledger cost of every run of the evaluation (None when some request had no known price)."""
+    """The ledger cost of every run of the evaluation, the suite's own runs included (None when some
+    request had no known price)."""
     totals = report["totals"]
     sides = [totals["candidate"]] + ([totals["baseline"]] if totals["baseline"] is not None else [])
+    if report.get("suite") is not None:
+        sides.append(report["suite"]["spend"])
     if any(side["cost_usd"] is None for side in sides):
         return None
     return sum((Decimal(side["cost_usd"]) for side in sides), Decimal("0"))

@@ -6,7 +6,8 @@ injection suite reports benign utility, utility under attack and attack success,
 against an unguarded run of the same cases. A dataset names its suite (`suite: injection` in the YAML);
 `evals.run.run_evaluation` calls the suite's `measure` after the guarded runs, puts the `SuiteReport` in
 the report (key `suite`, so it is printed, returned by `--json` and stored with the eval run) and adds
-its failed gates to the run's gate failures.
+its failed gates to the run's gate failures. What the suite's own runs cost (`SuiteReport.spend`, from
+their ledger rows) is added to the evaluation's cost.
 
 Packages that ship a suite register it with `register_suite` when imported; `eval_suite` imports the
 packages that ship the built-in suites first.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -34,6 +36,7 @@ __all__ = [
     "SuiteMetric",
     "SuiteReport",
     "SuiteRun",
+    "SuiteSpend",
     "UnknownSuiteError",
     "eval_suite",
     "known_suites",
@@ -82,6 +85,29 @@ class SuiteGate:
 
 
 @dataclass(frozen=True, kw_only=True)
+class SuiteSpend:
+    """The model requests a suite made in runs of its own (not the evaluation's), from their ledger rows."""
+
+    model_requests: int = 0
+    priced_cost_usd: Decimal = Decimal(0)
+    unpriced_requests: int = 0
+    """Requests with no known price: when any, the cost is unknown and `priced_cost_usd` a lower bound."""
+
+    @property
+    def cost_usd(self) -> Decimal | None:
+        return None if self.unpriced_requests else self.priced_cost_usd
+
+    def view(self) -> dict[str, Any]:
+        """Plain JSON data, money as strings (as the report's totals)."""
+        return {
+            "model_requests": self.model_requests,
+            "cost_usd": None if self.cost_usd is None else str(self.cost_usd),
+            "priced_cost_usd": str(self.priced_cost_usd),
+            "unpriced_requests": self.unpriced_requests,
+        }
+
+
+@dataclass(frozen=True, kw_only=True)
 class SuiteReport:
     """A suite's section of the report: metrics per arm, gates, and notes on how the arms were run."""
 
@@ -94,6 +120,8 @@ class SuiteReport:
     notes: tuple[str, ...] = ()
     details: Mapping[str, Any] = field(default_factory=dict[str, Any])
     """Anything else worth storing with the run (plain JSON data), e.g. which cases were breached."""
+    spend: SuiteSpend = field(default_factory=SuiteSpend)
+    """What the suite's own runs cost; part of the evaluation's cost."""
 
     def metric(self, key: str) -> SuiteMetric:
         """The metric stored under `key` (`KeyError` if there is none)."""
@@ -128,6 +156,7 @@ class SuiteReport:
             "gates": [{"name": gate.name, "passed": gate.passed, "detail": gate.detail} for gate in self.gates],
             "notes": list(self.notes),
             "details": dict(self.details),
+            "spend": self.spend.view(),
         }
 
 

@@ -7,32 +7,49 @@ database seeded with the same world and the same offline providers as `evals.cas
 its injection planted;
 every tool call runs, there are no approvals, and the result is a `CaseOutcome` the framework's
 evaluators can judge.
+
+What is not guarded is still accounted for: every model request of the run, the agent's own and the
+routed calls its tools make (`classify_replies`), goes through a `LedgerCapability` onto the ledger of
+the case's database, under run id `unguarded-<hex>` and prompt `unguarded@none` (the bare agent has no
+instructions), and the outcome's cost is the sum of those rows, as a guarded case's is. A run that raises
+is reported as failed, with the error, with what it called and spent up to then, and with the goal's
+security check run all the same: an attack can succeed before the run breaks.
 """
 
 from __future__ import annotations
 
+import hashlib
 import time
 import uuid
-from decimal import Decimal
 from pathlib import Path
 
-from pydantic_ai import Agent
+from pydantic_ai import Agent, capture_run_messages
 from pydantic_ai.messages import ModelRequest, ModelResponse, ToolCallPart, ToolReturnPart
 from pydantic_ai.models import Model
 from pydantic_ai.usage import UsageLimits
 
+from agent.deps import PromptRef, RunDeps
 from agent.framing import frame_task
-from evals.case_runner import CaseOutcome, TrajectoryCall, case_database
+from agent.ledger import LedgerCapability, LedgerWriter
+from agent.model_calls import ModelCalls
+from agent.models import ModelRoutes
+from evals.case_runner import CaseOutcome, TrajectoryCall, case_database, ledger_totals
 from evals.dataset import CaseSpec
 from evals.injection.goals import INJECTION_GOALS
 from evals.worlds import WorldSeeder
 from tools.registry import ToolArgumentsError, ToolRegistry, canonical_json
 from tools.sales import build_sales_tools
 
-__all__ = ["UNGUARDED_RULE", "run_unguarded"]
+__all__ = ["UNGUARDED_PROMPT", "UNGUARDED_RULE", "describe_error", "run_unguarded"]
 
 UNGUARDED_RULE = "unguarded"
 """The rule recorded for every call of an unguarded run: nothing decided it."""
+
+UNGUARDED_PROMPT = PromptRef(name="unguarded", version="none", content_hash=hashlib.sha256(b"").hexdigest())
+"""The prompt recorded on an unguarded run's ledger rows: the bare agent has no instructions."""
+
+# An error is kept to one line of this length: enough to name the problem in a gate line.
+_ERROR_CHARS = 200
 
 # Model requests one unguarded run may make: as many as the runner allows a guarded run.
 _REQUEST_LIMIT = 50
@@ -42,22 +59,42 @@ async def run_unguarded(
     case: CaseSpec, *, model: Model, workdir: Path, world: WorldSeeder | None = None
 ) -> CaseOutcome:
     """Run `case` with no guard on a fresh SQLite database in `workdir`, seeded by `world` first (see the
-    module docstring)."""
-    async with case_database(case, workdir=workdir, world=world, name=f"unguarded-{uuid.uuid4().hex}") as (
-        session_factory,
-        providers,
-    ):
+    module docstring). A run that raises comes back with status `failed` and the error as its reason."""
+    run_id = f"unguarded-{uuid.uuid4().hex}"
+    async with case_database(case, workdir=workdir, world=world, name=run_id) as (session_factory, providers):
         registry = ToolRegistry(build_sales_tools(providers))
-        agent = Agent(model, toolsets=[registry.toolset()])
-        started = time.perf_counter()
-        result = await agent.run(
-            frame_task(case.task, case.context), usage_limits=UsageLimits(request_limit=_REQUEST_LIMIT)
+        ledger = LedgerWriter(session_factory, spool_path=workdir / f"ledger-spool-{run_id}.jsonl")
+        deps = RunDeps(
+            run_id=run_id,
+            prompt=UNGUARDED_PROMPT,
+            model_calls=ModelCalls(routes=ModelRoutes(default=model), ledger=ledger),
         )
+        agent = Agent[RunDeps, str](
+            model,
+            deps_type=RunDeps,
+            toolsets=[registry.toolset()],
+            capabilities=[LedgerCapability(writer=ledger)],
+            name="unguarded",
+        )
+        output: str | None = None
+        failure: str | None = None
+        started = time.perf_counter()
+        with capture_run_messages() as messages:
+            try:
+                result = await agent.run(
+                    frame_task(case.task, case.context),
+                    deps=deps,
+                    usage_limits=UsageLimits(request_limit=_REQUEST_LIMIT),
+                )
+            except Exception as error:  # reported (and gated) as a failed run, with what it did until then
+                failure = describe_error(error)
+            else:
+                output = result.output
         seconds = time.perf_counter() - started
-        messages = result.all_messages()
         breached = None
         if case.security is not None:
             breached = await INJECTION_GOALS[case.security.goal].succeeded(providers, session_factory)
+        spent = await ledger_totals(session_factory, run_id)
 
     returns = {
         part.tool_call_id: part
@@ -75,22 +112,28 @@ async def run_unguarded(
                 calls.append(_trajectory_call(registry, part, returns.get(part.tool_call_id)))
     return CaseOutcome(
         case_name=case.name,
-        run_id="unguarded",
-        status="completed",
-        final_answer=result.output,
-        failure_reason=None,
+        run_id=run_id,
+        status="completed" if failure is None else "failed",
+        final_answer=output,
+        failure_reason=failure,
         calls=tuple(calls),
         approvals_requested=0,
         approvals_approved=0,
         approvals_denied=0,
         rounds=0,
-        model_requests=sum(isinstance(message, ModelResponse) for message in messages),
-        cost_usd=None,
-        priced_cost_usd=Decimal("0"),
-        unpriced_requests=0,
+        model_requests=spent.requests,
+        cost_usd=spent.cost_usd,
+        priced_cost_usd=spent.priced_cost_usd,
+        unpriced_requests=spent.unpriced_requests,
         seconds=seconds,
         security_breached=breached,
     )
+
+
+def describe_error(error: BaseException) -> str:
+    """`ErrorType: first line of the message`, cut to a length that fits a gate line."""
+    first_line = next(iter(str(error).splitlines()), "")
+    return f"{type(error).__name__}: {first_line[:_ERROR_CHARS]}"
 
 
 def _trajectory_call(registry: ToolRegistry, part: ToolCallPart, answer: ToolReturnPart | None) -> TrajectoryCall:

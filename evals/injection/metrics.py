@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -34,7 +34,7 @@ from evals.case_runner import CaseOutcome
 from evals.dataset import CaseSpec, Expectation, LoadedDataset, sales_tool_registry
 from evals.evaluators import FinalAnswer, RunCompleted, ToolTrajectory
 from evals.injection.goals import INJECTION_GOALS
-from evals.injection.harness import run_unguarded
+from evals.injection.harness import describe_error, run_unguarded
 from evals.suites import SuiteGate
 
 __all__ = [
@@ -57,8 +57,6 @@ _UTILITY_EVALUATORS: tuple[Evaluator[CaseSpec, CaseOutcome, Expectation], ...] =
 )
 # Breached cases named in a failed gate's line; the report's details list them all.
 _NAMED_CASES = 5
-# An unguarded run's error is kept to one line of this length: enough to name the problem in a gate line.
-_ERROR_CHARS = 200
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -85,6 +83,10 @@ class ArmMetrics:
     benign_approval_rate: float | None
     read_only_benign_approvals: int
     model_requests: int
+    priced_cost_usd: Decimal
+    """The ledger cost of the arm's model requests whose price is known."""
+    unpriced_requests: int
+    """Model requests with no known price: when any, `priced_cost_usd` is a lower bound."""
     breached_cases: tuple[str, ...]
     """Injection cases with a run whose attack succeeded, in dataset order, each once."""
     errors: tuple[str, ...] = ()
@@ -151,6 +153,8 @@ def arm_metrics(results: Sequence[CaseResult]) -> ArmMetrics:
             result.outcome.approvals_requested for result in benign if _read_only(result.case)
         ),
         model_requests=sum(result.outcome.model_requests for result in results),
+        priced_cost_usd=sum((result.outcome.priced_cost_usd for result in results), start=Decimal(0)),
+        unpriced_requests=sum(result.outcome.unpriced_requests for result in results),
         breached_cases=tuple(dict.fromkeys(result.case.name for result in attacked if result.attack_succeeded)),
         errors=tuple(f"{result.case.name}: {result.error}" for result in results if result.error is not None),
     )
@@ -251,8 +255,9 @@ async def run_unguarded_cases(
             try:
                 outcome = await run_unguarded(case, model=build_model(), workdir=workdir, world=world)
             except Exception as error:  # counted and gated (`unguarded_arm`), never a crash of the evaluation
-                first_line = next(iter(str(error).splitlines()), "")
-                return _raised(case, f"{type(error).__name__}: {first_line[:_ERROR_CHARS]}")
-        return judge(case, outcome)
+                return _raised(case, describe_error(error))
+        result = judge(case, outcome)
+        # A run that raised inside the agent still has its calls, cost and security check; it is an error.
+        return result if outcome.failure_reason is None else replace(result, error=outcome.failure_reason)
 
     return list(await asyncio.gather(*(one(case) for case in dataset.spec.cases for _ in range(repeat))))

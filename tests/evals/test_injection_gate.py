@@ -8,6 +8,7 @@ worse) shows up in review. Weakened policies show each gate failing, by name.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -179,6 +180,8 @@ def _arm(**numbers: Any) -> ArmMetrics:
         "benign_approval_rate": 0.25,
         "read_only_benign_approvals": 0,
         "model_requests": 100,
+        "priced_cost_usd": Decimal(0),
+        "unpriced_requests": 100,
         "breached_cases": (),
     }
     return ArmMetrics(**(defaults | numbers))
