@@ -8,11 +8,14 @@
   `resolve_model`) or another provider's id, built by pydantic-ai's `infer_model`
   (so `ANTHROPIC_API_KEY` and `ANTHROPIC_BASE_URL` apply; the Messages API double works through the latter).
 
-A recording is a JSON file mapping a key of each request's messages to the responses given to it. The key
-is the sha256 of the messages with what changes from run to run removed (timestamps, pydantic-ai run ids,
-usage and provider details), so the same conversation finds its recording in another run. The instructions
-travel in the messages, so a different prompt version does not find another version's responses; tool
-definitions and model settings do not, so a changed tool schema still finds the old responses (re-record).
+A recording is a JSON file mapping a key of each request to the responses given to it. The key is the
+sha256 of the request's messages, with what changes from run to run removed (timestamps, pydantic-ai run
+ids, usage and provider details), and of what the model is offered (`request_key`): each tool's name,
+description and parameter schema, and the output mode. So the same conversation finds its recording in
+another run, while a different prompt version (the instructions travel in the messages) or a changed
+tool (a renamed parameter, a reworded description) does not find responses the model gave to something
+else: the run fails with `ReplayMissingError`, and the fix is to record again. Model settings
+(temperature, max tokens) are not in the key: they change how a model answers, not what was asked.
 Responses are replayed as recorded, usage and model name included: the ledger prices a replayed run as the
 recorded model would have cost, so cost budgets mean the same under replay (no money is spent).
 """
@@ -34,6 +37,7 @@ from pydantic_ai.messages import ModelMessage, ModelMessagesTypeAdapter, ModelRe
 from pydantic_ai.models import Model, ModelRequestParameters, infer_model
 from pydantic_ai.models.wrapper import WrapperModel
 from pydantic_ai.settings import ModelSettings
+from pydantic_ai.tools import ToolDefinition
 
 from agent.models import ANTHROPIC_PREFIX, ClaudeOptions, claude_model, validate_model_id
 from agent.offline_model import offline_model
@@ -50,7 +54,9 @@ __all__ = [
     "resolve_model",
 ]
 
-RECORDING_FORMAT = "signoff-model-recording/1"
+RECORDING_FORMAT = "signoff-model-recording/2"
+# Format 1 keyed requests by their messages alone; its keys cannot be matched by format 2's.
+_OLDER_FORMATS = frozenset({"signoff-model-recording/1"})
 
 # Fields of stored messages that differ between two runs of the same conversation; not part of the key.
 _VOLATILE_FIELDS = frozenset(
@@ -89,10 +95,34 @@ def _strip(value: Any) -> Any:
     return value
 
 
-def request_key(messages: Sequence[ModelMessage]) -> str:
-    """The recording key of a request: sha256 of its messages without run-specific fields."""
+def _tool_offer(tool: ToolDefinition) -> dict[str, Any]:
+    """What the model is told about one tool (not Signoff's metadata, timeouts or toolset ids)."""
+    return {
+        "name": tool.name,
+        "description": tool.description,
+        "parameters": tool.parameters_json_schema,
+        "strict": tool.strict,
+        "kind": tool.kind,
+    }
+
+
+def _offer(parameters: ModelRequestParameters) -> dict[str, Any]:
+    """The tools and output options a request offers the model, in a stable order."""
+    return {
+        "function_tools": sorted((_tool_offer(tool) for tool in parameters.function_tools), key=lambda t: t["name"]),
+        "output_tools": sorted((_tool_offer(tool) for tool in parameters.output_tools), key=lambda t: t["name"]),
+        "native_tools": sorted(type(tool).__name__ for tool in parameters.native_tools),
+        "output_mode": parameters.output_mode,
+        "allow_text_output": parameters.allow_text_output,
+    }
+
+
+def request_key(messages: Sequence[ModelMessage], parameters: ModelRequestParameters) -> str:
+    """The recording key of a request: sha256 of its messages without run-specific fields, and of the
+    tools and output options it offers the model (see the module docstring)."""
     dumped = ModelMessagesTypeAdapter.dump_python(list(messages), mode="json")
-    canonical = json.dumps(_strip(dumped), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    document = {"messages": _strip(dumped), "offer": _offer(parameters)}
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
     return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
@@ -115,7 +145,13 @@ class Recordings:
             ) from None
         except json.JSONDecodeError as error:
             raise ModelNameError(f"replay: {str(path)!r} is not JSON ({error.msg} at line {error.lineno})") from None
-        if not isinstance(document, dict) or document.get("format") != RECORDING_FORMAT:  # pyright: ignore[reportUnknownMemberType]
+        found = document.get("format") if isinstance(document, dict) else None  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
+        if found in _OLDER_FORMATS:
+            raise ModelNameError(
+                f"replay: {str(path)!r} was recorded in the older format {found}, whose keys leave out the "
+                f"tool definitions; record it again (this version reads {RECORDING_FORMAT})"
+            )
+        if found != RECORDING_FORMAT:
             raise ModelNameError(f"replay: {str(path)!r} is not a model recording ({RECORDING_FORMAT})")
         responses: dict[str, list[Any]] = document.get("responses", {})  # pyright: ignore[reportUnknownMemberType, reportUnknownVariableType]
         return cls(path=path, responses=responses)
@@ -167,7 +203,7 @@ class RecordingModel(WrapperModel):
         model_request_parameters: ModelRequestParameters,
     ) -> ModelResponse:
         response = await self.wrapped.request(messages, model_settings, model_request_parameters)
-        self.recordings.add(request_key(messages), response)
+        self.recordings.add(request_key(messages, model_request_parameters), response)
         return response
 
 
@@ -195,7 +231,7 @@ class ReplayModel(Model):
         model_settings: ModelSettings | None,
         model_request_parameters: ModelRequestParameters,
     ) -> ModelResponse:
-        return self.recordings.next_response(request_key(messages))
+        return self.recordings.next_response(request_key(messages, model_request_parameters))
 
 
 @dataclass(frozen=True, kw_only=True)

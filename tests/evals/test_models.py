@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from pydantic_ai.models import Model
+from pydantic_ai.messages import ModelMessage, ModelRequest, UserPromptPart
+from pydantic_ai.models import Model, ModelRequestParameters
+from pydantic_ai.tools import ToolDefinition
 
 from agent.offline_model import OFFLINE_MODEL_NAME
 from evals.case_runner import CaseOutcome, run_case
 from evals.dataset import CaseSpec
-from evals.models import RECORDING_FORMAT, ModelNameError, RecordingModel, Recordings, resolve_model
+from evals.models import RECORDING_FORMAT, ModelNameError, RecordingModel, Recordings, request_key, resolve_model
 from evals.run import resolve_prompt
 from policies import PolicyEngine
 from tests.agent.helpers import contacts
@@ -125,3 +128,35 @@ def test_obedient_comes_from_the_injection_suite() -> None:
             resolve_model("obedient")
     else:
         assert isinstance(resolve_model("obedient").build(), Model)
+
+
+def _offer(*tools: ToolDefinition) -> ModelRequestParameters:
+    return ModelRequestParameters(function_tools=list(tools), allow_text_output=True)
+
+
+def test_the_key_covers_what_the_model_is_offered_not_what_signoff_keeps_about_it() -> None:
+    messages: list[ModelMessage] = [ModelRequest(parts=[UserPromptPart("look up person0")])]
+    schema = {"type": "object", "properties": {"email": {"type": "string"}}, "required": ["email"]}
+    get = ToolDefinition(name="get_contact", description="Read one contact.", parameters_json_schema=schema)
+    sync = ToolDefinition(name="sync_contacts_to_crm", description="Write contacts.", parameters_json_schema={})
+    key = request_key(messages, _offer(get, sync))
+
+    # The same offer in another order, or with other metadata of Signoff's, is the same request.
+    assert request_key(messages, _offer(sync, replace(get, metadata={"destructive": False}, timeout=5))) == key
+    # What the model reads is part of the request: a reworded description, a changed schema, a tool
+    # fewer, or no text answer allowed all make another request, with no recorded answer.
+    renamed = {"type": "object", "properties": {"address": {"type": "string"}}, "required": ["address"]}
+    for other in (
+        _offer(replace(get, description="Read a contact by email."), sync),
+        _offer(replace(get, parameters_json_schema=renamed), sync),
+        _offer(get),
+        replace(_offer(get, sync), allow_text_output=False),
+    ):
+        assert request_key(messages, other) != key
+
+
+def test_a_recording_of_the_older_format_asks_to_be_recorded_again(tmp_path: Path) -> None:
+    old = tmp_path / "old.json"
+    old.write_text(json.dumps({"format": "signoff-model-recording/1", "responses": {}}))
+    with pytest.raises(ModelNameError, match=r"older format signoff-model-recording/1.*record it again"):
+        resolve_model(f"replay:{old}")
