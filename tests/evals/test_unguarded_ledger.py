@@ -47,9 +47,8 @@ async def test_an_unguarded_claude_run_is_on_the_ledger_and_priced(
 ) -> None:
     monkeypatch.setattr(models, "ALLOW_MODEL_REQUESTS", True)  # every request goes to the double on 127.0.0.1
     [expected_call] = CASE.expect.must_call
-    double = MessagesDouble(
-        [Reply(tool_uses=[ToolUse(expected_call.tool, dict(expected_call.args or {}))]), Reply(text="Two replies so far.")]
-    )
+    call = ToolUse(expected_call.tool, dict(expected_call.args or {}))
+    double = MessagesDouble([Reply(tool_uses=[call]), Reply(text="Two replies so far.")])
     with double.serve() as base_url:
         model = claude_model("anthropic:claude-sonnet-4-5", options=ClaudeOptions(api_key="test", base_url=base_url))
         try:
