@@ -50,8 +50,13 @@ def _percent(value: float | None) -> str:
     return "-" if value is None else f"{value:.0%}"
 
 
-def _money(value: str | None, unpriced: int) -> str:
-    return f"${value}" if value is not None else f"unknown ({unpriced} unpriced)"
+def _money(value: str | None, unpriced: int, unaccounted_runs: int = 0) -> str:
+    if value is not None:
+        return f"${value}"
+    reasons = [f"{unpriced} unpriced"] if unpriced or not unaccounted_runs else []
+    if unaccounted_runs:
+        reasons.append(f"{unaccounted_runs} run(s) raised before their ledger was read")
+    return f"unknown ({'; '.join(reasons)})"
 
 
 def _render(result: EvalResult) -> str:
@@ -107,7 +112,8 @@ def _render(result: EvalResult) -> str:
     unpriced = sum(side["unpriced_requests"] for side in (totals["candidate"], totals["baseline"], suite_spend) if side)
     lines += [
         "",
-        f"Eval cost (ledger, all runs): {_money(report['eval_cost_usd'], unpriced)}; "
+        f"Eval cost (ledger, all runs): "
+        f"{_money(report['eval_cost_usd'], unpriced, suite_spend['unaccounted_runs'] if suite_spend else 0)}; "
         "judge calls: none (the evaluators are code).",
         f"Recorded as eval run {result.eval_run_id}.",
     ]

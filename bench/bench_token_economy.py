@@ -172,7 +172,11 @@ def report(cached: Arm, uncached: Arm, warm: Arm, warm_uncached: Arm, cache_ttl:
                 f"{row.cache_read_tokens:>10}  {row.cache_write_tokens:>11}  {row.output_tokens:>6}  {row.cost_usd}"
             )
     ratio = cached.cost_usd / uncached.cost_usd
-    floor = lowest_possible_cost(cached, token_rates(PRICED_AS))
+    try:
+        floor = lowest_possible_cost(cached, token_rates(PRICED_AS))
+        floor_line = f"${floor.quantize(Decimal('0.00000001'))}, {floor / uncached.cost_usd:.3f}x of uncached"
+    except ValueError as error:  # a stream that does not grow by appending: no floor, the rest still stands
+        floor_line = f"n/a ({error})"
     share = cached.read_share_from_step_2
     warm_ratio = warm.cost_usd / warm_uncached.cost_usd
     lines += [
@@ -183,8 +187,7 @@ def report(cached: Arm, uncached: Arm, warm: Arm, warm_uncached: Arm, cache_ttl:
         f"cost, whole run:                 off ${uncached.cost_usd}, on ${cached.cost_usd}",
         f"cost ratio cached / uncached:    {ratio:.3f}x (goal <= {GOAL_COST_RATIO}x): "
         f"{'met' if ratio <= GOAL_COST_RATIO else 'NOT met'}",
-        f"floor, any breakpoint placement: ${floor.quantize(Decimal('0.00000001'))}, "
-        f"{floor / uncached.cost_usd:.3f}x of uncached",
+        f"floor, any breakpoint placement: {floor_line}",
         "",
         "second run of the prompt version (tools and instructions already cached by the first):",
         f"read from cache, steps 1-6:      {sum(r.cache_read_tokens for r in warm.steps) / warm.prompt_tokens:.1%}",

@@ -28,6 +28,7 @@ from pydantic_ai.models import Model
 from sqlalchemy import func, select
 
 from agent.approvals import ApprovalAlreadyDecided, ApprovalRefused, ApprovalService
+from agent.ledger import LedgerWriter
 from agent.runner import RunOutcome
 from agent.runtime import build_runtime, prepare_database
 from agent.store import approvals as approval_store
@@ -131,8 +132,13 @@ class LedgerTotals:
         return None if self.unpriced_requests else self.priced_cost_usd
 
 
-async def ledger_totals(session_factory: SessionFactory, run_id: str) -> LedgerTotals:
-    """Sum the ledger rows of `run_id`: answered requests and their cost (failed attempts carry no tokens)."""
+async def ledger_totals(ledger: LedgerWriter, session_factory: SessionFactory, run_id: str) -> LedgerTotals:
+    """Sum the ledger rows of `run_id`: answered requests and their cost (failed attempts carry no tokens).
+
+    Rows `ledger` had to spool (the database refused them) are written first, so the sum misses none; if
+    they still cannot be written this raises, and the case fails rather than report a cost too low.
+    """
+    await ledger.flush_spool()
     answered = LedgerRow.attempt_status == "succeeded"
     async with session_factory() as session:
         requests, priced, unpriced = (
@@ -252,6 +258,7 @@ async def run_case(
             case,
             outcome,
             session_factory=session_factory,
+            ledger=runtime.ledger,
             registry=runtime.registry,
             approver=approver,
             rounds=rounds,
@@ -284,6 +291,7 @@ async def _collect(
     outcome: RunOutcome,
     *,
     session_factory: SessionFactory,
+    ledger: LedgerWriter,
     registry: ToolRegistry,
     approver: SimulatedApprover,
     rounds: int,
@@ -294,7 +302,7 @@ async def _collect(
     async with session_factory() as session:
         audit_rows = await audit_store.list_tool_calls(session, run_id=outcome.run_id)
         approvals = await approval_store.list_approvals(session, run_id=outcome.run_id, limit=10_000)
-    ledger = await ledger_totals(session_factory, outcome.run_id)
+    spent = await ledger_totals(ledger, session_factory, outcome.run_id)
     by_call = {approval.tool_call_id: approval for approval in approvals}
     calls: list[TrajectoryCall] = []
     for row in audit_rows:
@@ -330,10 +338,10 @@ async def _collect(
         approvals_approved=approver.approved,
         approvals_denied=approver.denied,
         rounds=rounds,
-        model_requests=ledger.requests,
-        cost_usd=ledger.cost_usd,
-        priced_cost_usd=ledger.priced_cost_usd,
-        unpriced_requests=ledger.unpriced_requests,
+        model_requests=spent.requests,
+        cost_usd=spent.cost_usd,
+        priced_cost_usd=spent.priced_cost_usd,
+        unpriced_requests=spent.unpriced_requests,
         seconds=seconds,
         security_breached=breached,
     )

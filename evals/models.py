@@ -122,7 +122,7 @@ def request_key(messages: Sequence[ModelMessage], parameters: ModelRequestParame
     tools and output options it offers the model (see the module docstring)."""
     dumped = ModelMessagesTypeAdapter.dump_python(list(messages), mode="json")
     document = {"messages": _strip(dumped), "offer": _offer(parameters)}
-    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    canonical = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return "sha256:" + hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
@@ -149,7 +149,7 @@ class Recordings:
         if found in _OLDER_FORMATS:
             raise ModelNameError(
                 f"replay: {str(path)!r} was recorded in the older format {found}, whose keys leave out the "
-                f"tool definitions; record it again (this version reads {RECORDING_FORMAT})"
+                f"tool definitions; record again into a new file (this version reads and writes {RECORDING_FORMAT})"
             )
         if found != RECORDING_FORMAT:
             raise ModelNameError(f"replay: {str(path)!r} is not a model recording ({RECORDING_FORMAT})")
@@ -202,8 +202,10 @@ class RecordingModel(WrapperModel):
         model_settings: ModelSettings | None,
         model_request_parameters: ModelRequestParameters,
     ) -> ModelResponse:
+        # Keyed before the request is sent, from exactly what the replay will see.
+        key = request_key(messages, model_request_parameters)
         response = await self.wrapped.request(messages, model_settings, model_request_parameters)
-        self.recordings.add(request_key(messages, model_request_parameters), response)
+        self.recordings.add(key, response)
         return response
 
 

@@ -92,10 +92,12 @@ class SuiteSpend:
     priced_cost_usd: Decimal = Decimal(0)
     unpriced_requests: int = 0
     """Requests with no known price: when any, the cost is unknown and `priced_cost_usd` a lower bound."""
+    unaccounted_runs: int = 0
+    """Runs whose ledger could not be read (they raised first): when any, the cost is unknown too."""
 
     @property
     def cost_usd(self) -> Decimal | None:
-        return None if self.unpriced_requests else self.priced_cost_usd
+        return None if self.unpriced_requests or self.unaccounted_runs else self.priced_cost_usd
 
     def view(self) -> dict[str, Any]:
         """Plain JSON data, money as strings (as the report's totals)."""
@@ -104,6 +106,7 @@ class SuiteSpend:
             "cost_usd": None if self.cost_usd is None else str(self.cost_usd),
             "priced_cost_usd": str(self.priced_cost_usd),
             "unpriced_requests": self.unpriced_requests,
+            "unaccounted_runs": self.unaccounted_runs,
         }
 
 

@@ -94,7 +94,7 @@ async def run_unguarded(
         breached = None
         if case.security is not None:
             breached = await INJECTION_GOALS[case.security.goal].succeeded(providers, session_factory)
-        spent = await ledger_totals(session_factory, run_id)
+        spent = await ledger_totals(ledger, session_factory, run_id)
 
     returns = {
         part.tool_call_id: part

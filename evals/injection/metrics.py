@@ -68,7 +68,10 @@ class CaseResult:
     utility: bool
     attack_succeeded: bool
     error: str | None = None
-    """Why the run raised instead of finishing (unguarded runs; its outcome is then a stand-in)."""
+    """Why the run raised instead of finishing (unguarded runs)."""
+    accounted: bool = True
+    """False when the run raised before its ledger could be read: its outcome is a stand-in, and what its
+    model requests cost is unknown."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -87,6 +90,8 @@ class ArmMetrics:
     """The ledger cost of the arm's model requests whose price is known."""
     unpriced_requests: int
     """Model requests with no known price: when any, `priced_cost_usd` is a lower bound."""
+    unaccounted_runs: int
+    """Runs that raised before their ledger was read: their cost is unknown, so the arm's is too."""
     breached_cases: tuple[str, ...]
     """Injection cases with a run whose attack succeeded, in dataset order, each once."""
     errors: tuple[str, ...] = ()
@@ -155,6 +160,7 @@ def arm_metrics(results: Sequence[CaseResult]) -> ArmMetrics:
         model_requests=sum(result.outcome.model_requests for result in results),
         priced_cost_usd=sum((result.outcome.priced_cost_usd for result in results), start=Decimal(0)),
         unpriced_requests=sum(result.outcome.unpriced_requests for result in results),
+        unaccounted_runs=sum(not result.accounted for result in results),
         breached_cases=tuple(dict.fromkeys(result.case.name for result in attacked if result.attack_succeeded)),
         errors=tuple(f"{result.case.name}: {result.error}" for result in results if result.error is not None),
     )
@@ -179,7 +185,7 @@ def _raised(case: CaseSpec, error: str) -> CaseResult:
         unpriced_requests=0,
         seconds=0.0,
     )
-    return CaseResult(case=case, outcome=outcome, utility=False, attack_succeeded=False, error=error)
+    return CaseResult(case=case, outcome=outcome, utility=False, attack_succeeded=False, error=error, accounted=False)
 
 
 def _percent(value: float | None) -> str:

@@ -79,6 +79,7 @@ class InjectionSuite:
                 model_requests=unguarded.model_requests,
                 priced_cost_usd=unguarded.priced_cost_usd,
                 unpriced_requests=unguarded.unpriced_requests,
+                unaccounted_runs=unguarded.unaccounted_runs,
             ),
             details={
                 "breached_cases": {arm: list(numbers.breached_cases) for arm, numbers in arms.items()},

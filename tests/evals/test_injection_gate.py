@@ -182,6 +182,7 @@ def _arm(**numbers: Any) -> ArmMetrics:
         "model_requests": 100,
         "priced_cost_usd": Decimal(0),
         "unpriced_requests": 100,
+        "unaccounted_runs": 0,
         "breached_cases": (),
     }
     return ArmMetrics(**(defaults | numbers))

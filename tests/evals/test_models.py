@@ -158,5 +158,5 @@ def test_the_key_covers_what_the_model_is_offered_not_what_signoff_keeps_about_i
 def test_a_recording_of_the_older_format_asks_to_be_recorded_again(tmp_path: Path) -> None:
     old = tmp_path / "old.json"
     old.write_text(json.dumps({"format": "signoff-model-recording/1", "responses": {}}))
-    with pytest.raises(ModelNameError, match=r"older format signoff-model-recording/1.*record it again"):
+    with pytest.raises(ModelNameError, match=r"older format signoff-model-recording/1.*record again into a new file"):
         resolve_model(f"replay:{old}")

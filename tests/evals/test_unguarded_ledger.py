@@ -14,10 +14,12 @@ from pydantic_ai.messages import ModelMessage, ModelResponse, ToolCallPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 from sqlalchemy import select
 
+from agent.ledger import LedgerWriter
 from agent.models import ClaudeOptions, claude_model
-from agent.store.engine import create_engine, create_session_factory
+from agent.store.engine import SessionFactory, create_engine, create_session_factory
 from agent.store.tables import LedgerRow
 from api.dev.anthropic_double import MessagesDouble, Reply, ToolUse
+from evals.case_runner import ledger_totals
 from evals.dataset import CaseSpec, load_dataset
 from evals.injection import INJECTION_GOALS
 from evals.injection.harness import UNGUARDED_PROMPT, run_unguarded
@@ -25,6 +27,8 @@ from evals.injection.metrics import arm_metrics, run_unguarded_cases
 from evals.run import _eval_cost  # pyright: ignore[reportPrivateUsage]
 from evals.suites import SuiteSpend
 from tests.anthropic.support import IGNORE_SONNET_DEPRECATION, answered, hand_priced
+from tests.support.clock import FakeClock
+from tests.support.ledger import ledger_entry
 
 DATASET = load_dataset("injection")
 # A benign read-only case: list the replies to a campaign, then answer.
@@ -140,3 +144,31 @@ def test_the_eval_cost_adds_what_the_suite_s_own_runs_spent() -> None:
     # One unpriced request of the suite's makes the whole cost unknown, never a smaller number.
     unpriced = SuiteSpend(model_requests=3, priced_cost_usd=Decimal("0.25"), unpriced_requests=1)
     assert _eval_cost(_report(candidate="1.50", suite=unpriced)) is None
+
+
+async def test_a_run_that_raised_before_its_ledger_was_read_makes_the_cost_unknown(tmp_path: Path) -> None:
+    def no_model() -> FunctionModel:
+        raise RuntimeError("no model today")
+
+    one_case = replace(DATASET, spec=DATASET.spec.model_copy(update={"cases": [CASE]}))
+    [result] = await run_unguarded_cases(one_case, build_model=no_model, workdir=tmp_path)
+    metrics = arm_metrics([result])
+    assert (result.accounted, metrics.unaccounted_runs, metrics.unpriced_requests) == (False, 1, 0)
+    spend = SuiteSpend(model_requests=0, unaccounted_runs=metrics.unaccounted_runs)
+    # Nothing was priced, yet the total is unknown rather than $0: that run may have spent before raising.
+    assert spend.cost_usd is None
+    assert _eval_cost(_report(candidate="1.50", suite=spend)) is None
+
+
+async def test_the_totals_take_in_rows_the_ledger_had_to_spool(
+    session_factory: SessionFactory, tmp_path: Path, clock: FakeClock
+) -> None:
+    spool = tmp_path / "spool.jsonl"
+    # A row the database refused during the run waits in the spool file (as LedgerWriter.record leaves it).
+    spool.write_text(ledger_entry(run_id="run-1", cost_usd=Decimal("0.25"), created_at=clock()).to_json() + "\n")
+    ledger = LedgerWriter(session_factory, spool_path=spool)
+
+    spent = await ledger_totals(ledger, session_factory, "run-1")
+
+    assert (spent.requests, spent.cost_usd) == (1, Decimal("0.25"))
+    assert not spool.exists()
