@@ -53,6 +53,7 @@ __all__ = [
     "LedgerEntry",
     "LedgerWriter",
     "Price",
+    "ResponseBrokeOff",
     "RunCostLimitExceeded",
     "TokenCounts",
     "note_provider_request_id",
@@ -268,6 +269,25 @@ async def record_failed_attempt(*, error: str, provider_request_id: str | None, 
     )
 
 
+class ResponseBrokeOff(ModelAPIError):
+    """A response that broke off after its 200 (a stream cut mid-way): the SDK does not retry it, since
+    pydantic-ai had begun building the response. Nothing of it was kept and no tool call in it ran, so
+    the request may be asked again from the run's last checkpoint (`RunnerSettings.stream_restarts`).
+    `broken` is the error pydantic-ai raised."""
+
+    def __init__(self, broken: ModelAPIError) -> None:
+        super().__init__(
+            broken.model_name,
+            broken.message,
+            body=broken.body,
+            provider_error_code=broken.provider_error_code,
+            provider_error_type=broken.provider_error_type,
+            retry_after=broken.retry_after,
+            in_stream=broken.in_stream,
+        )
+        self.broken = broken
+
+
 class LedgerWriter:
     """Writes ledger rows durably; logs warnings for costly requests and days."""
 
@@ -454,7 +474,8 @@ class LedgerCapability(AbstractCapability[RunDeps]):
 
     async def on_run_error(self, ctx: RunContext[RunDeps], *, error: BaseException) -> AgentRunResult[Any]:
         """Record a response that broke off after the SDK handed it over (a dropped stream) as a failed
-        attempt: no retry covers it, and the SDK middleware saw only its successful start."""
+        attempt, and raise it as `ResponseBrokeOff`: no SDK retry covers it, and the SDK middleware saw
+        only its successful start."""
         request = _request_in_flight.get()
         if request is not None and request.answered and not request.settled and isinstance(error, ModelAPIError):
             request.settled = True
@@ -463,6 +484,7 @@ class LedgerCapability(AbstractCapability[RunDeps]):
                 provider_request_id=request.provider_request_id,
                 latency_ms=round((time.perf_counter() - request.started) * 1000),
             )
+            raise ResponseBrokeOff(error) from error
         raise error
 
     async def wrap_model_request(

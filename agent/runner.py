@@ -8,6 +8,7 @@ lease on the run row: two resumers of the same run, or two workers, never both d
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from collections.abc import Mapping, Sequence
@@ -35,7 +36,7 @@ from agent.decider import CallDecider
 from agent.deps import PromptRef, RunDeps
 from agent.framing import frame_task
 from agent.guard import DEFAULT_EXECUTION_LEASE, GuardedToolset
-from agent.ledger import LedgerCapability, LedgerWriter, RunCostLimitExceeded
+from agent.ledger import LedgerCapability, LedgerWriter, ResponseBrokeOff, RunCostLimitExceeded
 from agent.model_calls import ModelCalls
 from agent.models import describe_model_failure
 from agent.store import approvals as approval_store
@@ -62,6 +63,11 @@ DEFAULT_REQUEST_LIMIT = 50
 # How long a worker may hold a run without renewing its lease (it renews at every step). A step is
 # one model request plus its tool calls, each bounded by its own timeout, so this is their sum and more.
 DEFAULT_RUN_LEASE = timedelta(minutes=15)
+# A streamed response cut off mid-way is asked for again this many times before the run fails: a dropped
+# connection is usually brief, and the run restarts from a checkpoint where nothing of that response ran.
+DEFAULT_STREAM_RESTARTS = 2
+# Seconds before the first restart; each further one waits this much longer.
+STREAM_RESTART_DELAY_SECONDS = 0.5
 
 _RESUMABLE_APPROVAL_STATES = ("approved", "executing", "executed", "failed", "unknown")
 
@@ -110,12 +116,17 @@ class RunnerSettings:
     # Receive model responses as streams (server-sent events) rather than whole. The ledger records the
     # same figures either way; streaming keeps a long response from running into a read timeout.
     stream_model_responses: bool = False
+    # How many times a streamed response that broke off after its 200 is asked for again (see
+    # `agent.ledger.ResponseBrokeOff`); 0 fails the run at the first break.
+    stream_restarts: int = DEFAULT_STREAM_RESTARTS
 
     def __post_init__(self) -> None:
         # A run's lease is renewed at every step, and a step may include a tool running for the whole
         # execution lease: a shorter run lease would let another worker take over a live run.
         if self.execution_lease >= self.run_lease:
             raise ValueError("execution_lease must be shorter than run_lease")
+        if self.stream_restarts < 0:
+            raise ValueError("stream_restarts must be 0 or more")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -406,8 +417,10 @@ class Runner:
 
     # --- driving ----------------------------------------------------------------------------------
 
-    async def _continue(self, run_id: str) -> RunOutcome:
-        """Drive a run this worker has claimed, from its stored history and decided approvals."""
+    async def _continue(self, run_id: str, *, stream_restarts: int = 0) -> RunOutcome:
+        """Drive a run this worker has claimed, from its stored history and decided approvals.
+
+        `stream_restarts` counts the restarts after broken-off responses so far in this drive."""
         async with self.session_factory() as session:
             run = await run_store.get_run(session, run_id=run_id)
             assert run is not None
@@ -420,7 +433,11 @@ class Runner:
                 context = json.loads(run.context_json) if run.context_json else None
                 earlier = await self._conversation_history(run.conversation_id, excluding_run_id=run.run_id)
                 return await self._drive(
-                    run, user_content=frame_task(run.task_text, context), history=earlier, deferred=None
+                    run,
+                    user_content=frame_task(run.task_text, context),
+                    history=earlier,
+                    deferred=None,
+                    stream_restarts=stream_restarts,
                 )
             final = _final_answer(history)
             if final is not None:
@@ -435,7 +452,13 @@ class Runner:
             logfire.exception("run {run_id} could not be continued", run_id=run_id)
             return await self._fail(run_id, [], f"could not continue the run ({type(error).__name__})")
         has_results = bool(deferred.approvals or deferred.calls)
-        return await self._drive(run, user_content=None, history=history, deferred=deferred if has_results else None)
+        return await self._drive(
+            run,
+            user_content=None,
+            history=history,
+            deferred=deferred if has_results else None,
+            stream_restarts=stream_restarts,
+        )
 
     async def _drive(
         self,
@@ -444,6 +467,7 @@ class Runner:
         user_content: Sequence[str] | None,
         history: list[ModelMessage],
         deferred: DeferredToolResults | None,
+        stream_restarts: int = 0,
     ) -> RunOutcome:
         messages: list[ModelMessage] = history
         try:
@@ -486,6 +510,22 @@ class Runner:
         except LeaseLost:
             logfire.warn("run {run_id} was taken over by another worker; this one stops", run_id=run.run_id)
             return await self.outcome(run.run_id)
+        except ResponseBrokeOff as error:
+            if stream_restarts < self.settings.stream_restarts:
+                # Nothing of the broken response was stored or run: continue from the last checkpoint,
+                # which asks for it again (tool calls already made are answered from the audit, not rerun).
+                logfire.warn(
+                    "run {run_id}: a streamed response broke off ({error}); asking again",
+                    run_id=run.run_id,
+                    error=error.message,
+                    restart=stream_restarts + 1,
+                )
+                await asyncio.sleep(STREAM_RESTART_DELAY_SECONDS * (stream_restarts + 1))
+                return await self._continue(run.run_id, stream_restarts=stream_restarts + 1)
+            breaks = stream_restarts + 1
+            times = "once" if breaks == 1 else f"{breaks} times"
+            reason = f"{describe_model_failure(error.broken)}; the streamed response broke off {times}"
+            return await self._fail(run.run_id, messages, reason)
         except ModelAPIError as error:
             # After the SDK's retries: the reason names the failure and the attempts, for the run page.
             return await self._fail(run.run_id, messages, describe_model_failure(error))

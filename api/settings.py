@@ -26,7 +26,7 @@ from agent.models import (
     ModelPurpose,
     validate_model_id,
 )
-from agent.runner import DEFAULT_RUN_LEASE, RunnerSettings
+from agent.runner import DEFAULT_RUN_LEASE, DEFAULT_STREAM_RESTARTS, RunnerSettings
 from api.event_stream import MAX_STREAM_SECONDS
 
 __all__ = ["OFFLINE_MODEL", "Settings"]
@@ -92,6 +92,11 @@ class Settings(BaseSettings):
         ),
     )
     stream_model_responses: bool = Field(default=False, description="Receive model responses as streams.")
+    stream_restarts: int = Field(
+        default=DEFAULT_STREAM_RESTARTS,
+        ge=0,
+        description="Times a streamed response that broke off mid-way is asked for again before the run fails.",
+    )
     policy_file: Path | None = None
     prompt_label: str = "production"
     approval_ttl_seconds: int | None = Field(default=None, gt=0, description="Pending approvals expire after this.")
@@ -226,4 +231,5 @@ class Settings(BaseSettings):
             approval_ttl=None if self.approval_ttl_seconds is None else timedelta(seconds=self.approval_ttl_seconds),
             max_run_cost_usd=self.max_run_cost_usd,
             stream_model_responses=self.stream_model_responses,
+            stream_restarts=self.stream_restarts,
         )

@@ -15,7 +15,7 @@ from pydantic_ai.models.anthropic import AnthropicModel
 
 from agent.models import ClaudeOptions, ModelPurpose, ModelRoutes, build_model_routes
 from agent.offline_model import offline_model
-from agent.runner import RunnerSettings
+from agent.runner import DEFAULT_STREAM_RESTARTS, RunnerSettings
 from agent.runtime import Runtime
 from agent.telemetry import configure_telemetry
 from api.dev.anthropic_double import MessagesDouble
@@ -80,6 +80,7 @@ async def claude_runtime(make_runtime: RuntimeFactory) -> AsyncIterator[ClaudeRu
         stream: bool = False,
         prompt_caching: bool = True,
         max_retries: int = 4,
+        stream_restarts: int = DEFAULT_STREAM_RESTARTS,
         **runtime_kwargs: Any,
     ) -> Runtime:
         options = ClaudeOptions(
@@ -89,7 +90,7 @@ async def claude_runtime(make_runtime: RuntimeFactory) -> AsyncIterator[ClaudeRu
         built.append(model_routes)
         return make_runtime(
             model_routes.model_for("planning"),
-            settings=RunnerSettings(stream_model_responses=stream),
+            settings=RunnerSettings(stream_model_responses=stream, stream_restarts=stream_restarts),
             model_routes=model_routes,
             **runtime_kwargs,
         )

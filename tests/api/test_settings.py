@@ -5,10 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 from pydantic_ai.models.anthropic import AnthropicModel
 from pydantic_ai.models.function import FunctionModel
 
 from agent.offline_model import OFFLINE_MODEL_NAME
+from agent.runner import DEFAULT_STREAM_RESTARTS
 from api.runtime import select_model
 from api.settings import Settings
 
@@ -48,3 +50,10 @@ def test_default_database_is_a_sqlite_file_in_the_data_dir(monkeypatch: pytest.M
 def test_unsupported_model_family_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ValueError, match="'openai:gpt-5' is not supported"):
         _settings(monkeypatch, SIGNOFF_MODEL="openai:gpt-5")
+
+
+def test_stream_restarts_reach_the_runner_and_a_negative_count_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert _settings(monkeypatch).runner_settings().stream_restarts == DEFAULT_STREAM_RESTARTS
+    assert _settings(monkeypatch, SIGNOFF_STREAM_RESTARTS="0").runner_settings().stream_restarts == 0
+    with pytest.raises(ValidationError, match="stream_restarts"):
+        _settings(monkeypatch, SIGNOFF_STREAM_RESTARTS="-1")
