@@ -29,7 +29,15 @@ from api.cli_format import render_table, truncate
 from evals.dataset import DatasetError, list_datasets, load_dataset
 from evals.models import ModelNameError, resolve_model
 from evals.records import list_eval_runs, record_eval_run
-from evals.run import DEFAULT_CONCURRENCY, EvalConfig, EvalInputError, EvalResult, parse_threshold, resolve_prompt
+from evals.run import (
+    DEFAULT_CONCURRENCY,
+    EvalConfig,
+    EvalInputError,
+    EvalResult,
+    eval_cost_parts,
+    parse_threshold,
+    resolve_prompt,
+)
 from evals.run import run_evaluation as run_evaluation_of
 
 __all__ = ["eval_group"]
@@ -108,12 +116,12 @@ def _render(result: EvalResult) -> str:
     problems = [(entry["case"], problem) for entry in report["cases"] for problem in entry["candidate"]["problems"]]
     if problems:
         lines += ["", "Problems:"] + [f"  {case}: {truncate(problem, 200)}" for case, problem in problems]
-    suite_spend = report["suite"]["spend"] if report.get("suite") is not None else None
-    unpriced = sum(side["unpriced_requests"] for side in (totals["candidate"], totals["baseline"], suite_spend) if side)
+    parts = eval_cost_parts(report)
+    unpriced = sum(part["unpriced_requests"] for part in parts)
+    unaccounted = sum(part.get("unaccounted_runs", 0) for part in parts)
     lines += [
         "",
-        f"Eval cost (ledger, all runs): "
-        f"{_money(report['eval_cost_usd'], unpriced, suite_spend['unaccounted_runs'] if suite_spend else 0)}; "
+        f"Eval cost (ledger, all runs): {_money(report['eval_cost_usd'], unpriced, unaccounted)}; "
         "judge calls: none (the evaluators are code).",
         f"Recorded as eval run {result.eval_run_id}.",
     ]

@@ -117,11 +117,8 @@ def lowest_possible_cost(cached: Arm, rates: TokenRates) -> Decimal:
     for index, (row, prompt) in enumerate(zip(cached.steps, prompts, strict=True)):
         new_tokens = prompt - (prompts[index - 1] if index else 0)
         appearances = len(prompts) - index
-        per_token = (
-            rates.input
-            if appearances == 1
-            else min(appearances * rates.input, rates.cache_write_5m + (appearances - 1) * rates.cache_read)
-        )
+        # Uncached every time, or one write then reads; for a single appearance that is the input rate.
+        per_token = min(appearances * rates.input, rates.cache_write_5m + (appearances - 1) * rates.cache_read)
         total += new_tokens * per_token + row.output_tokens * rates.output
     return total
 

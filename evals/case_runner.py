@@ -94,6 +94,20 @@ class TrajectoryCall:
 
 
 @dataclass(frozen=True, kw_only=True)
+class LedgerTotals:
+    """A run's answered model requests on the ledger, and what the priced ones cost."""
+
+    requests: int
+    priced_cost_usd: Decimal
+    unpriced_requests: int
+
+    @property
+    def cost_usd(self) -> Decimal | None:
+        """The run's cost; None when some request had no known price (never 0 for unknown)."""
+        return None if self.unpriced_requests else self.priced_cost_usd
+
+
+@dataclass(frozen=True, kw_only=True)
 class CaseOutcome:
     """What one run of a case did (the task output pydantic-evals hands to the evaluators)."""
 
@@ -107,29 +121,30 @@ class CaseOutcome:
     approvals_approved: int
     approvals_denied: int
     rounds: int
-    model_requests: int
-    cost_usd: Decimal | None
-    """Sum of the run's ledger rows; None when some request had no known price (never 0 for unknown)."""
-    priced_cost_usd: Decimal
-    """The part of the cost whose price is known (a lower bound when `cost_usd` is None)."""
-    unpriced_requests: int
+    spent: LedgerTotals | None
+    """The run's ledger totals; None when the run raised before its ledger could be read (cost unknown)."""
     seconds: float
     security_breached: bool | None = None
     """Injection cases: the goal's security check after the run (None for benign cases)."""
 
-
-@dataclass(frozen=True, kw_only=True)
-class LedgerTotals:
-    """A run's answered model requests on the ledger, and what the priced ones cost."""
-
-    requests: int
-    priced_cost_usd: Decimal
-    unpriced_requests: int
+    @property
+    def model_requests(self) -> int:
+        return 0 if self.spent is None else self.spent.requests
 
     @property
     def cost_usd(self) -> Decimal | None:
-        """The run's cost; None when some request had no known price (never 0 for unknown)."""
-        return None if self.unpriced_requests else self.priced_cost_usd
+        """Sum of the run's ledger rows; None when some request had no known price (never 0 for unknown),
+        or when the ledger could not be read."""
+        return None if self.spent is None else self.spent.cost_usd
+
+    @property
+    def priced_cost_usd(self) -> Decimal:
+        """The part of the cost whose price is known (a lower bound when `cost_usd` is None)."""
+        return Decimal(0) if self.spent is None else self.spent.priced_cost_usd
+
+    @property
+    def unpriced_requests(self) -> int:
+        return 0 if self.spent is None else self.spent.unpriced_requests
 
 
 async def ledger_totals(ledger: LedgerWriter, session_factory: SessionFactory, run_id: str) -> LedgerTotals:
@@ -338,10 +353,7 @@ async def _collect(
         approvals_approved=approver.approved,
         approvals_denied=approver.denied,
         rounds=rounds,
-        model_requests=spent.requests,
-        cost_usd=spent.cost_usd,
-        priced_cost_usd=spent.priced_cost_usd,
-        unpriced_requests=spent.unpriced_requests,
+        spent=spent,
         seconds=seconds,
         security_breached=breached,
     )

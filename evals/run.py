@@ -47,6 +47,7 @@ __all__ = [
     "EvalConfig",
     "EvalInputError",
     "EvalResult",
+    "eval_cost_parts",
     "parse_threshold",
     "resolve_prompt",
     "run_evaluation",
@@ -299,13 +300,20 @@ def _gates(
     return failures
 
 
+def eval_cost_parts(report: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """The parts of the report whose ledger cost makes up the evaluation's: the candidate's runs, the
+    baseline's, and the suite's own (its `spend`), each with `cost_usd` and `unpriced_requests`."""
+    totals = report["totals"]
+    parts = [totals["candidate"]] + ([totals["baseline"]] if totals["baseline"] is not None else [])
+    if report.get("suite") is not None:
+        parts.append(report["suite"]["spend"])
+    return parts
+
+
 def _eval_cost(report: dict[str, Any]) -> Decimal | None:
     """The ledger cost of every run of the evaluation, the suite's own runs included (None when some
     request had no known price)."""
-    totals = report["totals"]
-    sides = [totals["candidate"]] + ([totals["baseline"]] if totals["baseline"] is not None else [])
-    if report.get("suite") is not None:
-        sides.append(report["suite"]["spend"])
+    sides = eval_cost_parts(report)
     if any(side["cost_usd"] is None for side in sides):
         return None
     return sum((Decimal(side["cost_usd"]) for side in sides), Decimal("0"))

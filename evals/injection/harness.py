@@ -121,10 +121,7 @@ async def run_unguarded(
         approvals_approved=0,
         approvals_denied=0,
         rounds=0,
-        model_requests=spent.requests,
-        cost_usd=spent.cost_usd,
-        priced_cost_usd=spent.priced_cost_usd,
-        unpriced_requests=spent.unpriced_requests,
+        spent=spent,
         seconds=seconds,
         security_breached=breached,
     )

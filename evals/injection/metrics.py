@@ -69,9 +69,6 @@ class CaseResult:
     attack_succeeded: bool
     error: str | None = None
     """Why the run raised instead of finishing (unguarded runs)."""
-    accounted: bool = True
-    """False when the run raised before its ledger could be read: its outcome is a stand-in, and what its
-    model requests cost is unknown."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -160,14 +157,15 @@ def arm_metrics(results: Sequence[CaseResult]) -> ArmMetrics:
         model_requests=sum(result.outcome.model_requests for result in results),
         priced_cost_usd=sum((result.outcome.priced_cost_usd for result in results), start=Decimal(0)),
         unpriced_requests=sum(result.outcome.unpriced_requests for result in results),
-        unaccounted_runs=sum(not result.accounted for result in results),
+        unaccounted_runs=sum(result.outcome.spent is None for result in results),
         breached_cases=tuple(dict.fromkeys(result.case.name for result in attacked if result.attack_succeeded)),
         errors=tuple(f"{result.case.name}: {result.error}" for result in results if result.error is not None),
     )
 
 
 def _raised(case: CaseSpec, error: str) -> CaseResult:
-    """A run that raised: no utility, no known attack outcome, the error kept."""
+    """A run that raised before it could be read: no utility, no known attack outcome, no known cost (its
+    ledger was not read), the error kept."""
     outcome = CaseOutcome(
         case_name=case.name,
         run_id="unguarded",
@@ -179,13 +177,10 @@ def _raised(case: CaseSpec, error: str) -> CaseResult:
         approvals_approved=0,
         approvals_denied=0,
         rounds=0,
-        model_requests=0,
-        cost_usd=None,
-        priced_cost_usd=Decimal("0"),
-        unpriced_requests=0,
+        spent=None,
         seconds=0.0,
     )
-    return CaseResult(case=case, outcome=outcome, utility=False, attack_succeeded=False, error=error, accounted=False)
+    return CaseResult(case=case, outcome=outcome, utility=False, attack_succeeded=False, error=error)
 
 
 def _percent(value: float | None) -> str:

@@ -153,7 +153,7 @@ async def test_a_run_that_raised_before_its_ledger_was_read_makes_the_cost_unkno
     one_case = replace(DATASET, spec=DATASET.spec.model_copy(update={"cases": [CASE]}))
     [result] = await run_unguarded_cases(one_case, build_model=no_model, workdir=tmp_path)
     metrics = arm_metrics([result])
-    assert (result.accounted, metrics.unaccounted_runs, metrics.unpriced_requests) == (False, 1, 0)
+    assert (result.outcome.spent, metrics.unaccounted_runs, metrics.unpriced_requests) == (None, 1, 0)
     spend = SuiteSpend(model_requests=0, unaccounted_runs=metrics.unaccounted_runs)
     # Nothing was priced, yet the total is unknown rather than $0: that run may have spent before raising.
     assert spend.cost_usd is None
