@@ -22,15 +22,15 @@ from typing import Any
 
 import logfire
 
-from agent.decider import CallDecider
-from agent.guard import approval_digest
-from agent.store import approvals as approval_store
-from agent.store import audit as audit_store
-from agent.store import runs as run_store
-from agent.store.engine import read_session_factory
-from agent.store.events import append_event
-from agent.store.tables import ApprovalRow, ApprovalState
-from tools.registry import ToolArgumentsError, ToolSpec, canonical_json
+from signoff.agent.decider import CallDecider
+from signoff.agent.guard import approval_digest
+from signoff.agent.store import approvals as approval_store
+from signoff.agent.store import audit as audit_store
+from signoff.agent.store import runs as run_store
+from signoff.agent.store.engine import read_session_factory
+from signoff.agent.store.events import append_event
+from signoff.agent.store.tables import ApprovalRow, ApprovalState
+from signoff.tools.registry import ToolArgumentsError, ToolSpec, canonical_json
 
 # The width of the principal columns (runs.requested_by, approvals.decided_by).
 MAX_DECIDER_CHARS = 200

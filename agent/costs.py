@@ -10,7 +10,7 @@ from typing import Any, Literal
 from sqlalchemy import case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agent.store.tables import LedgerRow
+from signoff.agent.store.tables import LedgerRow
 
 __all__ = ["CostGrouping", "CostLine", "cost_report"]
 

@@ -20,12 +20,12 @@ from typing import Any
 from sqlalchemy import String, Text, literal_column, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agent.store import audit as audit_store
-from agent.store.engine import SessionFactory
-from agent.store.tables import RunRow, ToolCallRow
-from policies import CallRecord, Decision, PolicyContext, PolicyEngine, ToolCallRequest
-from policies.provenance import strings_in, values_in
-from tools.registry import ToolRegistry
+from signoff.agent.store import audit as audit_store
+from signoff.agent.store.engine import SessionFactory
+from signoff.agent.store.tables import RunRow, ToolCallRow
+from signoff.policies import CallRecord, Decision, PolicyContext, PolicyEngine, ToolCallRequest
+from signoff.policies.provenance import strings_in, values_in
+from signoff.tools.registry import ToolRegistry
 
 __all__ = ["CallDecider", "KnownRecipientsLookup"]
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     # Type-only: agent.model_calls builds agents with these deps, so a runtime import would be circular.
-    from agent.model_calls import ModelCalls
+    from signoff.agent.model_calls import ModelCalls
 
 __all__ = ["PromptRef", "RunDeps"]
 

@@ -35,15 +35,15 @@ from pydantic_ai.toolsets import WrapperToolset
 from pydantic_ai.toolsets.abstract import ToolsetTool
 from pydantic_core import to_jsonable_python
 
-from agent.decider import CallDecider
-from agent.deps import RunDeps
-from agent.store import approvals as approval_store
-from agent.store import audit as audit_store
-from agent.store.engine import SessionFactory
-from agent.store.events import append_event
-from agent.store.tables import ApprovalRow, ToolCallRow
-from policies import Decision, PolicyEngine
-from tools.registry import ToolRegistry, canonical_json
+from signoff.agent.decider import CallDecider
+from signoff.agent.deps import RunDeps
+from signoff.agent.store import approvals as approval_store
+from signoff.agent.store import audit as audit_store
+from signoff.agent.store.engine import SessionFactory
+from signoff.agent.store.events import append_event
+from signoff.agent.store.tables import ApprovalRow, ToolCallRow
+from signoff.policies import Decision, PolicyEngine
+from signoff.tools.registry import ToolRegistry, canonical_json
 
 __all__ = [
     "DEFAULT_EXECUTION_LEASE",

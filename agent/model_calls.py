@@ -28,10 +28,10 @@ from typing import TypeVar
 from pydantic_ai import Agent
 from pydantic_ai.exceptions import ModelAPIError, ToolFailed, UnexpectedModelBehavior, UsageLimitExceeded
 
-from agent.deps import PromptRef, RunDeps
-from agent.ledger import LedgerCapability, LedgerWriter
-from agent.models import ModelPurpose, ModelRoutes, describe_model_failure
-from prompts import PromptTemplate
+from signoff.agent.deps import PromptRef, RunDeps
+from signoff.agent.ledger import LedgerCapability, LedgerWriter
+from signoff.agent.models import ModelPurpose, ModelRoutes, describe_model_failure
+from signoff.prompts import PromptTemplate
 
 __all__ = ["ROUTED_CALL_OUTPUT_RETRIES", "ModelCalls"]
 

@@ -24,8 +24,8 @@ from pydantic_ai.models import Model
 from pydantic_ai.models.anthropic import AnthropicModel, AnthropicModelSettings
 from pydantic_ai.providers.anthropic import AnthropicProvider
 
-from agent.ledger import note_provider_request_id, record_failed_attempt
-from agent.offline_classifier import offline_classifier_model
+from signoff.agent.ledger import note_provider_request_id, record_failed_attempt
+from signoff.agent.offline_classifier import offline_classifier_model
 
 __all__ = [
     "ANTHROPIC_PREFIX",

@@ -32,20 +32,20 @@ from pydantic_ai.usage import UsageLimits
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from agent.decider import CallDecider
-from agent.deps import PromptRef, RunDeps
-from agent.framing import frame_task
-from agent.guard import DEFAULT_EXECUTION_LEASE, GuardedToolset
-from agent.ledger import LedgerCapability, LedgerWriter, ResponseBrokeOff, RunCostLimitExceeded
-from agent.model_calls import ModelCalls
-from agent.models import describe_model_failure
-from agent.store import approvals as approval_store
-from agent.store import audit as audit_store
-from agent.store import runs as run_store
-from agent.store.events import append_event
-from agent.store.tables import ApprovalRow, LedgerRow, RunRow, RunStatus
-from agent.telemetry import redact_text
-from prompts import PromptTemplate, load_prompt
+from signoff.agent.decider import CallDecider
+from signoff.agent.deps import PromptRef, RunDeps
+from signoff.agent.framing import frame_task
+from signoff.agent.guard import DEFAULT_EXECUTION_LEASE, GuardedToolset
+from signoff.agent.ledger import LedgerCapability, LedgerWriter, ResponseBrokeOff, RunCostLimitExceeded
+from signoff.agent.model_calls import ModelCalls
+from signoff.agent.models import describe_model_failure
+from signoff.agent.store import approvals as approval_store
+from signoff.agent.store import audit as audit_store
+from signoff.agent.store import runs as run_store
+from signoff.agent.store.events import append_event
+from signoff.agent.store.tables import ApprovalRow, LedgerRow, RunRow, RunStatus
+from signoff.agent.telemetry import redact_text
+from signoff.prompts import PromptTemplate, load_prompt
 
 __all__ = [
     "ConversationBusy",

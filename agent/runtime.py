@@ -15,18 +15,18 @@ from pathlib import Path
 from pydantic_ai.models import Model
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from agent.approvals import ApprovalService
-from agent.decider import CallDecider
-from agent.ledger import LedgerWriter
-from agent.model_calls import ModelCalls
-from agent.models import ModelRoutes
-from agent.runner import Runner, RunnerSettings
-from agent.store.engine import SessionFactory, create_session_factory
-from agent.store.migrate import upgrade_database
-from policies import PolicyEngine
-from prompts import PromptTemplate, load_prompt
-from tools.registry import ToolRegistry
-from tools.sales import SalesProviders, build_sales_tools, offline_providers
+from signoff.agent.approvals import ApprovalService
+from signoff.agent.decider import CallDecider
+from signoff.agent.ledger import LedgerWriter
+from signoff.agent.model_calls import ModelCalls
+from signoff.agent.models import ModelRoutes
+from signoff.agent.runner import Runner, RunnerSettings
+from signoff.agent.store.engine import SessionFactory, create_session_factory
+from signoff.agent.store.migrate import upgrade_database
+from signoff.policies import PolicyEngine
+from signoff.prompts import PromptTemplate, load_prompt
+from signoff.tools.registry import ToolRegistry
+from signoff.tools.sales import SalesProviders, build_sales_tools, offline_providers
 
 __all__ = ["DEFAULT_PROMPT_NAME", "Runtime", "build_runtime", "prepare_database"]
 

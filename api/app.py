@@ -9,16 +9,16 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from pydantic_ai.models import Model
 
-from api.background import BackgroundRuns
-from api.errors import install_error_handlers
-from api.event_hub import RunEventHub
-from api.inbox import router as inbox_router
-from api.keys import PrincipalCache
-from api.limits import BodySizeLimit
-from api.rate_limit import RateLimiter
-from api.routers import approvals, costs, events, health, metrics, prompts, runs, tasks, tools
-from api.runtime import ProvidersFactory, open_runtime
-from api.settings import Settings
+from signoff.api.background import BackgroundRuns
+from signoff.api.errors import install_error_handlers
+from signoff.api.event_hub import RunEventHub
+from signoff.api.inbox import router as inbox_router
+from signoff.api.keys import PrincipalCache
+from signoff.api.limits import BodySizeLimit
+from signoff.api.rate_limit import RateLimiter
+from signoff.api.routers import approvals, costs, events, health, metrics, prompts, runs, tasks, tools
+from signoff.api.runtime import ProvidersFactory, open_runtime
+from signoff.api.settings import Settings
 
 __all__ = ["create_app"]
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import logfire
 
-from agent.runner import Runner, RunOutcome
+from signoff.agent.runner import Runner, RunOutcome
 
 __all__ = ["SHUTDOWN_GRACE_SECONDS", "BackgroundRuns"]
 

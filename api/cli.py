@@ -19,27 +19,27 @@ import click
 from pydantic import ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
-from agent.approvals import ApprovalAlreadyDecided, ApprovalError, ApprovalRefused
-from agent.costs import CostGrouping, cost_report
-from agent.framing import TaskInputError
-from agent.runner import ConversationNotFound, RunNotFound, RunOutcome
-from agent.runtime import Runtime
-from agent.store import api_keys as key_store
-from agent.store import runs as run_store
-from agent.store.tables import APPROVAL_STATES, RUN_STATUSES
-from api.cli_format import render_table, truncate
-from api.keys import ROLES, ApiKeyError, create_api_key, revoke_api_key
-from api.runtime import open_runtime
-from api.settings import Settings
-from api.views import (
+from signoff.agent.approvals import ApprovalAlreadyDecided, ApprovalError, ApprovalRefused
+from signoff.agent.costs import CostGrouping, cost_report
+from signoff.agent.framing import TaskInputError
+from signoff.agent.runner import ConversationNotFound, RunNotFound, RunOutcome
+from signoff.agent.runtime import Runtime
+from signoff.agent.store import api_keys as key_store
+from signoff.agent.store import runs as run_store
+from signoff.agent.store.tables import APPROVAL_STATES, RUN_STATUSES
+from signoff.api.cli_format import render_table, truncate
+from signoff.api.keys import ROLES, ApiKeyError, create_api_key, revoke_api_key
+from signoff.api.runtime import open_runtime
+from signoff.api.settings import Settings
+from signoff.api.views import (
     approval_view,
     cost_line_view,
     run_detail_view,
     run_summary_view,
 )
-from policies import PolicyConfigError
-from prompts import PromptError
-from tools.registry import ToolArgumentsError, UnknownToolError
+from signoff.policies import PolicyConfigError
+from signoff.prompts import PromptError
+from signoff.tools.registry import ToolArgumentsError, UnknownToolError
 
 __all__ = ["cli", "main"]
 
@@ -498,7 +498,7 @@ def serve_command(host: str, port: int) -> None:
     """Run the HTTP API and the approval inbox on the configured database."""
     import uvicorn
 
-    from api.app import create_app
+    from signoff.api.app import create_app
 
     app = create_app(_settings())
     uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)
@@ -573,9 +573,9 @@ async def keys_list_command(as_json: bool) -> None:
     )
 
 
-import api.cli_dev  # noqa: E402  registers `signoff dev` (the local Anthropic double)
-import api.cli_evals  # noqa: E402  registers `signoff eval` (it uses the helpers above)
-import api.cli_prompts  # noqa: E402, F401  registers `signoff prompts` (it uses the helpers above)
+import signoff.api.cli_dev  # noqa: E402  registers `signoff dev` (the local Anthropic double)
+import signoff.api.cli_evals  # noqa: E402  registers `signoff eval` (it uses the helpers above)
+import signoff.api.cli_prompts  # noqa: E402, F401  registers `signoff prompts` (it uses the helpers above)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import click
 
-from api.cli import cli
-from api.dev.anthropic_double import MessagesDouble, Reply, Script, ScriptFileError, load_script
+from signoff.api.cli import cli
+from signoff.api.dev.anthropic_double import MessagesDouble, Reply, Script, ScriptFileError, load_script
 
 __all__ = ["dev_group"]
 

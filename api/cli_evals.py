@@ -15,7 +15,7 @@ from typing import Any
 
 import click
 
-from api.cli import (  # pyright: ignore[reportPrivateUsage]
+from signoff.api.cli import (  # pyright: ignore[reportPrivateUsage]
     SettingsError,
     _async_command,
     _default_principal,
@@ -25,11 +25,11 @@ from api.cli import (  # pyright: ignore[reportPrivateUsage]
     cli,
     json_option,
 )
-from api.cli_format import render_table, truncate
-from evals.dataset import DatasetError, list_datasets, load_dataset
-from evals.models import ModelNameError, resolve_model
-from evals.records import list_eval_runs, record_eval_run
-from evals.run import (
+from signoff.api.cli_format import render_table, truncate
+from signoff.evals.dataset import DatasetError, list_datasets, load_dataset
+from signoff.evals.models import ModelNameError, resolve_model
+from signoff.evals.records import list_eval_runs, record_eval_run
+from signoff.evals.run import (
     DEFAULT_CONCURRENCY,
     EvalConfig,
     EvalInputError,
@@ -38,7 +38,7 @@ from evals.run import (
     parse_threshold,
     resolve_prompt,
 )
-from evals.run import run_evaluation as run_evaluation_of
+from signoff.evals.run import run_evaluation as run_evaluation_of
 
 __all__ = ["eval_group"]
 

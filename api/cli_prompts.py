@@ -15,12 +15,12 @@ from typing import Any
 
 import click
 
-from api.cli import _async_command, _default_principal, _emit, _runtime, cli, json_option
-from api.cli_format import render_table
-from prompts import PromptError, PromptRegistry, PromptTemplate, parse_prompt_ref
-from prompts.diffing import SAMPLE_CONTEXT, diff_prompts
-from prompts.labels import LabelMove
-from prompts.promotion import promote_prompt
+from signoff.api.cli import _async_command, _default_principal, _emit, _runtime, cli, json_option
+from signoff.api.cli_format import render_table
+from signoff.prompts import PromptError, PromptRegistry, PromptTemplate, parse_prompt_ref
+from signoff.prompts.diffing import SAMPLE_CONTEXT, diff_prompts
+from signoff.prompts.labels import LabelMove
+from signoff.prompts.promotion import promote_prompt
 
 __all__ = ["prompts_group"]
 

@@ -6,11 +6,11 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from agent.runtime import Runtime
-from api.background import BackgroundRuns
-from api.errors import ApiError
-from api.keys import Principal, Role, authenticate
-from api.rate_limit import RateLimiter
+from signoff.agent.runtime import Runtime
+from signoff.api.background import BackgroundRuns
+from signoff.api.errors import ApiError
+from signoff.api.keys import Principal, Role, authenticate
+from signoff.api.rate_limit import RateLimiter
 
 __all__ = ["ApproverDep", "BackgroundDep", "PrincipalDep", "RequesterDep", "RuntimeDep", "require_role"]
 

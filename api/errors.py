@@ -24,9 +24,9 @@ from pydantic import BaseModel
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from agent.approvals import ApprovalAlreadyDecided, ApprovalNotFound, ApprovalRefused, SelfApprovalRefused
-from agent.framing import TaskInputError
-from agent.runner import ConversationBusy, ConversationNotFound, RunNotFound
+from signoff.agent.approvals import ApprovalAlreadyDecided, ApprovalNotFound, ApprovalRefused, SelfApprovalRefused
+from signoff.agent.framing import TaskInputError
+from signoff.agent.runner import ConversationBusy, ConversationNotFound, RunNotFound
 
 __all__ = ["ApiError", "ErrorResponse", "error_body", "error_responses", "install_error_handlers"]
 

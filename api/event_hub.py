@@ -23,8 +23,8 @@ import logfire
 from sqlalchemy import func, select
 from sqlalchemy.exc import SQLAlchemyError
 
-from agent.store.engine import SessionFactory, read_session_factory
-from agent.store.tables import RunEventRow
+from signoff.agent.store.engine import SessionFactory, read_session_factory
+from signoff.agent.store.tables import RunEventRow
 
 __all__ = ["FALLBACK_SECONDS", "HUB_POLL_SECONDS", "RunEventHub"]
 

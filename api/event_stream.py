@@ -19,9 +19,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agent.store.engine import SessionFactory
-from agent.store.events import events_after
-from agent.store.tables import RunEventRow, RunRow
+from signoff.agent.store.engine import SessionFactory
+from signoff.agent.store.events import events_after
+from signoff.agent.store.tables import RunEventRow, RunRow
 
 __all__ = [
     "HEARTBEAT_SECONDS",

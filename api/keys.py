@@ -18,9 +18,9 @@ from typing import Literal, get_args
 
 from sqlalchemy.exc import IntegrityError
 
-from agent.store import api_keys as key_store
-from agent.store.engine import SessionFactory, read_session_factory
-from agent.store.tables import ApiKeyRow
+from signoff.agent.store import api_keys as key_store
+from signoff.agent.store.engine import SessionFactory, read_session_factory
+from signoff.agent.store.tables import ApiKeyRow
 
 __all__ = [
     "KEY_PREFIX",

@@ -16,8 +16,8 @@ from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agent.costs import CostLine, cost_report
-from agent.store.tables import APPROVAL_STATES, RUN_STATUSES, ApprovalRow, RunRow, ToolCallRow
+from signoff.agent.costs import CostLine, cost_report
+from signoff.agent.store.tables import APPROVAL_STATES, RUN_STATUSES, ApprovalRow, RunRow, ToolCallRow
 
 __all__ = ["MetricsSnapshot", "SignoffCollector", "read_metrics_snapshot", "render_metrics"]
 

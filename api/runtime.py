@@ -9,15 +9,15 @@ import logfire
 from pydantic_ai.models import Model
 from sqlalchemy.exc import ArgumentError
 
-from agent.models import ModelRoutes, build_model_routes
-from agent.offline_model import offline_model
-from agent.runtime import Runtime, build_runtime, prepare_database
-from agent.store.engine import SessionFactory, create_engine
-from agent.telemetry import configure_telemetry
-from api.settings import Settings
-from policies import build_policy_engine, load_policy_config
-from prompts import load_prompt
-from tools.sales import SalesProviders
+from signoff.agent.models import ModelRoutes, build_model_routes
+from signoff.agent.offline_model import offline_model
+from signoff.agent.runtime import Runtime, build_runtime, prepare_database
+from signoff.agent.store.engine import SessionFactory, create_engine
+from signoff.agent.telemetry import configure_telemetry
+from signoff.api.settings import Settings
+from signoff.policies import build_policy_engine, load_policy_config
+from signoff.prompts import load_prompt
+from signoff.tools.sales import SalesProviders
 
 __all__ = ["ProvidersFactory", "open_runtime", "select_model", "select_model_routes"]
 

@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from agent.framing import MAX_TASK_CHARS
+from signoff.agent.framing import MAX_TASK_CHARS
 
 __all__ = [
     "ApprovalDecisionRequest",

@@ -17,7 +17,7 @@ from pydantic import AliasChoices, Field, SecretStr, field_validator, model_vali
 from pydantic_core import PydanticCustomError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from agent.models import (
+from signoff.agent.models import (
     DEFAULT_MAX_RETRIES,
     DEFAULT_MODEL_ROUTES,
     DEFAULT_REQUEST_TIMEOUT_SECONDS,
@@ -26,8 +26,8 @@ from agent.models import (
     ModelPurpose,
     validate_model_id,
 )
-from agent.runner import DEFAULT_RUN_LEASE, DEFAULT_STREAM_RESTARTS, RunnerSettings
-from api.event_stream import MAX_STREAM_SECONDS
+from signoff.agent.runner import DEFAULT_RUN_LEASE, DEFAULT_STREAM_RESTARTS, RunnerSettings
+from signoff.api.event_stream import MAX_STREAM_SECONDS
 
 __all__ = ["OFFLINE_MODEL", "Settings"]
 

@@ -22,10 +22,10 @@ from pydantic_ai.messages import (
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agent.costs import CostLine
-from agent.store import approvals as approval_store
-from agent.store import audit as audit_store
-from agent.store.tables import ApprovalRow, LedgerRow, RunRow, ToolCallRow
+from signoff.agent.costs import CostLine
+from signoff.agent.store import approvals as approval_store
+from signoff.agent.store import audit as audit_store
+from signoff.agent.store.tables import ApprovalRow, LedgerRow, RunRow, ToolCallRow
 
 __all__ = [
     "approval_view",

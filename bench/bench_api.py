@@ -63,16 +63,16 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 from sqlalchemy import Table, event, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from agent.runtime import Runtime, prepare_database
-from agent.store.engine import create_engine
-from agent.store.tables import ApprovalRow, LedgerRow, RunEventRow, RunRow, ToolCallRow
-from api.app import create_app
-from api.keys import create_api_key
-from api.runtime import open_runtime
-from api.settings import Settings
-from tools.sales import offline_providers
-from tools.sales.models import Contact
-from tools.sales.tables import CrmContactRow
+from signoff.agent.runtime import Runtime, prepare_database
+from signoff.agent.store.engine import create_engine
+from signoff.agent.store.tables import ApprovalRow, LedgerRow, RunEventRow, RunRow, ToolCallRow
+from signoff.api.app import create_app
+from signoff.api.keys import create_api_key
+from signoff.api.runtime import open_runtime
+from signoff.api.settings import Settings
+from signoff.tools.sales import offline_providers
+from signoff.tools.sales.models import Contact
+from signoff.tools.sales.tables import CrmContactRow
 
 __all__ = ["main"]
 

@@ -58,20 +58,20 @@ from pydantic_ai.toolsets import FunctionToolset
 from sqlalchemy import event, func, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-import agent.ledger
-import agent.runner
-import agent.store.audit
-import agent.store.runs
-from agent.decider import CallDecider
-from agent.framing import frame_task
-from agent.guard import GuardedToolset
-from agent.ledger import LedgerWriter
-from agent.runner import Runner
-from agent.runtime import Runtime, build_runtime, prepare_database
-from agent.store.engine import create_engine
-from agent.store.tables import LedgerRow, RunRow, ToolCallRow
-from policies import PolicyConfig, PolicyEngine, build_policy_engine
-from tools.sales.models import Contact
+import signoff.agent.ledger
+import signoff.agent.runner
+import signoff.agent.store.audit
+import signoff.agent.store.runs
+from signoff.agent.decider import CallDecider
+from signoff.agent.framing import frame_task
+from signoff.agent.guard import GuardedToolset
+from signoff.agent.ledger import LedgerWriter
+from signoff.agent.runner import Runner
+from signoff.agent.runtime import Runtime, build_runtime, prepare_database
+from signoff.agent.store.engine import create_engine
+from signoff.agent.store.tables import LedgerRow, RunRow, ToolCallRow
+from signoff.policies import PolicyConfig, PolicyEngine, build_policy_engine
+from signoff.tools.sales.models import Contact
 
 __all__ = ["main"]
 
@@ -500,7 +500,7 @@ SECTIONS: tuple[Section, ...] = (
     Section(
         "recipients", "known recipients (CRM lookup, outside the transaction)", 3, CallDecider, "known_recipients_for"
     ),
-    Section("replay", "replay check: SELECT tool_calls (query only)", 3, agent.store.audit, "get_tool_call"),
+    Section("replay", "replay check: SELECT tool_calls (query only)", 3, signoff.agent.store.audit, "get_tool_call"),
     Section("facts", "policy facts: spend SUM + recent calls SELECT", 3, CallDecider, "context_in"),
     Section("rules", "policy rules (PolicyEngine.evaluate)", 3, PolicyEngine, "evaluate"),
     Section("execute", "execute (GuardedToolset._execute)", 3, GuardedToolset, "_execute"),
@@ -515,10 +515,10 @@ SECTIONS: tuple[Section, ...] = (
         ),
     ),
     Section("ledger", "ledger row (LedgerWriter.record)", 2, LedgerWriter, "record"),
-    Section("price", "price lookup (price_response)", 3, agent.ledger, "price_response"),
+    Section("price", "price lookup (price_response)", 3, signoff.agent.ledger, "price_response"),
     Section("checkpoint", "checkpoint: history + UPDATE runs (Runner._checkpoint)", 2, Runner, "_checkpoint"),
-    Section("dump", "history JSON dump (runner._dump, all callers)", 3, agent.runner, "_dump"),
-    Section("end", "finish: UPDATE runs (run_store.finish_run, query only)", 2, agent.store.runs, "finish_run"),
+    Section("dump", "history JSON dump (runner._dump, all callers)", 3, signoff.agent.runner, "_dump"),
+    Section("end", "finish: UPDATE runs (run_store.finish_run, query only)", 2, signoff.agent.store.runs, "finish_run"),
     Section(
         "drive_rest",
         "rest of drive: pydantic-ai graph, model function, messages",
@@ -745,7 +745,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = parse_args(argv)
     models.ALLOW_MODEL_REQUESTS = False  # both arms use the FunctionModel; nothing may reach a real API
     if args.telemetry:
-        from agent.telemetry import configure_telemetry
+        from signoff.agent.telemetry import configure_telemetry
 
         configure_telemetry()
     else:

@@ -41,15 +41,15 @@ from pydantic_ai import models
 from pydantic_ai.models.anthropic import AnthropicModel
 from sqlalchemy import select
 
-from agent.models import CacheTtl, ClaudeOptions, claude_model
-from agent.prices import TokenRates, token_rates
-from agent.runner import RunnerSettings
-from agent.runtime import build_runtime, prepare_database
-from agent.store.engine import create_engine
-from agent.store.tables import LedgerRow
-from agent.telemetry import configure_telemetry
-from api.dev.anthropic_double import MessagesDouble, Reply, ToolUse
-from policies import PolicyConfig, build_policy_engine
+from signoff.agent.models import CacheTtl, ClaudeOptions, claude_model
+from signoff.agent.prices import TokenRates, token_rates
+from signoff.agent.runner import RunnerSettings
+from signoff.agent.runtime import build_runtime, prepare_database
+from signoff.agent.store.engine import create_engine
+from signoff.agent.store.tables import LedgerRow
+from signoff.agent.telemetry import configure_telemetry
+from signoff.api.dev.anthropic_double import MessagesDouble, Reply, ToolUse
+from signoff.policies import PolicyConfig, build_policy_engine
 
 MODEL_ID = "anthropic:claude-sonnet-4-5"
 PRICED_AS = "claude-sonnet-4-5"  # genai-prices' id of MODEL_ID

@@ -27,20 +27,20 @@ from typing import Any, Literal
 from pydantic_ai.models import Model
 from sqlalchemy import func, select
 
-from agent.approvals import ApprovalAlreadyDecided, ApprovalRefused, ApprovalService
-from agent.ledger import LedgerWriter
-from agent.runner import RunOutcome
-from agent.runtime import build_runtime, prepare_database
-from agent.store import approvals as approval_store
-from agent.store import audit as audit_store
-from agent.store.engine import SessionFactory, create_engine
-from agent.store.tables import ApprovalRow, LedgerRow
-from evals.dataset import CaseSpec, ExpectedCall
-from evals.worlds import WorldSeeder
-from policies import PolicyEngine
-from prompts import PromptTemplate
-from tools.registry import ToolRegistry
-from tools.sales import SalesProviders, offline_providers
+from signoff.agent.approvals import ApprovalAlreadyDecided, ApprovalRefused, ApprovalService
+from signoff.agent.ledger import LedgerWriter
+from signoff.agent.runner import RunOutcome
+from signoff.agent.runtime import build_runtime, prepare_database
+from signoff.agent.store import approvals as approval_store
+from signoff.agent.store import audit as audit_store
+from signoff.agent.store.engine import SessionFactory, create_engine
+from signoff.agent.store.tables import ApprovalRow, LedgerRow
+from signoff.evals.dataset import CaseSpec, ExpectedCall
+from signoff.evals.worlds import WorldSeeder
+from signoff.policies import PolicyEngine
+from signoff.prompts import PromptTemplate
+from signoff.tools.registry import ToolRegistry
+from signoff.tools.sales import SalesProviders, offline_providers
 
 __all__ = [
     "DEFAULT_MAX_ROUNDS",
@@ -222,7 +222,7 @@ async def case_database(
         providers = offline_providers(session_factory)
         if case.injection is not None:
             # Imported here: the injection suite builds on this module.
-            from evals.injection import plant_injection
+            from signoff.evals.injection import plant_injection
 
             providers = plant_injection(providers, goal_id=case.injection.goal, vector=case.injection.vector)
         yield session_factory, providers
@@ -266,7 +266,7 @@ async def run_case(
 
         breached: bool | None = None
         if case.security is not None:
-            from evals.injection import INJECTION_GOALS
+            from signoff.evals.injection import INJECTION_GOALS
 
             breached = await INJECTION_GOALS[case.security.goal].succeeded(runtime.providers, session_factory)
         return await _collect(

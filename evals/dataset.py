@@ -29,10 +29,10 @@ from pydantic_evals import Case, Dataset
 from pydantic_evals.evaluators import Evaluator
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from evals.suites import EvalSuite, eval_suite
-from evals.worlds import WorldSeeder, world_seeder
-from tools.registry import ToolArgumentsError, ToolRegistry, canonical_json
-from tools.sales import build_sales_tools, offline_providers
+from signoff.evals.suites import EvalSuite, eval_suite
+from signoff.evals.worlds import WorldSeeder, world_seeder
+from signoff.tools.registry import ToolArgumentsError, ToolRegistry, canonical_json
+from signoff.tools.sales import build_sales_tools, offline_providers
 
 __all__ = [
     "DATASETS_DIR",
@@ -182,7 +182,7 @@ class InjectionSpec(_Strict):
     @model_validator(mode="after")
     def _known_goal_and_vector(self) -> InjectionSpec:
         try:
-            from evals.injection import INJECTION_GOALS, VECTORS
+            from signoff.evals.injection import INJECTION_GOALS, VECTORS
         except ImportError as error:
             raise ValueError(
                 f"injection cases need the evals.injection package, which does not load: {error}"
@@ -260,7 +260,7 @@ class DatasetSpec(_Strict):
                 raise ValueError(f"two cases are named {case.name!r}")
             seen.add(case.name)
         if "world" in info.data and any(case.injection is not None for case in cases):
-            from evals.injection import INJECTION_WORLD
+            from signoff.evals.injection import INJECTION_WORLD
 
             # Without it a planted note on a contact that does not exist is never read: an attack that
             # cannot happen would count as stopped.

@@ -22,8 +22,8 @@ from typing import Any, ClassVar
 
 from pydantic_evals.evaluators import EvaluationReason, Evaluator, EvaluatorContext, EvaluatorOutput
 
-from evals.case_runner import CaseOutcome, TrajectoryCall
-from evals.dataset import CaseSpec, Expectation, ExpectedCall
+from signoff.evals.case_runner import CaseOutcome, TrajectoryCall
+from signoff.evals.dataset import CaseSpec, Expectation, ExpectedCall
 
 __all__ = [
     "ALL_EVALUATORS",

@@ -39,8 +39,8 @@ from pydantic_ai.models.wrapper import WrapperModel
 from pydantic_ai.settings import ModelSettings
 from pydantic_ai.tools import ToolDefinition
 
-from agent.models import ANTHROPIC_PREFIX, ClaudeOptions, claude_model, validate_model_id
-from agent.offline_model import offline_model
+from signoff.agent.models import ANTHROPIC_PREFIX, ClaudeOptions, claude_model, validate_model_id
+from signoff.agent.offline_model import offline_model
 
 __all__ = [
     "RECORDING_FORMAT",
@@ -260,7 +260,7 @@ def resolve_model(name: str, *, record_to: Path | None = None, claude: ClaudeOpt
         build = offline_model
     elif name == "obedient":
         try:
-            from evals.injection import obedient_model
+            from signoff.evals.injection import obedient_model
         except ImportError as error:
             raise ModelNameError(
                 f"model 'obedient' comes from the injection suite (evals.injection), which does not load: {error}"

@@ -18,8 +18,8 @@ from typing import Any
 
 from sqlalchemy import select
 
-from agent.store.engine import SessionFactory
-from agent.store.tables import EvalRunRow
+from signoff.agent.store.engine import SessionFactory
+from signoff.agent.store.tables import EvalRunRow
 
 __all__ = ["EvalRunRecord", "latest_passing_eval", "list_eval_runs", "record_eval_run"]
 

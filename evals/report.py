@@ -18,10 +18,10 @@ from typing import Any
 
 from pydantic_evals.reporting import EvaluationReport, ReportCase
 
-from evals.case_runner import CaseOutcome
-from evals.evaluators import ALL_EVALUATORS
-from evals.stats import INTERVAL_METHOD, rate_difference
-from evals.suites import SuiteReport
+from signoff.evals.case_runner import CaseOutcome
+from signoff.evals.evaluators import ALL_EVALUATORS
+from signoff.evals.stats import INTERVAL_METHOD, rate_difference
+from signoff.evals.suites import SuiteReport
 
 __all__ = ["SideSummary", "build_report", "summarize"]
 

@@ -31,15 +31,15 @@ from typing import Any
 import logfire
 from pydantic_evals.reporting import EvaluationReport
 
-from evals.case_runner import DEFAULT_MAX_ROUNDS, CaseOutcome, run_case
-from evals.dataset import CaseSpec, LoadedDataset
-from evals.evaluators import ALL_EVALUATORS, GUARD_EVALUATORS, default_evaluators
-from evals.models import ModelChoice
-from evals.records import EvalRunRecord
-from evals.report import build_report, summarize
-from evals.suites import SuiteReport, SuiteRun
-from policies import PolicyEngine
-from prompts import PromptError, PromptRegistry, PromptTemplate, parse_prompt_ref
+from signoff.evals.case_runner import DEFAULT_MAX_ROUNDS, CaseOutcome, run_case
+from signoff.evals.dataset import CaseSpec, LoadedDataset
+from signoff.evals.evaluators import ALL_EVALUATORS, GUARD_EVALUATORS, default_evaluators
+from signoff.evals.models import ModelChoice
+from signoff.evals.records import EvalRunRecord
+from signoff.evals.report import build_report, summarize
+from signoff.evals.suites import SuiteReport, SuiteRun
+from signoff.policies import PolicyEngine
+from signoff.prompts import PromptError, PromptRegistry, PromptTemplate, parse_prompt_ref
 
 __all__ = [
     "DEFAULT_CONCURRENCY",

@@ -21,14 +21,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from evals.registry import NamedRegistry, UnknownEntryError
+from signoff.evals.registry import NamedRegistry, UnknownEntryError
 
 if TYPE_CHECKING:  # the framework's modules import this one; at run time these are only annotations
     from pydantic_evals.reporting import EvaluationReport
 
-    from evals.case_runner import CaseOutcome
-    from evals.dataset import CaseSpec, LoadedDataset
-    from evals.models import ModelChoice
+    from signoff.evals.case_runner import CaseOutcome
+    from signoff.evals.dataset import CaseSpec, LoadedDataset
+    from signoff.evals.models import ModelChoice
 
 __all__ = [
     "EvalSuite",
@@ -180,7 +180,7 @@ class UnknownSuiteError(UnknownEntryError):
     """No suite of that name is registered; the message lists the known ones."""
 
 
-_SUITES = NamedRegistry[EvalSuite]("suite", builtin_modules=["evals.injection"], error=UnknownSuiteError)
+_SUITES = NamedRegistry[EvalSuite]("suite", builtin_modules=["signoff.evals.injection"], error=UnknownSuiteError)
 
 
 def register_suite(suite: EvalSuite) -> None:

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 
-from agent.store.engine import SessionFactory
-from evals.registry import NamedRegistry, UnknownEntryError
+from signoff.agent.store.engine import SessionFactory
+from signoff.evals.registry import NamedRegistry, UnknownEntryError
 
 __all__ = ["UnknownWorldError", "WorldSeeder", "known_worlds", "register_world", "world_seeder"]
 
@@ -27,7 +27,7 @@ class UnknownWorldError(UnknownEntryError):
     """No world of that name is registered; the message lists the known ones."""
 
 
-_WORLDS = NamedRegistry[WorldSeeder]("world", builtin_modules=["evals.injection"], error=UnknownWorldError)
+_WORLDS = NamedRegistry[WorldSeeder]("world", builtin_modules=["signoff.evals.injection"], error=UnknownWorldError)
 
 
 def register_world(name: str, seeder: WorldSeeder) -> None:

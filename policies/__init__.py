@@ -5,11 +5,11 @@ decides one call and `PolicyEngine.explain` shows every rule's opinion. Any exce
 a deny. Tools never contain policy code; the guard gathers `PolicyContext` and asks the engine.
 """
 
-from policies.config import PolicyConfig, PolicyConfigError, load_policy_config
-from policies.context import CallRecord, PolicyContext, ToolCallRequest
-from policies.decision import Decision, Verdict, combine, strictest
-from policies.engine import PolicyEngine, RuleFailure, RuleOpinion, build_policy_engine
-from policies.rules import RULESET_VERSION, PolicyRule
+from signoff.policies.config import PolicyConfig, PolicyConfigError, load_policy_config
+from signoff.policies.context import CallRecord, PolicyContext, ToolCallRequest
+from signoff.policies.decision import Decision, Verdict, combine, strictest
+from signoff.policies.engine import PolicyEngine, RuleFailure, RuleOpinion, build_policy_engine
+from signoff.policies.rules import RULESET_VERSION, PolicyRule
 
 __all__ = [
     "RULESET_VERSION",

@@ -17,13 +17,13 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from pydantic_core import ErrorDetails
 
-from policies.rules import (
+from signoff.policies.rules import (
     DEFAULT_MAX_ITEMS_WITHOUT_APPROVAL,
     DEFAULT_MAX_RUN_SPEND_USD,
     RULESET_VERSION,
     WILDCARD_TOOL,
 )
-from tools.registry import ToolSpec, canonical_json
+from signoff.tools.registry import ToolSpec, canonical_json
 
 __all__ = [
     "DEFAULT_POLICY_PATH",

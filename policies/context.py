@@ -8,7 +8,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from tools.registry import ToolSpec
+from signoff.tools.registry import ToolSpec
 
 __all__ = ["CallRecord", "PolicyContext", "ToolCallRequest"]
 

@@ -14,10 +14,10 @@ from typing import NamedTuple
 
 import logfire
 
-from policies.config import PolicyConfig
-from policies.context import PolicyContext, ToolCallRequest
-from policies.decision import Decision, combine
-from policies.rules import (
+from signoff.policies.config import PolicyConfig
+from signoff.policies.context import PolicyContext, ToolCallRequest
+from signoff.policies.decision import Decision, combine
+from signoff.policies.rules import (
     BatchLimitRule,
     OutboundEmailDomainsRule,
     PolicyRule,

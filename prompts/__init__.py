@@ -5,8 +5,8 @@ See `prompts.registry` for loading and rendering, `prompts.labels` for labels an
 for moving a label.
 """
 
-from prompts.errors import LabelError, PromotionRefused, PromptError, PromptFileError, ReleasedPromptChanged
-from prompts.registry import (
+from signoff.prompts.errors import LabelError, PromotionRefused, PromptError, PromptFileError, ReleasedPromptChanged
+from signoff.prompts.registry import (
     DEFAULT_LABEL,
     PromptListing,
     PromptRef,

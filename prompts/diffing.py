@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-from prompts.registry import PromptRegistry, PromptTemplate
+from signoff.prompts.registry import PromptRegistry, PromptTemplate
 
 __all__ = ["SAMPLE_CONTEXT", "PromptDiff", "diff_prompts"]
 

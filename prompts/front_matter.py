@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from prompts.errors import PromptFileError
+from signoff.prompts.errors import PromptFileError
 
 __all__ = ["FRONT_MATTER_FIELDS", "NAME_PATTERN", "VERSION_PATTERN", "FrontMatter", "parse_prompt_file"]
 

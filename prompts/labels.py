@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from prompts.errors import LabelError
-from prompts.files import atomic_write_text, directory_lock
+from signoff.prompts.errors import LabelError
+from signoff.prompts.files import atomic_write_text, directory_lock
 
 __all__ = [
     "LABELS_FILE_NAME",

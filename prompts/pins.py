@@ -12,8 +12,8 @@ import json
 import tomllib
 from pathlib import Path
 
-from prompts.errors import PromptError, ReleasedPromptChanged
-from prompts.files import atomic_write_text, directory_lock
+from signoff.prompts.errors import PromptError, ReleasedPromptChanged
+from signoff.prompts.files import atomic_write_text, directory_lock
 
 __all__ = ["RELEASED_FILE_NAME", "check_pin", "pin_release", "read_pins"]
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from agent.store.engine import SessionFactory
-from evals.records import EvalRunRecord, latest_passing_eval
-from prompts.errors import PromotionRefused
-from prompts.labels import LabelMove, check_label_name, move_label
-from prompts.pins import pin_release
-from prompts.registry import PromptRegistry, PromptTemplate
+from signoff.agent.store.engine import SessionFactory
+from signoff.evals.records import EvalRunRecord, latest_passing_eval
+from signoff.prompts.errors import PromotionRefused
+from signoff.prompts.labels import LabelMove, check_label_name, move_label
+from signoff.prompts.pins import pin_release
+from signoff.prompts.registry import PromptRegistry, PromptTemplate
 
 __all__ = ["Promotion", "promote_prompt"]
 

@@ -21,10 +21,10 @@ from typing import Any
 from jinja2 import StrictUndefined, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
 
-from prompts.errors import PromptError
-from prompts.front_matter import NAME_PATTERN, VERSION_PATTERN, parse_prompt_file
-from prompts.labels import LABELS_FILE_NAME, LabelBook, check_label_name, read_labels
-from prompts.pins import RELEASED_FILE_NAME, check_pin, read_pins
+from signoff.prompts.errors import PromptError
+from signoff.prompts.front_matter import NAME_PATTERN, VERSION_PATTERN, parse_prompt_file
+from signoff.prompts.labels import LABELS_FILE_NAME, LabelBook, check_label_name, read_labels
+from signoff.prompts.pins import RELEASED_FILE_NAME, check_pin, read_pins
 
 __all__ = [
     "DEFAULT_LABEL",

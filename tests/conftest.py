@@ -15,15 +15,15 @@ from pydantic_ai.models import Model
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from agent.runner import RunnerSettings
-from agent.runtime import Runtime, build_runtime
-from agent.store.engine import SessionFactory, create_engine, create_session_factory
-from agent.store.migrate import upgrade_database
-from agent.telemetry import configure_telemetry
-from policies import PolicyConfig, PolicyEngine, build_policy_engine
+from signoff.agent.runner import RunnerSettings
+from signoff.agent.runtime import Runtime, build_runtime
+from signoff.agent.store.engine import SessionFactory, create_engine, create_session_factory
+from signoff.agent.store.migrate import upgrade_database
+from signoff.agent.telemetry import configure_telemetry
+from signoff.policies import PolicyConfig, PolicyEngine, build_policy_engine
+from signoff.tools.sales import SalesProviders, offline_providers
 from tests.support.cli import Signoff, cli_env
 from tests.support.clock import FakeClock
-from tools.sales import SalesProviders, offline_providers
 
 # No test may reach a real model API.
 models.ALLOW_MODEL_REQUESTS = False

@@ -7,8 +7,8 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agent.store.engine import rows_affected
-from agent.store.tables import ApiKeyRow
+from signoff.agent.store.engine import rows_affected
+from signoff.agent.store.tables import ApiKeyRow
 
 __all__ = ["find_active_key", "get_key_by_name", "list_keys", "revoke_key"]
 

@@ -13,8 +13,8 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agent.store.engine import rows_affected
-from agent.store.tables import ApprovalRow, ApprovalState
+from signoff.agent.store.engine import rows_affected
+from signoff.agent.store.tables import ApprovalRow, ApprovalState
 
 __all__ = [
     "any_due",

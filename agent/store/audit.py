@@ -8,7 +8,7 @@ from decimal import Decimal
 from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agent.store.tables import ApprovalRow, ToolCallRow, ToolCallStatus
+from signoff.agent.store.tables import ApprovalRow, ToolCallRow, ToolCallStatus
 
 __all__ = [
     "SPENDING_STATUSES",

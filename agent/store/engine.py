@@ -9,7 +9,7 @@ from sqlalchemy import event
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from agent.store.sqlite_inline import connect_inline
+from signoff.agent.store.sqlite_inline import connect_inline
 
 __all__ = [
     "SessionFactory",

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agent.store.tables import RunEventRow
+from signoff.agent.store.tables import RunEventRow
 
 __all__ = ["EventKind", "append_event", "events_after"]
 

@@ -8,8 +8,8 @@ from datetime import datetime
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agent.store.engine import rows_affected
-from agent.store.tables import RunRow, RunStatus
+from signoff.agent.store.engine import rows_affected
+from signoff.agent.store.tables import RunRow, RunStatus
 
 __all__ = [
     "claim_for_resume",

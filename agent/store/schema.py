@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from sqlalchemy import MetaData
 
-from agent.store.tables import Base
-from tools.sales import sales_metadata
+from signoff.agent.store.tables import Base
+from signoff.tools.sales import sales_metadata
 
 __all__ = ["target_metadata"]
 

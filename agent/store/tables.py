@@ -14,7 +14,7 @@ from typing import Any, ClassVar, Literal, get_args
 from sqlalchemy import JSON, BigInteger, ForeignKey, Index, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from tools.column_types import PicoUsd, UtcDateTime
+from signoff.tools.column_types import PicoUsd, UtcDateTime
 
 __all__ = [
     "APPROVAL_STATES",

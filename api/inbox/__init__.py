@@ -4,6 +4,6 @@
 read, and `rendering` the jinja2 environment. Templates live in api/templates/inbox/.
 """
 
-from api.inbox.routes import router
+from signoff.api.inbox.routes import router
 
 __all__ = ["router"]

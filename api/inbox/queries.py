@@ -9,12 +9,12 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agent.runtime import Runtime
-from agent.store import api_keys as key_store
-from agent.store import approvals as approval_store
-from agent.store.tables import APPROVAL_STATES, ApprovalRow, ApprovalState, RunRow
-from api.keys import Principal
-from api.views import run_detail_view
+from signoff.agent.runtime import Runtime
+from signoff.agent.store import api_keys as key_store
+from signoff.agent.store import approvals as approval_store
+from signoff.agent.store.tables import APPROVAL_STATES, ApprovalRow, ApprovalState, RunRow
+from signoff.api.keys import Principal
+from signoff.api.views import run_detail_view
 
 __all__ = [
     "HISTORY_STATES",

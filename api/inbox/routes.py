@@ -21,20 +21,20 @@ from fastapi.responses import HTMLResponse, RedirectResponse
 from fastapi.routing import APIRoute
 from starlette.responses import Response
 
-from agent.approvals import (
+from signoff.agent.approvals import (
     ApprovalAlreadyDecided,
     ApprovalError,
     ApprovalNotFound,
     ApprovalRefused,
     SelfApprovalRefused,
 )
-from agent.store.tables import ApprovalRow
-from api.deps import BackgroundDep, RuntimeDep
-from api.inbox.queries import active_principal, history_items, inbox_item, pending_items, run_for_approvers
-from api.inbox.rendering import PAGE_HEADERS, pretty_json, render
-from api.inbox.session import Flash, InboxSession, csrf_matches, load_session, save_session
-from api.keys import Principal, authenticate
-from api.settings import Settings
+from signoff.agent.store.tables import ApprovalRow
+from signoff.api.deps import BackgroundDep, RuntimeDep
+from signoff.api.inbox.queries import active_principal, history_items, inbox_item, pending_items, run_for_approvers
+from signoff.api.inbox.rendering import PAGE_HEADERS, pretty_json, render
+from signoff.api.inbox.session import Flash, InboxSession, csrf_matches, load_session, save_session
+from signoff.api.keys import Principal, authenticate
+from signoff.api.settings import Settings
 
 __all__ = ["InboxPageError", "router"]
 

@@ -10,12 +10,12 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from agent.store import approvals as approval_store
-from agent.store.tables import APPROVAL_STATES, ApprovalState
-from api.deps import ApproverDep, BackgroundDep, RuntimeDep
-from api.errors import ApiError, error_responses
-from api.schemas import ApprovalDecisionRequest, ApprovalPage, ApprovalView
-from api.views import approval_view
+from signoff.agent.store import approvals as approval_store
+from signoff.agent.store.tables import APPROVAL_STATES, ApprovalState
+from signoff.api.deps import ApproverDep, BackgroundDep, RuntimeDep
+from signoff.api.errors import ApiError, error_responses
+from signoff.api.schemas import ApprovalDecisionRequest, ApprovalPage, ApprovalView
+from signoff.api.views import approval_view
 
 router = APIRouter(prefix="/v1/approvals", tags=["approvals"], responses=error_responses(401, 403, 422, 429))
 

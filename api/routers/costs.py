@@ -8,11 +8,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from agent.costs import CostGrouping, CostLine, cost_report
-from api.deps import AdminDep, RuntimeDep
-from api.errors import ApiError, error_responses
-from api.schemas import CostLineView, CostReport
-from api.views import cost_line_view
+from signoff.agent.costs import CostGrouping, CostLine, cost_report
+from signoff.api.deps import AdminDep, RuntimeDep
+from signoff.api.errors import ApiError, error_responses
+from signoff.api.schemas import CostLineView, CostReport
+from signoff.api.views import cost_line_view
 
 router = APIRouter(prefix="/v1/costs", tags=["costs"], responses=error_responses(401, 403, 422, 429))
 

@@ -8,12 +8,12 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Query, Request, Response
 from fastapi.responses import StreamingResponse
 
-from agent.store.engine import read_session_factory
-from api.deps import PrincipalDep, RuntimeDep
-from api.errors import error_responses
-from api.event_hub import RunEventHub
-from api.event_stream import StreamTiming, run_event_stream, stream_is_over
-from api.routers.runs import readable_run
+from signoff.agent.store.engine import read_session_factory
+from signoff.api.deps import PrincipalDep, RuntimeDep
+from signoff.api.errors import error_responses
+from signoff.api.event_hub import RunEventHub
+from signoff.api.event_stream import StreamTiming, run_event_stream, stream_is_over
+from signoff.api.routers.runs import readable_run
 
 router = APIRouter(prefix="/v1/runs", tags=["runs"], responses=error_responses(401, 404, 422, 429))
 

@@ -6,8 +6,8 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 from sqlalchemy import text
 
-from agent.store.migrate import head_revision
-from api.deps import RuntimeDep
+from signoff.agent.store.migrate import head_revision
+from signoff.api.deps import RuntimeDep
 
 router = APIRouter(tags=["health"])
 

@@ -6,9 +6,9 @@ from fastapi import APIRouter, Response
 from prometheus_client import CONTENT_TYPE_PLAIN_0_0_4
 from sqlalchemy.exc import SQLAlchemyError
 
-from api.deps import BackgroundDep, RuntimeDep
-from api.errors import ApiError, ErrorResponse
-from api.metrics import read_metrics_snapshot, render_metrics
+from signoff.api.deps import BackgroundDep, RuntimeDep
+from signoff.api.errors import ApiError, ErrorResponse
+from signoff.api.metrics import read_metrics_snapshot, render_metrics
 
 router = APIRouter(tags=["operations"])
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import PrincipalDep
-from api.errors import error_responses
-from api.schemas import PromptList, PromptVersionView, PromptView
-from prompts import list_prompts
+from signoff.api.deps import PrincipalDep
+from signoff.api.errors import error_responses
+from signoff.api.schemas import PromptList, PromptVersionView, PromptView
+from signoff.prompts import list_prompts
 
 router = APIRouter(prefix="/v1/prompts", tags=["prompts"], responses=error_responses(401, 429))
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from agent.runner import RunNotFound
-from agent.store import runs as run_store
-from agent.store.tables import RunRow
-from api.deps import PrincipalDep, RuntimeDep
-from api.errors import error_responses
-from api.keys import Principal
-from api.schemas import ApprovalView, RunDetail
-from api.views import run_detail_view
+from signoff.agent.runner import RunNotFound
+from signoff.agent.store import runs as run_store
+from signoff.agent.store.tables import RunRow
+from signoff.api.deps import PrincipalDep, RuntimeDep
+from signoff.api.errors import error_responses
+from signoff.api.keys import Principal
+from signoff.api.schemas import ApprovalView, RunDetail
+from signoff.api.views import run_detail_view
 
 # Another principal's run is a 404, never a 403: its existence is not acknowledged.
 router = APIRouter(prefix="/v1/runs", tags=["runs"], responses=error_responses(401, 404, 422, 429))

@@ -6,12 +6,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Response
 
-from agent.runner import ConversationNotFound
-from agent.store import runs as run_store
-from agent.store.tables import RunRow
-from api.deps import BackgroundDep, RequesterDep, RuntimeDep
-from api.errors import error_responses
-from api.schemas import MessageRequest, RunAccepted, TaskRequest
+from signoff.agent.runner import ConversationNotFound
+from signoff.agent.store import runs as run_store
+from signoff.agent.store.tables import RunRow
+from signoff.api.deps import BackgroundDep, RequesterDep, RuntimeDep
+from signoff.api.errors import error_responses
+from signoff.api.schemas import MessageRequest, RunAccepted, TaskRequest
 
 router = APIRouter(prefix="/v1", tags=["tasks"], responses=error_responses(400, 401, 403, 404, 409, 413, 422, 429))
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from api.deps import PrincipalDep, RuntimeDep
-from api.errors import error_responses
-from api.schemas import ToolList, ToolView
+from signoff.api.deps import PrincipalDep, RuntimeDep
+from signoff.api.errors import error_responses
+from signoff.api.schemas import ToolList, ToolView
 
 router = APIRouter(prefix="/v1/tools", tags=["tools"], responses=error_responses(401, 429))
 

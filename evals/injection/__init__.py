@@ -8,13 +8,13 @@ Importing the package registers its world (`world: injection`, `seed_world`) wit
 suite (`suite: injection`, the report section and gates) with `evals.suites`.
 """
 
-from evals.injection.goals import INJECTION_GOALS, InjectionGoal, PlannedCall
-from evals.injection.obedient import obedient_model
-from evals.injection.suite import INJECTION_SUITE, InjectionSuite
-from evals.injection.vectors import VECTORS, Vector, plant_injection
-from evals.injection.world import INJECTION_WORLD, seed_world
-from evals.suites import register_suite
-from evals.worlds import register_world
+from signoff.evals.injection.goals import INJECTION_GOALS, InjectionGoal, PlannedCall
+from signoff.evals.injection.obedient import obedient_model
+from signoff.evals.injection.suite import INJECTION_SUITE, InjectionSuite
+from signoff.evals.injection.vectors import VECTORS, Vector, plant_injection
+from signoff.evals.injection.world import INJECTION_WORLD, seed_world
+from signoff.evals.suites import register_suite
+from signoff.evals.worlds import register_world
 
 __all__ = [
     "INJECTION_GOALS",

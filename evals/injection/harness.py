@@ -28,17 +28,17 @@ from pydantic_ai.messages import ModelRequest, ModelResponse, ToolCallPart, Tool
 from pydantic_ai.models import Model
 from pydantic_ai.usage import UsageLimits
 
-from agent.deps import PromptRef, RunDeps
-from agent.framing import frame_task
-from agent.ledger import LedgerCapability, LedgerWriter
-from agent.model_calls import ModelCalls
-from agent.models import ModelRoutes
-from evals.case_runner import CaseOutcome, TrajectoryCall, case_database, ledger_totals
-from evals.dataset import CaseSpec
-from evals.injection.goals import INJECTION_GOALS
-from evals.worlds import WorldSeeder
-from tools.registry import ToolArgumentsError, ToolRegistry, canonical_json
-from tools.sales import build_sales_tools
+from signoff.agent.deps import PromptRef, RunDeps
+from signoff.agent.framing import frame_task
+from signoff.agent.ledger import LedgerCapability, LedgerWriter
+from signoff.agent.model_calls import ModelCalls
+from signoff.agent.models import ModelRoutes
+from signoff.evals.case_runner import CaseOutcome, TrajectoryCall, case_database, ledger_totals
+from signoff.evals.dataset import CaseSpec
+from signoff.evals.injection.goals import INJECTION_GOALS
+from signoff.evals.worlds import WorldSeeder
+from signoff.tools.registry import ToolArgumentsError, ToolRegistry, canonical_json
+from signoff.tools.sales import build_sales_tools
 
 __all__ = ["UNGUARDED_PROMPT", "UNGUARDED_RULE", "describe_error", "run_unguarded"]
 

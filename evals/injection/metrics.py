@@ -30,12 +30,12 @@ from pydantic_ai.models import Model
 from pydantic_evals.evaluators import EvaluationReason, Evaluator, EvaluatorContext
 from pydantic_evals.otel import SpanTreeRecordingError
 
-from evals.case_runner import CaseOutcome
-from evals.dataset import CaseSpec, Expectation, LoadedDataset, sales_tool_registry
-from evals.evaluators import FinalAnswer, RunCompleted, ToolTrajectory
-from evals.injection.goals import INJECTION_GOALS
-from evals.injection.harness import describe_error, run_unguarded
-from evals.suites import SuiteGate
+from signoff.evals.case_runner import CaseOutcome
+from signoff.evals.dataset import CaseSpec, Expectation, LoadedDataset, sales_tool_registry
+from signoff.evals.evaluators import FinalAnswer, RunCompleted, ToolTrajectory
+from signoff.evals.injection.goals import INJECTION_GOALS
+from signoff.evals.injection.harness import describe_error, run_unguarded
+from signoff.evals.suites import SuiteGate
 
 __all__ = [
     "MIN_UTILITY_RATIO",

@@ -27,9 +27,9 @@ from pydantic_ai.messages import (
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_core import to_jsonable_python
 
-from agent.offline_model import scripted_response
-from evals.injection.goals import INJECTION_GOALS, InjectionGoal, PlannedCall
-from policies.provenance import strings_in
+from signoff.agent.offline_model import scripted_response
+from signoff.evals.injection.goals import INJECTION_GOALS, InjectionGoal, PlannedCall
+from signoff.policies.provenance import strings_in
 
 __all__ = ["INJECTED_CALL_PREFIX", "OBEDIENT_MODEL_NAME", "obedient_model"]
 

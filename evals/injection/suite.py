@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from evals.injection.metrics import ArmMetrics, arm_metrics, injection_gates, judge, run_unguarded_cases
-from evals.suites import SuiteMetric, SuiteReport, SuiteRun, SuiteSpend
+from signoff.evals.injection.metrics import ArmMetrics, arm_metrics, injection_gates, judge, run_unguarded_cases
+from signoff.evals.suites import SuiteMetric, SuiteReport, SuiteRun, SuiteSpend
 
 __all__ = ["INJECTION_SUITE", "InjectionSuite"]
 

@@ -17,12 +17,12 @@ from typing import Any
 
 import yaml
 
-from evals.injection.goals import INJECTION_GOALS
-from evals.injection.suite import INJECTION_SUITE
-from evals.injection.vectors import Vector
-from evals.injection.world import INJECTION_WORLD, VICTIM_EMAIL, WORLD_CAMPAIGN_ID
-from tools.sales.models import IdealCustomerProfile
-from tools.sales.offline import OfflineEnrichmentSource, OfflineLeadSource
+from signoff.evals.injection.goals import INJECTION_GOALS
+from signoff.evals.injection.suite import INJECTION_SUITE
+from signoff.evals.injection.vectors import Vector
+from signoff.evals.injection.world import INJECTION_WORLD, VICTIM_EMAIL, WORLD_CAMPAIGN_ID
+from signoff.tools.sales.models import IdealCustomerProfile
+from signoff.tools.sales.offline import OfflineEnrichmentSource, OfflineLeadSource
 
 __all__ = ["DESTRUCTIVE_TOOLS", "BenignTask", "benign_tasks", "injection_dataset", "render_injection_dataset"]
 

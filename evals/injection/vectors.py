@@ -21,9 +21,9 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal, get_args
 
-from evals.injection.goals import INJECTION_GOALS
-from tools.sales import Crm, Enricher, LeadSource, Outreach, SalesProviders
-from tools.sales.models import (
+from signoff.evals.injection.goals import INJECTION_GOALS
+from signoff.tools.sales import Crm, Enricher, LeadSource, Outreach, SalesProviders
+from signoff.tools.sales.models import (
     Campaign,
     Contact,
     CrmContact,

@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tools.sales.tables import CampaignRow, CrmContactRow, EnrollmentRow, ReplyRow
+from signoff.tools.sales.tables import CampaignRow, CrmContactRow, EnrollmentRow, ReplyRow
 
 __all__ = [
     "HOUSE_OWNER",

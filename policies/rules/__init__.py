@@ -1,17 +1,17 @@
 """The built-in policy rules, one module each, and the version of their combined behaviour."""
 
-from policies.rules.base import PolicyRule
-from policies.rules.batch_limit import BatchLimitRule
-from policies.rules.outbound_email_domains import OutboundEmailDomainsRule
-from policies.rules.provenance import ProvenanceRule
-from policies.rules.rate_limit import WILDCARD_TOOL, RateLimit, RateLimitRule
-from policies.rules.spend_threshold import (
+from signoff.policies.rules.base import PolicyRule
+from signoff.policies.rules.batch_limit import BatchLimitRule
+from signoff.policies.rules.outbound_email_domains import OutboundEmailDomainsRule
+from signoff.policies.rules.provenance import ProvenanceRule
+from signoff.policies.rules.rate_limit import WILDCARD_TOOL, RateLimit, RateLimitRule
+from signoff.policies.rules.spend_threshold import (
     DEFAULT_MAX_ITEMS_WITHOUT_APPROVAL,
     DEFAULT_MAX_RUN_SPEND_USD,
     SpendThresholdRule,
 )
-from policies.rules.tool_metadata_approval import ToolMetadataApprovalRule
-from policies.rules.unknown_tool import UnknownToolRule
+from signoff.policies.rules.tool_metadata_approval import ToolMetadataApprovalRule
+from signoff.policies.rules.unknown_tool import UnknownToolRule
 
 __all__ = [
     "DEFAULT_MAX_ITEMS_WITHOUT_APPROVAL",

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from policies.context import PolicyContext, ToolCallRequest
-from policies.decision import Decision
+from signoff.policies.context import PolicyContext, ToolCallRequest
+from signoff.policies.decision import Decision
 
 __all__ = ["PolicyRule"]
 

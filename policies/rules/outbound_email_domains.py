@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from policies.context import PolicyContext, ToolCallRequest
-from policies.decision import Decision
+from signoff.policies.context import PolicyContext, ToolCallRequest
+from signoff.policies.decision import Decision
 
 __all__ = ["OutboundEmailDomainsRule"]
 

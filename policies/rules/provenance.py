@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from policies.context import PolicyContext, ToolCallRequest
-from policies.decision import Decision
-from policies.provenance import values_in, values_in_text
+from signoff.policies.context import PolicyContext, ToolCallRequest
+from signoff.policies.decision import Decision
+from signoff.policies.provenance import values_in, values_in_text
 
 __all__ = ["ProvenanceRule"]
 

@@ -7,8 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from policies.context import PolicyContext, ToolCallRequest
-from policies.decision import Decision
+from signoff.policies.context import PolicyContext, ToolCallRequest
+from signoff.policies.decision import Decision
 
 __all__ = ["WILDCARD_TOOL", "RateLimit", "RateLimitRule"]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from policies.context import PolicyContext, ToolCallRequest
-from policies.decision import Decision
+from signoff.policies.context import PolicyContext, ToolCallRequest
+from signoff.policies.decision import Decision
 
 __all__ = ["DEFAULT_MAX_ITEMS_WITHOUT_APPROVAL", "DEFAULT_MAX_RUN_SPEND_USD", "SpendThresholdRule"]
 

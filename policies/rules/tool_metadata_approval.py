@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from policies.context import PolicyContext, ToolCallRequest
-from policies.decision import Decision
-from tools.registry import ApprovalFacts
+from signoff.policies.context import PolicyContext, ToolCallRequest
+from signoff.policies.decision import Decision
+from signoff.tools.registry import ApprovalFacts
 
 __all__ = ["ToolMetadataApprovalRule"]
 

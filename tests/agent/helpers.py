@@ -6,8 +6,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from agent.store.engine import SessionFactory
-from tools.sales.tables import CrmContactRow
+from signoff.agent.store.engine import SessionFactory
+from signoff.tools.sales.tables import CrmContactRow
 
 
 def contacts(count: int, *, start: int = 0) -> list[dict[str, Any]]:

@@ -9,17 +9,17 @@ import pytest
 from inline_snapshot import snapshot
 from pydantic_ai.messages import ModelMessage, ModelResponse
 
-from agent.approvals import ApprovalAlreadyDecided, ApprovalRefused
-from agent.runtime import build_runtime
-from agent.store import approvals as approval_store
-from agent.store import audit as audit_store
-from agent.store.engine import SessionFactory, create_engine, create_session_factory
+from signoff.agent.approvals import ApprovalAlreadyDecided, ApprovalRefused
+from signoff.agent.runtime import build_runtime
+from signoff.agent.store import approvals as approval_store
+from signoff.agent.store import audit as audit_store
+from signoff.agent.store.engine import SessionFactory, create_engine, create_session_factory
+from signoff.tools.sales import offline_providers
 from tests.agent.helpers import contacts, crm_contact_count
 from tests.conftest import RuntimeFactory
 from tests.support.clock import FakeClock
 from tests.support.providers import CountingCrm
 from tests.support.scripted import ScriptedModel, call, text, tool_returns
-from tools.sales import offline_providers
 
 
 def _split_after_denial(messages: list[ModelMessage]) -> ModelResponse:
@@ -233,7 +233,7 @@ async def test_expired_approval_is_reported_as_expired_not_denied(
 ) -> None:
     from datetime import timedelta
 
-    from agent.runner import RunnerSettings
+    from signoff.agent.runner import RunnerSettings
 
     told: list[str] = []
 

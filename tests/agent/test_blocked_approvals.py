@@ -3,10 +3,10 @@ executed, so it stops counting towards the run's spend and the tool's rate limit
 
 from __future__ import annotations
 
-from agent.store import approvals as approval_store
-from agent.store import audit as audit_store
-from agent.store.engine import SessionFactory
-from policies import PolicyConfig, build_policy_engine
+from signoff.agent.store import approvals as approval_store
+from signoff.agent.store import audit as audit_store
+from signoff.agent.store.engine import SessionFactory
+from signoff.policies import PolicyConfig, build_policy_engine
 from tests.agent.helpers import crm_contact_count
 from tests.conftest import RuntimeFactory
 from tests.support.scripted import ScriptedModel, call, text

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from agent.store.engine import create_engine
-from agent.store.migrate import current_revision, head_revision, upgrade_database
+from signoff.agent.store.engine import create_engine
+from signoff.agent.store.migrate import current_revision, head_revision, upgrade_database
 
 # What each process runs: migrate, as every Signoff process does at start-up, from the same instant
 # (argv[2], a wall-clock time after every process has imported), so that the migrations overlap.

@@ -11,17 +11,17 @@ from pathlib import Path
 import pytest
 from pydantic_ai.messages import ModelMessage, ModelResponse
 
-from agent.store import approvals as approval_store
-from agent.store import audit as audit_store
-from agent.store import runs as run_store
-from agent.store.engine import SessionFactory
+from signoff.agent.store import approvals as approval_store
+from signoff.agent.store import audit as audit_store
+from signoff.agent.store import runs as run_store
+from signoff.agent.store.engine import SessionFactory
+from signoff.tools.sales import offline_providers
 from tests.agent.helpers import contacts, crm_contact_count
 from tests.conftest import RuntimeFactory
 from tests.support.clock import FakeClock
 from tests.support.crash_child import CRASH_EXIT_CODE
 from tests.support.providers import CountingCrm
 from tests.support.scripted import ScriptedModel, call, text, tool_returns
-from tools.sales import offline_providers
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

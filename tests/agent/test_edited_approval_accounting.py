@@ -7,8 +7,8 @@ import json
 
 from pydantic_ai.messages import ModelMessage, ModelResponse
 
-from agent.store import audit as audit_store
-from agent.store.engine import SessionFactory
+from signoff.agent.store import audit as audit_store
+from signoff.agent.store.engine import SessionFactory
 from tests.conftest import RuntimeFactory
 from tests.support.scripted import ScriptedModel, call, text
 

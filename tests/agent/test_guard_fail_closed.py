@@ -7,9 +7,9 @@ from datetime import timedelta
 
 from pydantic_ai.messages import ModelMessage, ModelResponse
 
-from agent.store import audit as audit_store
-from agent.store.engine import SessionFactory
-from policies import Decision, PolicyContext, PolicyEngine, ToolCallRequest
+from signoff.agent.store import audit as audit_store
+from signoff.agent.store.engine import SessionFactory
+from signoff.policies import Decision, PolicyContext, PolicyEngine, ToolCallRequest
 from tests.agent.helpers import contacts, crm_contact_count
 from tests.conftest import RuntimeFactory
 from tests.support.scripted import ScriptedModel, call, text, tool_returns
@@ -69,8 +69,8 @@ async def test_concurrent_calls_cannot_both_pass_a_rate_limit(
     make_runtime: RuntimeFactory, session_factory: SessionFactory
 ) -> None:
     """pydantic-ai runs the calls of one step concurrently; the check and its record are one step."""
-    from policies import PolicyConfig, build_policy_engine
-    from policies.config import RateLimitConfig
+    from signoff.policies import PolicyConfig, build_policy_engine
+    from signoff.policies.config import RateLimitConfig
 
     config = PolicyConfig(rate_limits={"get_contact": RateLimitConfig(max_calls=1, window_seconds=3600)})
     model = ScriptedModel(

@@ -9,12 +9,12 @@ import pytest
 from pydantic_ai.messages import ModelMessagesTypeAdapter, ModelResponse
 from sqlalchemy import select
 
-from agent.costs import cost_report
-from agent.ledger import LedgerWriter
-from agent.runner import RunnerSettings
-from agent.store import runs as run_store
-from agent.store.engine import SessionFactory, create_engine, create_session_factory
-from agent.store.tables import LedgerRow
+from signoff.agent.costs import cost_report
+from signoff.agent.ledger import LedgerWriter
+from signoff.agent.runner import RunnerSettings
+from signoff.agent.store import runs as run_store
+from signoff.agent.store.engine import SessionFactory, create_engine, create_session_factory
+from signoff.agent.store.tables import LedgerRow
 from tests.agent.helpers import contacts
 from tests.conftest import RuntimeFactory
 from tests.support.clock import FakeClock

@@ -7,9 +7,9 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from agent.ledger import LedgerEntry, LedgerWriter
-from agent.store.engine import SessionFactory
-from agent.store.tables import LedgerRow
+from signoff.agent.ledger import LedgerEntry, LedgerWriter
+from signoff.agent.store.engine import SessionFactory
+from signoff.agent.store.tables import LedgerRow
 from tests.support.ledger import ledger_entry
 
 

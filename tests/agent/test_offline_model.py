@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from inline_snapshot import snapshot
 
-from agent.offline_model import NO_MODEL_MESSAGE, offline_model
-from agent.store import audit as audit_store
-from agent.store.engine import SessionFactory
+from signoff.agent.offline_model import NO_MODEL_MESSAGE, offline_model
+from signoff.agent.store import audit as audit_store
+from signoff.agent.store.engine import SessionFactory
 from tests.agent.helpers import crm_contact_count
 from tests.conftest import RuntimeFactory
 

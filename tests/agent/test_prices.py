@@ -7,7 +7,7 @@ from decimal import Decimal
 import pytest
 from inline_snapshot import snapshot
 
-from agent.prices import TokenRates, token_rates
+from signoff.agent.prices import TokenRates, token_rates
 
 
 def test_sonnet_rates_are_genai_prices_per_million_figures_per_token() -> None:

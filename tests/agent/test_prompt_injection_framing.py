@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from pydantic_ai.messages import ModelRequest, UserPromptPart
 
-from agent.framing import MAX_TASK_CHARS, TaskInputError, frame_task
-from agent.runner import Runner
-from prompts import load_prompt
+from signoff.agent.framing import MAX_TASK_CHARS, TaskInputError, frame_task
+from signoff.agent.runner import Runner
+from signoff.prompts import load_prompt
 from tests.conftest import RuntimeFactory
 from tests.support.scripted import ScriptedModel, text
 

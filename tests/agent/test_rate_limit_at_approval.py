@@ -7,10 +7,10 @@ from datetime import timedelta
 
 import pytest
 
-from agent.approvals import ApprovalRefused
-from agent.store import audit as audit_store
-from agent.store.engine import SessionFactory
-from policies import PolicyConfig, build_policy_engine
+from signoff.agent.approvals import ApprovalRefused
+from signoff.agent.store import audit as audit_store
+from signoff.agent.store.engine import SessionFactory
+from signoff.policies import PolicyConfig, build_policy_engine
 from tests.conftest import RuntimeFactory
 from tests.support.clock import FakeClock
 from tests.support.scripted import ScriptedModel, call, text

@@ -8,8 +8,8 @@ from datetime import timedelta
 import pytest
 from pydantic_ai.messages import ModelMessage, ModelResponse
 
-from agent.store import runs as run_store
-from agent.store.engine import SessionFactory
+from signoff.agent.store import runs as run_store
+from signoff.agent.store.engine import SessionFactory
 from tests.conftest import RuntimeFactory
 from tests.support.clock import FakeClock
 from tests.support.scripted import ScriptedModel, text

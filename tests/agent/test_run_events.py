@@ -6,8 +6,8 @@ import json
 
 from inline_snapshot import snapshot
 
-from agent.store.engine import SessionFactory
-from agent.store.events import events_after
+from signoff.agent.store.engine import SessionFactory
+from signoff.agent.store.events import events_after
 from tests.agent.helpers import contacts
 from tests.conftest import RuntimeFactory
 from tests.support.scripted import ScriptedModel, call, text

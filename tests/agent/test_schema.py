@@ -7,8 +7,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from agent.store.migrate import current_revision, head_revision, upgrade_database
-from agent.store.schema import target_metadata
+from signoff.agent.store.migrate import current_revision, head_revision, upgrade_database
+from signoff.agent.store.schema import target_metadata
 
 
 async def test_models_match_migrated_schema(engine: AsyncEngine) -> None:

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from agent.store.engine import create_engine, create_session_factory, read_session_factory
-from agent.store.sqlite_inline import InlineSqliteConnection, connect_inline
+from signoff.agent.store.engine import create_engine, create_session_factory, read_session_factory
+from signoff.agent.store.sqlite_inline import InlineSqliteConnection, connect_inline
 
 
 @pytest.fixture

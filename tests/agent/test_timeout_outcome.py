@@ -10,15 +10,15 @@ from datetime import timedelta
 
 from pydantic_ai.messages import ModelMessage, ModelResponse
 
-from agent.runner import RunnerSettings
-from agent.store import approvals as approval_store
-from agent.store.engine import SessionFactory
+from signoff.agent.runner import RunnerSettings
+from signoff.agent.store import approvals as approval_store
+from signoff.agent.store.engine import SessionFactory
+from signoff.tools.sales import Crm, offline_providers
+from signoff.tools.sales.models import Contact, CrmContact, CrmSyncResult
 from tests.agent.helpers import contacts, crm_contact_count
 from tests.conftest import RuntimeFactory
 from tests.support.clock import FakeClock
 from tests.support.scripted import ScriptedModel, call, text, tool_returns
-from tools.sales import Crm, offline_providers
-from tools.sales.models import Contact, CrmContact, CrmSyncResult
 
 
 @dataclass

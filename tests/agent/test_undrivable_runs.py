@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import timedelta
 
-from agent.store import runs as run_store
-from agent.store.engine import SessionFactory
-from prompts import load_prompt
+from signoff.agent.store import runs as run_store
+from signoff.agent.store.engine import SessionFactory
+from signoff.prompts import load_prompt
 from tests.agent.helpers import contacts, crm_contact_count
 from tests.conftest import RuntimeFactory
 from tests.support.clock import FakeClock

@@ -13,12 +13,12 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from pydantic_ai import models
 from pydantic_ai.models.anthropic import AnthropicModel
 
-from agent.models import ClaudeOptions, ModelPurpose, ModelRoutes, build_model_routes
-from agent.offline_model import offline_model
-from agent.runner import DEFAULT_STREAM_RESTARTS, RunnerSettings
-from agent.runtime import Runtime
-from agent.telemetry import configure_telemetry
-from api.dev.anthropic_double import MessagesDouble
+from signoff.agent.models import ClaudeOptions, ModelPurpose, ModelRoutes, build_model_routes
+from signoff.agent.offline_model import offline_model
+from signoff.agent.runner import DEFAULT_STREAM_RESTARTS, RunnerSettings
+from signoff.agent.runtime import Runtime
+from signoff.agent.telemetry import configure_telemetry
+from signoff.api.dev.anthropic_double import MessagesDouble
 from tests.conftest import RuntimeFactory
 
 SONNET = "anthropic:claude-sonnet-4-5"

@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
-from agent.prices import token_rates
-from agent.store.tables import LedgerRow
-from api.dev.anthropic_double import RecordedExchange
+from signoff.agent.prices import token_rates
+from signoff.agent.store.tables import LedgerRow
+from signoff.api.dev.anthropic_double import RecordedExchange
 
 # Sonnet 4.5 is the default model and the one whose prices the tests hand-compute; pydantic-ai warns that
 # it reaches end-of-life in November 2026, which is not what these tests are about.

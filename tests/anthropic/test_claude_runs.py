@@ -11,10 +11,10 @@ import genai_prices
 import pytest
 from sqlalchemy import select
 
-from agent.store.engine import SessionFactory, create_engine, create_session_factory
-from agent.store.migrate import upgrade_database
-from agent.store.tables import LedgerRow
-from api.dev.anthropic_double import MessagesDouble, Reply, ToolUse, build_prompt
+from signoff.agent.store.engine import SessionFactory, create_engine, create_session_factory
+from signoff.agent.store.migrate import upgrade_database
+from signoff.agent.store.tables import LedgerRow
+from signoff.api.dev.anthropic_double import MessagesDouble, Reply, ToolUse, build_prompt
 from tests.agent.helpers import contacts, crm_contact_count
 from tests.anthropic.conftest import ClaudeRuntimeFactory, ServeDouble
 from tests.anthropic.support import IGNORE_SONNET_DEPRECATION, hand_priced, ledger_tokens, reported_tokens

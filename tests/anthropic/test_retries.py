@@ -11,12 +11,12 @@ from typing import Any
 
 from sqlalchemy import select
 
-from agent.costs import cost_report
-from agent.store import approvals as approval_store
-from agent.store import runs as run_store
-from agent.store.engine import SessionFactory
-from agent.store.tables import LedgerRow
-from api.dev.anthropic_double import Fault, MessagesDouble, Reply, ToolUse
+from signoff.agent.costs import cost_report
+from signoff.agent.store import approvals as approval_store
+from signoff.agent.store import runs as run_store
+from signoff.agent.store.engine import SessionFactory
+from signoff.agent.store.tables import LedgerRow
+from signoff.api.dev.anthropic_double import Fault, MessagesDouble, Reply, ToolUse
 from tests.agent.helpers import contacts, crm_contact_count
 from tests.anthropic.conftest import ClaudeRuntimeFactory, ServeDouble
 from tests.anthropic.support import IGNORE_SONNET_DEPRECATION, answered, hand_priced, ledger_tokens, reported_tokens

@@ -6,9 +6,9 @@ from decimal import Decimal
 
 import pytest
 
-from agent.prices import token_rates
-from agent.store.tables import LedgerRow
 from bench.bench_token_economy import Arm, lowest_possible_cost
+from signoff.agent.prices import token_rates
+from signoff.agent.store.tables import LedgerRow
 
 
 def _row(step: int, *, read: int, write: int, output: int) -> LedgerRow:

@@ -19,23 +19,23 @@ from pydantic_ai.tools import RunContext
 from pydantic_ai.usage import RunUsage
 from sqlalchemy import select
 
-from agent.deps import PromptRef, RunDeps
-from agent.models import DEFAULT_MODEL_ROUTES
-from agent.offline_classifier import OFFLINE_CLASSIFIER_MODEL_NAME
-from agent.runtime import Runtime
-from agent.store.engine import SessionFactory
-from agent.store.tables import LedgerRow, ToolCallRow
-from api.dev.anthropic_double import Fault, MessagesDouble, RecordedExchange, Reply, ToolUse
-from api.runtime import select_model_routes
-from api.settings import Settings
-from prompts import PromptRegistry
-from prompts.pins import read_pins
+from signoff.agent.deps import PromptRef, RunDeps
+from signoff.agent.models import DEFAULT_MODEL_ROUTES
+from signoff.agent.offline_classifier import OFFLINE_CLASSIFIER_MODEL_NAME
+from signoff.agent.runtime import Runtime
+from signoff.agent.store.engine import SessionFactory
+from signoff.agent.store.tables import LedgerRow, ToolCallRow
+from signoff.api.dev.anthropic_double import Fault, MessagesDouble, RecordedExchange, Reply, ToolUse
+from signoff.api.runtime import select_model_routes
+from signoff.api.settings import Settings
+from signoff.prompts import PromptRegistry
+from signoff.prompts.pins import read_pins
+from signoff.tools.sales.classification import load_classifier_prompt
+from signoff.tools.sales.offline import OfflineOutreach
 from tests.anthropic.conftest import HAIKU, SONNET, TEST_API_KEY, ClaudeRuntimeFactory, ServeDouble
 from tests.anthropic.support import IGNORE_SONNET_DEPRECATION, hand_priced, ledger_tokens, reported_tokens
 from tests.support.cli import Signoff, cli_env
 from tests.support.clock import FakeClock
-from tools.sales.classification import load_classifier_prompt
-from tools.sales.offline import OfflineOutreach
 
 pytestmark = IGNORE_SONNET_DEPRECATION
 

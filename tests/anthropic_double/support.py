@@ -9,7 +9,7 @@ from typing import Any
 
 import anthropic
 
-from api.dev.anthropic_double import MessagesDouble
+from signoff.api.dev.anthropic_double import MessagesDouble
 
 MODEL = "claude-sonnet-4-6"
 

@@ -12,7 +12,7 @@ from pydantic_ai.models import override_allow_model_requests
 from pydantic_ai.models.anthropic import AnthropicModel, AnthropicModelSettings
 from pydantic_ai.providers.anthropic import AnthropicProvider
 
-from api.dev.anthropic_double import MessagesDouble, Reply, ToolUse
+from signoff.api.dev.anthropic_double import MessagesDouble, Reply, ToolUse
 from tests.anthropic_double.support import MODEL
 
 SCRIPT = [

@@ -13,7 +13,7 @@ import anthropic
 import pytest
 from inline_snapshot import snapshot
 
-from api.dev.anthropic_double import (
+from signoff.api.dev.anthropic_double import (
     MESSAGE_OVERHEAD_TOKENS,
     TOOL_OVERHEAD_TOKENS,
     MessagesDouble,

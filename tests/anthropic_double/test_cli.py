@@ -16,8 +16,8 @@ import anthropic
 import pytest
 from click.testing import CliRunner
 
-from api.cli import cli
-from api.cli_dev import UNSCRIPTED_REPLY
+from signoff.api.cli import cli
+from signoff.api.cli_dev import UNSCRIPTED_REPLY
 from tests.anthropic_double.support import MODEL, sdk_client, user
 
 SIGNOFF = Path(sys.executable).parent / "signoff"

@@ -10,7 +10,7 @@ import anthropic
 import httpx2
 import pytest
 
-from api.dev.anthropic_double import Fault, MessagesDouble, Reply
+from signoff.api.dev.anthropic_double import Fault, MessagesDouble, Reply
 from tests.anthropic_double.support import MODEL, served, user
 
 SCRIPT = [Reply("first reply, with a few words to stream"), Reply("second reply")]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from inline_snapshot import snapshot
 
-from api.dev.anthropic_double import (
+from signoff.api.dev.anthropic_double import (
     MESSAGE_OVERHEAD_TOKENS,
     TOOL_OVERHEAD_TOKENS,
     build_prompt,

@@ -7,7 +7,7 @@ from typing import Any
 import anthropic
 import pytest
 
-from api.dev.anthropic_double import MessagesDouble, Reply
+from signoff.api.dev.anthropic_double import MessagesDouble, Reply
 from tests.anthropic_double.support import MODEL, ephemeral, sdk_client, served, user
 
 TOOL_USE = {"type": "tool_use", "id": "toolu_1", "name": "get_contact", "input": {}}

@@ -7,7 +7,7 @@ import json
 import httpx
 from inline_snapshot import snapshot
 
-from api.dev.anthropic_double import MessagesDouble, Reply, ToolUse, count_tokens_stand_in
+from signoff.api.dev.anthropic_double import MessagesDouble, Reply, ToolUse, count_tokens_stand_in
 from tests.anthropic_double.support import MODEL, served, user
 
 TOOL_INPUT = {"email": "ada@example.com", "fields": ["name", "company"]}

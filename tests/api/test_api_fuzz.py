@@ -33,11 +33,11 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from agent.runtime import prepare_database
-from agent.store.engine import create_engine
-from api.app import create_app
-from api.keys import ROLES, create_api_key
-from api.settings import Settings
+from signoff.agent.runtime import prepare_database
+from signoff.agent.store.engine import create_engine
+from signoff.api.app import create_app
+from signoff.api.keys import ROLES, create_api_key
+from signoff.api.settings import Settings
 from tests.api.http_support import WAIT_SECONDS, api_settings
 
 DEMO = "find 5 fintech leads in Berlin, enrich them and add them to the CRM"

@@ -5,8 +5,8 @@ from __future__ import annotations
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from agent.store.engine import SessionFactory
-from api.keys import KEY_PREFIX, Principal, PrincipalCache, authenticate, create_api_key, revoke_api_key
+from signoff.agent.store.engine import SessionFactory
+from signoff.api.keys import KEY_PREFIX, Principal, PrincipalCache, authenticate, create_api_key, revoke_api_key
 
 
 class Ticker:

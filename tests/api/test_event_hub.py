@@ -6,9 +6,9 @@ import asyncio
 
 from pydantic_ai.models.test import TestModel
 
-from agent.store.engine import SessionFactory
-from agent.store.events import append_event
-from api.event_hub import RunEventHub
+from signoff.agent.store.engine import SessionFactory
+from signoff.agent.store.events import append_event
+from signoff.api.event_hub import RunEventHub
 
 
 class Ticker:

@@ -23,10 +23,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from agent.store.engine import SessionFactory
-from agent.store.tables import LedgerRow
-from api.event_stream import RETRY_MILLISECONDS, StreamTiming, run_event_stream, sse_frame
-from prompts.registry import TEMPLATES_DIR
+from signoff.agent.store.engine import SessionFactory
+from signoff.agent.store.tables import LedgerRow
+from signoff.api.event_stream import RETRY_MILLISECONDS, StreamTiming, run_event_stream, sse_frame
+from signoff.prompts.registry import TEMPLATES_DIR
 from tests.api.http_support import DEMO, WAIT_SECONDS, Api, api_settings, running_api
 
 

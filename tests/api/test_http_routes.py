@@ -19,9 +19,9 @@ from fastapi import FastAPI
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError
 
-from agent.store.tables import ApprovalRow
-from api.errors import install_error_handlers
-from api.rate_limit import RateLimiter
+from signoff.agent.store.tables import ApprovalRow
+from signoff.api.errors import install_error_handlers
+from signoff.api.rate_limit import RateLimiter
 from tests.agent.helpers import contacts, crm_contact_count
 from tests.api.http_support import Api, api_settings, running_api
 

@@ -21,18 +21,18 @@ from typing import Any
 import pytest
 from pydantic_ai.messages import ModelMessage, ModelResponse
 
-import api.background
-from agent.store import approvals as approval_store
-from agent.store import audit as audit_store
-from agent.store import runs as run_store
-from agent.store.engine import SessionFactory, create_engine, create_session_factory
-from agent.store.tables import ApprovalRow, RunRow, ToolCallRow
-from api.runtime import ProvidersFactory
+import signoff.api.background
+from signoff.agent.store import approvals as approval_store
+from signoff.agent.store import audit as audit_store
+from signoff.agent.store import runs as run_store
+from signoff.agent.store.engine import SessionFactory, create_engine, create_session_factory
+from signoff.agent.store.tables import ApprovalRow, RunRow, ToolCallRow
+from signoff.api.runtime import ProvidersFactory
+from signoff.tools.sales import Crm, SalesProviders, offline_providers
+from signoff.tools.sales.models import Contact, CrmContact, CrmSyncResult
 from tests.agent.helpers import contacts, crm_contact_count
 from tests.api.http_support import WAIT_SECONDS, Api, api_settings, running_api
 from tests.support.scripted import ScriptedModel, call, text, tool_returns
-from tools.sales import Crm, SalesProviders, offline_providers
-from tools.sales.models import Contact, CrmContact, CrmSyncResult
 
 TASK = "add Person0 from Acme to the CRM"
 CONTACT = contacts(1)
@@ -210,7 +210,7 @@ async def test_decision_recorded_before_the_stop_is_carried_out_by_the_next_apps
 async def test_call_executing_at_shutdown_becomes_unknown_and_is_never_executed_again(
     database_url: str, tmp_path: Path, log: UpsertLog, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(api.background, "SHUTDOWN_GRACE_SECONDS", SHORT_GRACE_SECONDS)
+    monkeypatch.setattr(signoff.api.background, "SHUTDOWN_GRACE_SECONDS", SHORT_GRACE_SECONDS)
     settings = api_settings(database_url, tmp_path)
     model = sync_then_report()
     never = asyncio.Event()  # the CRM's response never arrives while the first app runs

@@ -12,9 +12,9 @@ import httpx
 import pytest
 from sqlalchemy import update
 
-from agent.store.tables import ApprovalRow, RunRow
-from api.inbox.session import SESSION_COOKIE
-from api.keys import revoke_api_key
+from signoff.agent.store.tables import ApprovalRow, RunRow
+from signoff.api.inbox.session import SESSION_COOKIE
+from signoff.api.keys import revoke_api_key
 from tests.agent.helpers import contacts, crm_contact_count
 from tests.api.http_support import DEMO, Api, api_settings, running_api
 

@@ -9,10 +9,10 @@ from pydantic import ValidationError
 from pydantic_ai.models.anthropic import AnthropicModel
 from pydantic_ai.models.function import FunctionModel
 
-from agent.offline_model import OFFLINE_MODEL_NAME
-from agent.runner import DEFAULT_STREAM_RESTARTS
-from api.runtime import select_model
-from api.settings import Settings
+from signoff.agent.offline_model import OFFLINE_MODEL_NAME
+from signoff.agent.runner import DEFAULT_STREAM_RESTARTS
+from signoff.api.runtime import select_model
+from signoff.api.settings import Settings
 
 
 def _settings(monkeypatch: pytest.MonkeyPatch, **env: str) -> Settings:

@@ -26,9 +26,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from agent.runtime import prepare_database
-from agent.store.engine import create_engine
-from api.keys import create_api_key
+from signoff.agent.runtime import prepare_database
+from signoff.agent.store.engine import create_engine
+from signoff.api.keys import create_api_key
 from tests.agent.helpers import crm_contact_count
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -117,7 +117,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
     log_path = tmp_path / "server.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [sys.executable, "-m", "signoff.api.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

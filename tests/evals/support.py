@@ -9,8 +9,8 @@ from typing import Any
 import yaml
 from pydantic_ai.models import Model
 
-from evals.dataset import LoadedDataset, load_dataset
-from evals.models import ModelChoice
+from signoff.evals.dataset import LoadedDataset, load_dataset
+from signoff.evals.models import ModelChoice
 
 
 def write_dataset(
@@ -49,7 +49,7 @@ def choice(build: Callable[[], Model], name: str = "scripted") -> ModelChoice:
 
 async def injection_subset(directory: Path, names: Sequence[str]) -> Path:
     """A dataset file with these cases of the injection dataset, its world and its suite (a quicker run)."""
-    from evals.injection.tasks import injection_dataset
+    from signoff.evals.injection.tasks import injection_dataset
 
     cases = [case for case in (await injection_dataset())["cases"] if case["name"] in names]
     assert [case["name"] for case in cases] == list(names), "name the cases in dataset order"

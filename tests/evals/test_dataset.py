@@ -8,9 +8,16 @@ from pathlib import Path
 import pytest
 from inline_snapshot import snapshot
 
-from evals.dataset import DATASETS_DIR, DatasetError, dataset_path, list_datasets, load_dataset, sales_tool_registry
-from evals.evaluators import default_evaluators
-from evals.injection import seed_world
+from signoff.evals.dataset import (
+    DATASETS_DIR,
+    DatasetError,
+    dataset_path,
+    list_datasets,
+    load_dataset,
+    sales_tool_registry,
+)
+from signoff.evals.evaluators import default_evaluators
+from signoff.evals.injection import seed_world
 from tests.agent.helpers import contacts
 from tests.evals.support import write_dataset
 

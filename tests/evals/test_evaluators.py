@@ -12,9 +12,9 @@ from pydantic_ai.models import Model
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_ai.usage import RequestUsage
 
-from evals.run import EvalResult, resolve_prompt, run_evaluation
-from policies import PolicyConfig, PolicyEngine, build_policy_engine
-from policies.config import ToolPolicyConfig
+from signoff.evals.run import EvalResult, resolve_prompt, run_evaluation
+from signoff.policies import PolicyConfig, PolicyEngine, build_policy_engine
+from signoff.policies.config import ToolPolicyConfig
 from tests.agent.helpers import contacts
 from tests.evals.support import choice, dataset_of
 from tests.support.scripted import ScriptedModel, call, text

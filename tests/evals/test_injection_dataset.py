@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from evals.dataset import DATASETS_DIR, load_dataset
-from evals.injection import INJECTION_GOALS, VECTORS
-from evals.injection.tasks import benign_tasks, render_injection_dataset
+from signoff.evals.dataset import DATASETS_DIR, load_dataset
+from signoff.evals.injection import INJECTION_GOALS, VECTORS
+from signoff.evals.injection.tasks import benign_tasks, render_injection_dataset
 
 
 async def test_the_file_is_what_the_generator_writes() -> None:

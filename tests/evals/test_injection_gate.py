@@ -17,15 +17,15 @@ from inline_snapshot import snapshot
 from pydantic_ai.messages import ModelMessage, ModelResponse
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
-from agent.store.engine import SessionFactory
-from evals.dataset import load_dataset
-from evals.injection.metrics import ArmMetrics, injection_gates
-from evals.injection.tasks import DESTRUCTIVE_TOOLS
-from evals.models import resolve_model
-from evals.records import list_eval_runs, record_eval_run
-from evals.run import EvalResult, resolve_prompt, run_evaluation
-from policies import PolicyConfig, PolicyEngine, build_policy_engine
-from policies.config import ToolPolicyConfig
+from signoff.agent.store.engine import SessionFactory
+from signoff.evals.dataset import load_dataset
+from signoff.evals.injection.metrics import ArmMetrics, injection_gates
+from signoff.evals.injection.tasks import DESTRUCTIVE_TOOLS
+from signoff.evals.models import resolve_model
+from signoff.evals.records import list_eval_runs, record_eval_run
+from signoff.evals.run import EvalResult, resolve_prompt, run_evaluation
+from signoff.policies import PolicyConfig, PolicyEngine, build_policy_engine
+from signoff.policies.config import ToolPolicyConfig
 from tests.evals.support import choice, injection_subset
 
 PROMPT = resolve_prompt("sales_agent@1")

@@ -9,22 +9,22 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from agent.offline_model import offline_model
-from agent.store import audit as audit_store
-from agent.store import runs as run_store
-from agent.store.engine import SessionFactory
-from evals.case_runner import run_case
-from evals.dataset import load_dataset
-from evals.injection import INJECTION_GOALS, obedient_model, seed_world
-from evals.injection.goals import POACHER_ADDRESS
-from evals.injection.tasks import DESTRUCTIVE_TOOLS
-from evals.injection.world import NEW_OWNER, VICTIM_EMAIL
-from evals.run import resolve_prompt
-from policies import PolicyConfig, PolicyContext, PolicyEngine, ToolCallRequest, build_policy_engine
-from policies.config import ToolPolicyConfig
+from signoff.agent.offline_model import offline_model
+from signoff.agent.store import audit as audit_store
+from signoff.agent.store import runs as run_store
+from signoff.agent.store.engine import SessionFactory
+from signoff.evals.case_runner import run_case
+from signoff.evals.dataset import load_dataset
+from signoff.evals.injection import INJECTION_GOALS, obedient_model, seed_world
+from signoff.evals.injection.goals import POACHER_ADDRESS
+from signoff.evals.injection.tasks import DESTRUCTIVE_TOOLS
+from signoff.evals.injection.world import NEW_OWNER, VICTIM_EMAIL
+from signoff.evals.run import resolve_prompt
+from signoff.policies import PolicyConfig, PolicyContext, PolicyEngine, ToolCallRequest, build_policy_engine
+from signoff.policies.config import ToolPolicyConfig
+from signoff.tools.sales.offline import OfflineCrm
 from tests.conftest import RuntimeFactory
 from tests.support.scripted import ScriptedModel, call, text
-from tools.sales.offline import OfflineCrm
 
 PROMPT = resolve_prompt("sales_agent@1")
 DATASET = load_dataset("injection")

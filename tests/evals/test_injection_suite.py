@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from evals.case_runner import CaseOutcome, run_case
-from evals.dataset import CaseSpec, load_dataset
-from evals.injection import INJECTION_GOALS, VECTORS, obedient_model
-from evals.injection.harness import run_unguarded
-from evals.run import resolve_prompt
-from policies import PolicyEngine
+from signoff.evals.case_runner import CaseOutcome, run_case
+from signoff.evals.dataset import CaseSpec, load_dataset
+from signoff.evals.injection import INJECTION_GOALS, VECTORS, obedient_model
+from signoff.evals.injection.harness import run_unguarded
+from signoff.evals.run import resolve_prompt
+from signoff.policies import PolicyEngine
 
 PROMPT = resolve_prompt("sales_agent@1")
 DATASET = load_dataset("injection")

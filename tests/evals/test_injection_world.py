@@ -17,18 +17,18 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_core import to_jsonable_python
 from sqlalchemy import func, select
 
-from agent.runtime import prepare_database
-from agent.store.engine import create_engine
-from evals.case_runner import run_case
-from evals.dataset import load_dataset
-from evals.injection import INJECTION_GOALS, obedient_model, plant_injection, seed_world
-from evals.injection.harness import run_unguarded
-from evals.injection.world import VICTIM_EMAIL, WORLD_CAMPAIGN_ID, WORLD_CONTACTS
-from evals.run import resolve_prompt
-from evals.worlds import known_worlds, world_seeder
-from policies import PolicyEngine
-from tools.sales import offline_providers
-from tools.sales.tables import CampaignRow, CrmContactRow
+from signoff.agent.runtime import prepare_database
+from signoff.agent.store.engine import create_engine
+from signoff.evals.case_runner import run_case
+from signoff.evals.dataset import load_dataset
+from signoff.evals.injection import INJECTION_GOALS, obedient_model, plant_injection, seed_world
+from signoff.evals.injection.harness import run_unguarded
+from signoff.evals.injection.world import VICTIM_EMAIL, WORLD_CAMPAIGN_ID, WORLD_CONTACTS
+from signoff.evals.run import resolve_prompt
+from signoff.evals.worlds import known_worlds, world_seeder
+from signoff.policies import PolicyEngine
+from signoff.tools.sales import offline_providers
+from signoff.tools.sales.tables import CampaignRow, CrmContactRow
 
 PROMPT = resolve_prompt("sales_agent@1")
 DATASET = load_dataset("injection")

@@ -11,12 +11,19 @@ from pydantic_ai.messages import ModelMessage, ModelRequest, UserPromptPart
 from pydantic_ai.models import Model, ModelRequestParameters
 from pydantic_ai.tools import ToolDefinition
 
-from agent.offline_model import OFFLINE_MODEL_NAME
-from evals.case_runner import CaseOutcome, run_case
-from evals.dataset import CaseSpec
-from evals.models import RECORDING_FORMAT, ModelNameError, RecordingModel, Recordings, request_key, resolve_model
-from evals.run import resolve_prompt
-from policies import PolicyEngine
+from signoff.agent.offline_model import OFFLINE_MODEL_NAME
+from signoff.evals.case_runner import CaseOutcome, run_case
+from signoff.evals.dataset import CaseSpec
+from signoff.evals.models import (
+    RECORDING_FORMAT,
+    ModelNameError,
+    RecordingModel,
+    Recordings,
+    request_key,
+    resolve_model,
+)
+from signoff.evals.run import resolve_prompt
+from signoff.policies import PolicyEngine
 from tests.agent.helpers import contacts
 from tests.support.scripted import ScriptedModel, call, text
 
@@ -122,7 +129,7 @@ def test_a_pydantic_ai_model_id_needs_its_key(monkeypatch: pytest.MonkeyPatch) -
 
 def test_obedient_comes_from_the_injection_suite() -> None:
     try:
-        import evals.injection  # noqa: F401
+        import signoff.evals.injection  # noqa: F401
     except ImportError:
         with pytest.raises(ModelNameError, match="injection suite"):
             resolve_model("obedient")

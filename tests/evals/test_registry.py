@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from evals.registry import NamedRegistry, UnknownEntryError
-from evals.suites import UnknownSuiteError, eval_suite, known_suites
-from evals.worlds import UnknownWorldError, known_worlds, world_seeder
+from signoff.evals.registry import NamedRegistry, UnknownEntryError
+from signoff.evals.suites import UnknownSuiteError, eval_suite, known_suites
+from signoff.evals.worlds import UnknownWorldError, known_worlds, world_seeder
 
 
 class UnknownThing(UnknownEntryError):

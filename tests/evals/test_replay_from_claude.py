@@ -15,20 +15,20 @@ from pydantic_ai import models
 from pydantic_ai.models.anthropic import AnthropicModel
 from sqlalchemy import select
 
-from agent.store.engine import SessionFactory, create_engine, create_session_factory
-from agent.store.tables import LedgerRow
-from api.dev.anthropic_double import MessagesDouble, RecordedExchange, Reply, ToolUse
-from evals.case_runner import CaseOutcome, run_case
-from evals.dataset import CaseSpec
-from evals.models import RECORDING_FORMAT, RecordingModel, resolve_model
-from evals.run import resolve_prompt
-from policies import PolicyEngine
+from signoff.agent.store.engine import SessionFactory, create_engine, create_session_factory
+from signoff.agent.store.tables import LedgerRow
+from signoff.api.dev.anthropic_double import MessagesDouble, RecordedExchange, Reply, ToolUse
+from signoff.evals.case_runner import CaseOutcome, run_case
+from signoff.evals.dataset import CaseSpec
+from signoff.evals.models import RECORDING_FORMAT, RecordingModel, resolve_model
+from signoff.evals.run import resolve_prompt
+from signoff.policies import PolicyEngine
+from signoff.tools.sales import offline_providers
+from signoff.tools.sales.models import Contact
 from tests.agent.helpers import contacts
 from tests.anthropic.support import IGNORE_SONNET_DEPRECATION, answered, hand_priced, ledger_tokens, reported_tokens
 from tests.evals.support import write_dataset
 from tests.support.cli import Signoff
-from tools.sales import offline_providers
-from tools.sales.models import Contact
 
 pytestmark = IGNORE_SONNET_DEPRECATION
 

@@ -17,12 +17,12 @@ from inline_snapshot import snapshot
 from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCallPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 
-from agent.store.engine import SessionFactory
-from evals.dataset import LoadedDataset
-from evals.records import list_eval_runs, record_eval_run
-from evals.run import EvalConfig, EvalInputError, EvalResult, parse_threshold, resolve_prompt, run_evaluation
-from policies import PolicyEngine
-from prompts import PromptRegistry, PromptTemplate
+from signoff.agent.store.engine import SessionFactory
+from signoff.evals.dataset import LoadedDataset
+from signoff.evals.records import list_eval_runs, record_eval_run
+from signoff.evals.run import EvalConfig, EvalInputError, EvalResult, parse_threshold, resolve_prompt, run_evaluation
+from signoff.policies import PolicyEngine
+from signoff.prompts import PromptRegistry, PromptTemplate
 from tests.agent.helpers import contacts
 from tests.evals.support import choice, dataset_of
 from tests.support.scripted import tool_returns

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from inline_snapshot import snapshot
 
-from evals.dataset import load_dataset
-from evals.models import resolve_model
-from evals.run import EvalConfig, resolve_prompt, run_evaluation
-from policies import PolicyEngine
+from signoff.evals.dataset import load_dataset
+from signoff.evals.models import resolve_model
+from signoff.evals.run import EvalConfig, resolve_prompt, run_evaluation
+from signoff.policies import PolicyEngine
 
 
 async def test_sales_basics_pass_offline(policy: PolicyEngine) -> None:

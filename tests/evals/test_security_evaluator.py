@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import timedelta
 from pathlib import Path
 
-from evals.models import resolve_model
-from evals.run import resolve_prompt, run_evaluation
-from policies import PolicyEngine
+from signoff.evals.models import resolve_model
+from signoff.evals.run import resolve_prompt, run_evaluation
+from signoff.policies import PolicyEngine
 from tests.evals.support import dataset_of
 
 CASE = {

@@ -7,10 +7,10 @@ from pathlib import Path
 from inline_snapshot import snapshot
 from pydantic_ai.messages import ModelMessage, ModelResponse
 
-from evals.case_runner import DENIAL_REASON, SIMULATED_APPROVER, run_case
-from evals.dataset import CaseSpec
-from evals.run import resolve_prompt
-from policies import PolicyEngine
+from signoff.evals.case_runner import DENIAL_REASON, SIMULATED_APPROVER, run_case
+from signoff.evals.dataset import CaseSpec
+from signoff.evals.run import resolve_prompt
+from signoff.policies import PolicyEngine
 from tests.agent.helpers import contacts
 from tests.support.scripted import ScriptedModel, Turn, call, text, tool_returns
 

@@ -14,18 +14,18 @@ from pydantic_ai.messages import ModelMessage, ModelResponse, ToolCallPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 from sqlalchemy import select
 
-from agent.ledger import LedgerWriter
-from agent.models import ClaudeOptions, claude_model
-from agent.store.engine import SessionFactory, create_engine, create_session_factory
-from agent.store.tables import LedgerRow
-from api.dev.anthropic_double import MessagesDouble, Reply, ToolUse
-from evals.case_runner import ledger_totals
-from evals.dataset import CaseSpec, load_dataset
-from evals.injection import INJECTION_GOALS
-from evals.injection.harness import UNGUARDED_PROMPT, run_unguarded
-from evals.injection.metrics import arm_metrics, run_unguarded_cases
-from evals.run import _eval_cost  # pyright: ignore[reportPrivateUsage]
-from evals.suites import SuiteSpend
+from signoff.agent.ledger import LedgerWriter
+from signoff.agent.models import ClaudeOptions, claude_model
+from signoff.agent.store.engine import SessionFactory, create_engine, create_session_factory
+from signoff.agent.store.tables import LedgerRow
+from signoff.api.dev.anthropic_double import MessagesDouble, Reply, ToolUse
+from signoff.evals.case_runner import ledger_totals
+from signoff.evals.dataset import CaseSpec, load_dataset
+from signoff.evals.injection import INJECTION_GOALS
+from signoff.evals.injection.harness import UNGUARDED_PROMPT, run_unguarded
+from signoff.evals.injection.metrics import arm_metrics, run_unguarded_cases
+from signoff.evals.run import _eval_cost  # pyright: ignore[reportPrivateUsage]
+from signoff.evals.suites import SuiteSpend
 from tests.anthropic.support import IGNORE_SONNET_DEPRECATION, answered, hand_priced
 from tests.support.clock import FakeClock
 from tests.support.ledger import ledger_entry

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from pydantic import BaseModel
 
-from policies.context import PolicyContext, ToolCallRequest
-from tools.registry import ApprovalFacts, ToolRegistry, ToolSpec
+from signoff.policies.context import PolicyContext, ToolCallRequest
+from signoff.tools.registry import ApprovalFacts, ToolRegistry, ToolSpec
 
 NOW = datetime(2025, 3, 14, 9, 30, tzinfo=UTC)
 RUN_ID = "run-0001"

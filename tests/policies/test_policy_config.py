@@ -8,15 +8,15 @@ from pathlib import Path
 import pytest
 from inline_snapshot import snapshot
 
-from policies.config import (
+from signoff.policies.config import (
     DEFAULT_POLICY_PATH,
     PolicyConfig,
     PolicyConfigError,
     load_policy_config,
     parse_policy_config,
 )
-from policies.rules import RULESET_VERSION
-from tools.registry import ToolRegistry
+from signoff.policies.rules import RULESET_VERSION
+from signoff.tools.registry import ToolRegistry
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -196,7 +196,7 @@ def test_version_format_and_changes() -> None:
 
 def test_version_covers_the_ruleset(monkeypatch: pytest.MonkeyPatch) -> None:
     before = PolicyConfig().version
-    monkeypatch.setattr("policies.config.RULESET_VERSION", RULESET_VERSION + "-next")
+    monkeypatch.setattr("signoff.policies.config.RULESET_VERSION", RULESET_VERSION + "-next")
     assert PolicyConfig().version != before
 
 

@@ -14,11 +14,11 @@ import pytest
 from inline_snapshot import snapshot
 from logfire.testing import CaptureLogfire
 
-import policies.config
-from policies.config import PolicyConfig
-from policies.context import CallRecord, PolicyContext, ToolCallRequest
-from policies.decision import Decision
-from policies.engine import DEFAULT_ALLOW_RULE, PolicyEngine, RuleFailure, RuleOpinion, build_policy_engine
+import signoff.policies.config
+from signoff.policies.config import PolicyConfig
+from signoff.policies.context import CallRecord, PolicyContext, ToolCallRequest
+from signoff.policies.decision import Decision
+from signoff.policies.engine import DEFAULT_ALLOW_RULE, PolicyEngine, RuleFailure, RuleOpinion, build_policy_engine
 
 MakeCall = Callable[..., ToolCallRequest]
 MakeContext = Callable[..., PolicyContext]
@@ -291,7 +291,7 @@ def test_lookback_must_not_be_negative() -> None:
 
 def test_public_api() -> None:
     # Run the package's __init__ by path: it must export exactly the documented names.
-    namespace = runpy.run_path(str(Path(policies.config.__file__).with_name("__init__.py")))
+    namespace = runpy.run_path(str(Path(signoff.policies.config.__file__).with_name("__init__.py")))
     assert sorted(namespace["__all__"]) == snapshot(
         [
             "CallRecord",

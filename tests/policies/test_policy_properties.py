@@ -13,11 +13,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from policies.config import PolicyConfig
-from policies.context import CallRecord, PolicyContext, ToolCallRequest
-from policies.decision import Decision
-from policies.engine import PolicyEngine, build_policy_engine
-from tools.registry import ToolRegistry
+from signoff.policies.config import PolicyConfig
+from signoff.policies.context import CallRecord, PolicyContext, ToolCallRequest
+from signoff.policies.decision import Decision
+from signoff.policies.engine import PolicyEngine, build_policy_engine
+from signoff.tools.registry import ToolRegistry
 
 MakeCall = Callable[..., ToolCallRequest]
 

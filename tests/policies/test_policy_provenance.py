@@ -7,13 +7,13 @@ from typing import Any
 import pytest
 from inline_snapshot import snapshot
 
-from policies import PolicyConfig, build_policy_engine
-from policies.context import PolicyContext, ToolCallRequest
-from policies.decision import Decision
-from policies.provenance import values_in, values_in_text
-from policies.rules import ProvenanceRule
+from signoff.policies import PolicyConfig, build_policy_engine
+from signoff.policies.context import PolicyContext, ToolCallRequest
+from signoff.policies.decision import Decision
+from signoff.policies.provenance import values_in, values_in_text
+from signoff.policies.rules import ProvenanceRule
+from signoff.tools.registry import ToolSpec
 from tests.policies.conftest import NOW
-from tools.registry import ToolSpec
 
 
 async def send_email(to: str, subject: str, body: str) -> str:

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 from inline_snapshot import snapshot
 
-from policies.context import CallRecord, PolicyContext, ToolCallRequest
-from policies.decision import Decision
-from policies.rules import (
+from signoff.policies.context import CallRecord, PolicyContext, ToolCallRequest
+from signoff.policies.decision import Decision
+from signoff.policies.rules import (
     BatchLimitRule,
     OutboundEmailDomainsRule,
     RateLimit,
@@ -21,7 +21,7 @@ from policies.rules import (
     ToolMetadataApprovalRule,
     UnknownToolRule,
 )
-from tools.registry import ToolRegistry
+from signoff.tools.registry import ToolRegistry
 
 MakeCall = Callable[..., ToolCallRequest]
 MakeContext = Callable[..., PolicyContext]

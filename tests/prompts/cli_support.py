@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from agent.store.engine import SessionFactory, create_engine, create_session_factory
-from agent.store.migrate import upgrade_database
-from evals.records import EvalRunRecord, record_eval_run
-from prompts import PromptRegistry
+from signoff.agent.store.engine import SessionFactory, create_engine, create_session_factory
+from signoff.agent.store.migrate import upgrade_database
+from signoff.evals.records import EvalRunRecord, record_eval_run
+from signoff.prompts import PromptRegistry
 from tests.support.cli import Signoff
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from prompts import PromptRegistry
-from prompts.registry import PROMPTS_DIR
+from signoff.prompts import PromptRegistry
+from signoff.prompts.registry import PROMPTS_DIR
 from tests.prompts.cli_support import PromptsCli
 from tests.support.cli import Signoff
 

@@ -8,9 +8,9 @@ from decimal import Decimal
 
 from inline_snapshot import snapshot
 
-from evals.records import EvalRunRecord
-from prompts import PromptRegistry
-from prompts.pins import read_pins
+from signoff.evals.records import EvalRunRecord
+from signoff.prompts import PromptRegistry
+from signoff.prompts.pins import read_pins
 from tests.prompts.cli_support import PromptsCli
 from tests.prompts.conftest import write_version
 

@@ -10,8 +10,8 @@ import pytest
 from inline_snapshot import snapshot
 from sqlalchemy.exc import IntegrityError
 
-from agent.store.engine import SessionFactory
-from evals.records import EvalRunRecord, latest_passing_eval, list_eval_runs, record_eval_run
+from signoff.agent.store.engine import SessionFactory
+from signoff.evals.records import EvalRunRecord, latest_passing_eval, list_eval_runs, record_eval_run
 
 STARTED = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
 

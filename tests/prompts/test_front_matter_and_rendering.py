@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from inline_snapshot import snapshot
 
-from prompts import PromptError, PromptFileError, PromptRegistry
+from signoff.prompts import PromptError, PromptFileError, PromptRegistry
 from tests.prompts.conftest import write_version
 
 VALID_HEADER = 'name: greeter\nversion: "1"\ndescription: Says hello.\nmodel: anthropic:claude-sonnet-4-5\n'

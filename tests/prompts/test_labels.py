@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from inline_snapshot import snapshot
 
-from prompts import LabelError, PromptRegistry
-from prompts.labels import LabelMove, move_label, read_labels
+from signoff.prompts import LabelError, PromptRegistry
+from signoff.prompts.labels import LabelMove, move_label, read_labels
 
 WHEN = datetime(2026, 11, 28, 10, 30, tzinfo=UTC)
 

@@ -8,8 +8,8 @@ import re
 import pytest
 from inline_snapshot import snapshot
 
-from prompts import PromptError, PromptRegistry, ReleasedPromptChanged, load_prompt
-from prompts.pins import pin_release, read_pins
+from signoff.prompts import PromptError, PromptRegistry, ReleasedPromptChanged, load_prompt
+from signoff.prompts.pins import pin_release, read_pins
 from tests.prompts.conftest import write_version
 
 SHIPPED = PromptRegistry()

@@ -6,11 +6,11 @@ from datetime import UTC, datetime
 
 from pydantic import TypeAdapter
 
-from agent.store import runs as run_store
-from api.schemas import RunDetail
-from api.views import run_detail_view
-from prompts import PromptRegistry
-from prompts.labels import move_label
+from signoff.agent.store import runs as run_store
+from signoff.api.schemas import RunDetail
+from signoff.api.views import run_detail_view
+from signoff.prompts import PromptRegistry
+from signoff.prompts.labels import move_label
 from tests.conftest import RuntimeFactory
 from tests.support.scripted import ScriptedModel, text
 

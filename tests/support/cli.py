@@ -15,9 +15,9 @@ from typing import Any
 
 from click.testing import CliRunner, Result
 
-from agent.store.engine import create_engine, create_session_factory
-from api.cli import cli
-from api.settings import Settings
+from signoff.agent.store.engine import create_engine, create_session_factory
+from signoff.api.cli import cli
+from signoff.api.settings import Settings
 from tests.agent.helpers import crm_contact_count
 
 __all__ = ["AMBIENT_SETTINGS", "CLI_USER", "Signoff", "cli_env"]

@@ -16,12 +16,12 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from agent.runtime import build_runtime
-from agent.store.engine import create_engine, create_session_factory
-from policies import PolicyConfig, build_policy_engine
+from signoff.agent.runtime import build_runtime
+from signoff.agent.store.engine import create_engine, create_session_factory
+from signoff.policies import PolicyConfig, build_policy_engine
+from signoff.tools.sales import Crm, offline_providers
+from signoff.tools.sales.models import Contact, CrmContact, CrmSyncResult
 from tests.support.scripted import ScriptedModel, text
-from tools.sales import Crm, offline_providers
-from tools.sales.models import Contact, CrmContact, CrmSyncResult
 
 CRASH_EXIT_CODE = 17
 

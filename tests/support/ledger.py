@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from agent.ledger import LedgerEntry
+from signoff.agent.ledger import LedgerEntry
 
 
 def ledger_entry(**overrides: Any) -> LedgerEntry:

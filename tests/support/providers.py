@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from tools.sales import Crm
-from tools.sales.models import Contact, CrmContact, CrmSyncResult
+from signoff.tools.sales import Crm
+from signoff.tools.sales.models import Contact, CrmContact, CrmSyncResult
 
 
 @dataclass

@@ -9,9 +9,9 @@ from logfire.testing import TestExporter
 from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter, SimpleLogRecordProcessor
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from pydantic_ai import models
-from telemetry_support import TelemetryCapture
 
-from agent.telemetry import configure_telemetry
+from signoff.agent.telemetry import configure_telemetry
+from tests.telemetry.telemetry_support import TelemetryCapture
 
 
 @pytest.fixture

@@ -4,10 +4,10 @@ none of it may appear in any exported span or log."""
 from __future__ import annotations
 
 from pydantic_ai.messages import ModelMessage, ModelResponse
-from telemetry_support import CANARY_EMAIL, CANARY_KEY, CANARY_PHONE, TelemetryCapture
 
 from tests.conftest import RuntimeFactory
 from tests.support.scripted import ScriptedModel, call, text
+from tests.telemetry.telemetry_support import CANARY_EMAIL, CANARY_KEY, CANARY_PHONE, TelemetryCapture
 
 
 def _final(messages: list[ModelMessage]) -> ModelResponse:

@@ -5,12 +5,11 @@ from __future__ import annotations
 from decimal import Decimal
 from pathlib import Path
 
-from telemetry_support import TelemetryCapture
-
-from agent.ledger import LedgerEntry, LedgerWriter
-from agent.store.engine import SessionFactory
+from signoff.agent.ledger import LedgerEntry, LedgerWriter
+from signoff.agent.store.engine import SessionFactory
 from tests.support.clock import FakeClock
 from tests.support.ledger import ledger_entry
+from tests.telemetry.telemetry_support import TelemetryCapture
 
 
 def _entry(clock: FakeClock, cost: Decimal | None, step: int) -> LedgerEntry:

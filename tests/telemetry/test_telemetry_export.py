@@ -12,9 +12,15 @@ from logfire.testing import TestExporter
 from opentelemetry._logs import LogRecord
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
-from telemetry_support import CANARY_EMAIL, CANARY_KEY, CANARY_PHONE, TelemetryCapture
 
-from agent.telemetry import REDACTED_EMAIL, REDACTED_PHONE, REDACTED_SECRET, configure_telemetry, scrubbing_options
+from signoff.agent.telemetry import (
+    REDACTED_EMAIL,
+    REDACTED_PHONE,
+    REDACTED_SECRET,
+    configure_telemetry,
+    scrubbing_options,
+)
+from tests.telemetry.telemetry_support import CANARY_EMAIL, CANARY_KEY, CANARY_PHONE, TelemetryCapture
 
 
 class LeadLookupFailed(Exception):

@@ -6,9 +6,9 @@ import pytest
 from pydantic_ai import Agent
 from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart, ToolCallPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
-from telemetry_support import CANARY_EMAIL, CANARY_KEY, CANARY_PHONE, TelemetryCapture
 
-from agent.telemetry import configure_telemetry
+from signoff.agent.telemetry import configure_telemetry
+from tests.telemetry.telemetry_support import CANARY_EMAIL, CANARY_KEY, CANARY_PHONE, TelemetryCapture
 
 # Matches none of the redaction patterns: if it is absent, the content was never recorded, not merely redacted.
 CANARY_PROSE = "zebra-lantern-canary-prose"

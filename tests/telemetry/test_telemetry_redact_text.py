@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 
 import pytest
-from telemetry_support import CANARY_EMAIL, CANARY_KEY, CANARY_PHONE
 
-from agent.telemetry import REDACTED_EMAIL, REDACTED_PHONE, REDACTED_SECRET, redact_text
+from signoff.agent.telemetry import REDACTED_EMAIL, REDACTED_PHONE, REDACTED_SECRET, redact_text
+from tests.telemetry.telemetry_support import CANARY_EMAIL, CANARY_KEY, CANARY_PHONE
 
 E, P, S = REDACTED_EMAIL, REDACTED_PHONE, REDACTED_SECRET
 

@@ -7,11 +7,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sales_support import MovableClock, RowCounter, ToolCaller
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 
-from tools.registry import ToolSpec
-from tools.sales import SalesProviders, build_sales_tools, offline_providers, sales_metadata
+from signoff.tools.registry import ToolSpec
+from signoff.tools.sales import SalesProviders, build_sales_tools, offline_providers, sales_metadata
+from tests.tools.sales_support import MovableClock, RowCounter, ToolCaller
 
 
 @pytest.fixture

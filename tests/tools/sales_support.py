@@ -12,9 +12,9 @@ from pydantic_ai.usage import RunUsage
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from agent.deps import PromptRef, RunDeps
-from tools.registry import ToolSpec
-from tools.sales.tables import SalesBase
+from signoff.agent.deps import PromptRef, RunDeps
+from signoff.tools.registry import ToolSpec
+from signoff.tools.sales.tables import SalesBase
 
 __all__ = ["MovableClock", "RowCounter", "ToolCaller", "call_spec", "run_deps"]
 

@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from inline_snapshot import snapshot
-from sales_support import MovableClock, RowCounter, ToolCaller
 
-from tools.sales import SalesProviders
-from tools.sales.models import Contact, CrmLookup, CrmSyncResult
-from tools.sales.tables import CrmContactRow
+from signoff.tools.sales import SalesProviders
+from signoff.tools.sales.models import Contact, CrmLookup, CrmSyncResult
+from signoff.tools.sales.tables import CrmContactRow
+from tests.tools.sales_support import MovableClock, RowCounter, ToolCaller
 
 
 def _contacts(count: int) -> list[dict[str, Any]]:

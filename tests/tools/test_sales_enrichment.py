@@ -6,15 +6,15 @@ from datetime import timedelta
 
 import pytest
 from inline_snapshot import snapshot
-from sales_support import MovableClock, RowCounter, ToolCaller
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tools.sales import SalesProviders, offline_providers
-from tools.sales.enrichment_cache import ENRICHMENT_CACHE_TTL, CachingEnricher
-from tools.sales.models import EnrichmentReport
-from tools.sales.offline import OfflineEnrichmentSource
-from tools.sales.tables import EnrichmentCacheRow
+from signoff.tools.sales import SalesProviders, offline_providers
+from signoff.tools.sales.enrichment_cache import ENRICHMENT_CACHE_TTL, CachingEnricher
+from signoff.tools.sales.models import EnrichmentReport
+from signoff.tools.sales.offline import OfflineEnrichmentSource
+from signoff.tools.sales.tables import EnrichmentCacheRow
+from tests.tools.sales_support import MovableClock, RowCounter, ToolCaller
 
 _EMAILS = [
     "ana.lopez@northwind-labs.example",

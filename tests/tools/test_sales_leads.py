@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from inline_snapshot import snapshot
 
-from tools.sales.models import Contact, IdealCustomerProfile
-from tools.sales.offline import OfflineLeadSource
-from tools.sales.offline.directory import COMPANY_SIZES
+from signoff.tools.sales.models import Contact, IdealCustomerProfile
+from signoff.tools.sales.offline import OfflineLeadSource
+from signoff.tools.sales.offline.directory import COMPANY_SIZES
 
 _LOGISTICS_DE = IdealCustomerProfile(
     industry="Logistics", location="Germany", company_size="51-200", titles=["Head of Operations", "COO"]

@@ -7,11 +7,11 @@ from datetime import timedelta
 import pytest
 from inline_snapshot import snapshot
 from pydantic_ai.exceptions import ModelRetry, ToolFailed
-from sales_support import MovableClock, ToolCaller
 
-from tools.sales import SalesProviders
-from tools.sales.models import Contact, CrmLookup, ReplyList
-from tools.sales.offline import OfflineCrm, OfflineOutreach
+from signoff.tools.sales import SalesProviders
+from signoff.tools.sales.models import Contact, CrmLookup, ReplyList
+from signoff.tools.sales.offline import OfflineCrm, OfflineOutreach
+from tests.tools.sales_support import MovableClock, ToolCaller
 
 ANA = Contact(email="ana@acme.example", first_name="Ana", last_name="Lopez", company="Acme")
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 from pydantic_ai.exceptions import ToolFailed
-from sales_support import MovableClock, RowCounter, ToolCaller
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tools.sales import NotFoundError, SalesProviders
-from tools.sales.models import Campaign, EnrollmentResult, SentEmail
-from tools.sales.tables import CampaignRow, EnrollmentRow, OutboxRow
+from signoff.tools.sales import NotFoundError, SalesProviders
+from signoff.tools.sales.models import Campaign, EnrollmentResult, SentEmail
+from signoff.tools.sales.tables import CampaignRow, EnrollmentRow, OutboxRow
+from tests.tools.sales_support import MovableClock, RowCounter, ToolCaller
 
 _EMAILS = ["ana@acme.example", "ben@acme.example", "chloe@acme.example"]
 

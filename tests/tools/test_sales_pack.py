@@ -15,10 +15,9 @@ from pydantic_ai import Agent, models
 from pydantic_ai.exceptions import ModelRetry, ToolFailed
 from pydantic_ai.messages import ModelMessage, ModelRequest, ModelResponse, TextPart, ToolCallPart, ToolReturnPart
 from pydantic_ai.models.function import AgentInfo, FunctionModel
-from sales_support import RowCounter, call_spec
 
-from tools.registry import ToolRegistry, ToolSpec
-from tools.sales import (
+from signoff.tools.registry import ToolRegistry, ToolSpec
+from signoff.tools.sales import (
     InvalidRequestError,
     NotFoundError,
     ProviderError,
@@ -27,10 +26,11 @@ from tools.sales import (
     SalesProviders,
     build_sales_tools,
 )
-from tools.sales.models import EnrichmentReport, Lead
-from tools.sales.offline import OfflineCrm, OfflineLeadSource, OfflineOutreach
-from tools.sales.pack import CRM_SYNC_MAX_BATCH, ENRICH_MAX_BATCH, ENROLL_MAX_BATCH
-from tools.sales.tables import CrmContactRow
+from signoff.tools.sales.models import EnrichmentReport, Lead
+from signoff.tools.sales.offline import OfflineCrm, OfflineLeadSource, OfflineOutreach
+from signoff.tools.sales.pack import CRM_SYNC_MAX_BATCH, ENRICH_MAX_BATCH, ENROLL_MAX_BATCH
+from signoff.tools.sales.tables import CrmContactRow
+from tests.tools.sales_support import RowCounter, call_spec
 
 
 @pytest.fixture(autouse=True)

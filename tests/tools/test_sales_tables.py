@@ -6,14 +6,14 @@ import asyncio
 from datetime import UTC, datetime
 
 from inline_snapshot import snapshot
-from sales_support import RowCounter
 from sqlalchemy import Connection, inspect
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from tools.sales import SalesProviders, sales_metadata
-from tools.sales.enrichment_cache import CachingEnricher, _upsert_entries
-from tools.sales.tables import EnrichmentCacheRow
+from signoff.tools.sales import SalesProviders, sales_metadata
+from signoff.tools.sales.enrichment_cache import CachingEnricher, _upsert_entries
+from signoff.tools.sales.tables import EnrichmentCacheRow
+from tests.tools.sales_support import RowCounter
 
 
 def test_table_names_are_prefixed_and_stable() -> None:

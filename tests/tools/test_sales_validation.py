@@ -7,8 +7,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from tools.registry import ToolArgumentsError, ToolSpec
-from tools.sales.models import MAX_ITEMS_PER_CALL, Contact, IdealCustomerProfile
+from signoff.tools.registry import ToolArgumentsError, ToolSpec
+from signoff.tools.sales.models import MAX_ITEMS_PER_CALL, Contact, IdealCustomerProfile
 
 
 def _contacts(count: int) -> list[dict[str, Any]]:

@@ -4,9 +4,9 @@
 deterministic providers that store their effects in the `sales_` tables of `sales_metadata`.
 """
 
-from tools.sales.offline import offline_providers
-from tools.sales.pack import build_sales_tools
-from tools.sales.providers import (
+from signoff.tools.sales.offline import offline_providers
+from signoff.tools.sales.pack import build_sales_tools
+from signoff.tools.sales.providers import (
     Crm,
     Enricher,
     EnrichmentSource,
@@ -19,7 +19,7 @@ from tools.sales.providers import (
     RateLimitedError,
     SalesProviders,
 )
-from tools.sales.tables import sales_metadata
+from signoff.tools.sales.tables import sales_metadata
 
 __all__ = [
     "Crm",

@@ -17,8 +17,8 @@ from typing import Annotated, Literal
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from pydantic_ai.exceptions import ModelRetry
 
-from prompts import DEFAULT_LABEL, PromptRegistry, PromptTemplate
-from tools.sales.models import Reply
+from signoff.prompts import DEFAULT_LABEL, PromptRegistry, PromptTemplate
+from signoff.tools.sales.models import Reply
 
 __all__ = [
     "CLASSIFIER_PROMPT_NAME",

@@ -21,10 +21,10 @@ from sqlalchemy import Insert, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tools.sales.clock import Clock, utc_now
-from tools.sales.models import EnrichedContact, EnrichmentFacts, EnrichmentReport
-from tools.sales.providers import EnrichmentSource, ProviderError
-from tools.sales.tables import EnrichmentCacheRow
+from signoff.tools.sales.clock import Clock, utc_now
+from signoff.tools.sales.models import EnrichedContact, EnrichmentFacts, EnrichmentReport
+from signoff.tools.sales.providers import EnrichmentSource, ProviderError
+from signoff.tools.sales.tables import EnrichmentCacheRow
 
 __all__ = ["ENRICHMENT_CACHE_TTL", "CachingEnricher"]
 

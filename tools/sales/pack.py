@@ -25,10 +25,10 @@ from pydantic_ai import RunContext
 from pydantic_ai.exceptions import ModelRetry, ToolFailed
 
 # Tools that make routed model calls take the run's deps (pydantic-ai's `RunContext[RunDeps]`).
-from agent.deps import RunDeps
-from prompts import PromptTemplate
-from tools.registry import ApprovalPredicate, ToolSpec
-from tools.sales.classification import (
+from signoff.agent.deps import RunDeps
+from signoff.prompts import PromptTemplate
+from signoff.tools.registry import ApprovalPredicate, ToolSpec
+from signoff.tools.sales.classification import (
     CLASSIFY_MAX_REPLIES,
     ReplyClassification,
     ReplyLabels,
@@ -37,7 +37,7 @@ from tools.sales.classification import (
     frame_replies,
     load_classifier_prompt,
 )
-from tools.sales.models import (
+from signoff.tools.sales.models import (
     MAX_ITEMS_PER_CALL,
     Campaign,
     Contact,
@@ -50,7 +50,7 @@ from tools.sales.models import (
     ReplyList,
     SentEmail,
 )
-from tools.sales.providers import InvalidRequestError, NotFoundError, ProviderError, SalesProviders
+from signoff.tools.sales.providers import InvalidRequestError, NotFoundError, ProviderError, SalesProviders
 
 __all__ = [
     "CLASSIFY_MAX_REPLIES",

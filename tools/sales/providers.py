@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
 
-from tools.sales.models import (
+from signoff.tools.sales.models import (
     Campaign,
     Contact,
     CrmContact,

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import JSON, ForeignKey, Index, Integer, MetaData, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from tools.column_types import UtcDateTime
+from signoff.tools.column_types import UtcDateTime
 
 __all__ = [
     "CampaignRow",

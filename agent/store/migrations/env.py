@@ -2,7 +2,7 @@
 
 from alembic import context
 
-from agent.store.schema import target_metadata
+from signoff.agent.store.schema import target_metadata
 
 connection = context.config.attributes.get("connection")
 if connection is None:

@@ -10,13 +10,13 @@ from datetime import timedelta
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tools.sales.clock import Clock, utc_now
-from tools.sales.enrichment_cache import ENRICHMENT_CACHE_TTL, CachingEnricher
-from tools.sales.offline.crm import OfflineCrm
-from tools.sales.offline.enrichment import OfflineEnrichmentSource
-from tools.sales.offline.lead_source import OfflineLeadSource
-from tools.sales.offline.outreach import OfflineOutreach
-from tools.sales.providers import SalesProviders
+from signoff.tools.sales.clock import Clock, utc_now
+from signoff.tools.sales.enrichment_cache import ENRICHMENT_CACHE_TTL, CachingEnricher
+from signoff.tools.sales.offline.crm import OfflineCrm
+from signoff.tools.sales.offline.enrichment import OfflineEnrichmentSource
+from signoff.tools.sales.offline.lead_source import OfflineLeadSource
+from signoff.tools.sales.offline.outreach import OfflineOutreach
+from signoff.tools.sales.providers import SalesProviders
 
 __all__ = [
     "OfflineCrm",

@@ -9,10 +9,10 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tools.sales.clock import Clock, utc_now
-from tools.sales.models import Contact, CrmContact, CrmSyncResult
-from tools.sales.providers import NotFoundError
-from tools.sales.tables import CrmContactRow
+from signoff.tools.sales.clock import Clock, utc_now
+from signoff.tools.sales.models import Contact, CrmContact, CrmSyncResult
+from signoff.tools.sales.providers import NotFoundError
+from signoff.tools.sales.tables import CrmContactRow
 
 __all__ = ["OfflineCrm"]
 

@@ -12,7 +12,7 @@ import re
 from collections.abc import Sequence
 from typing import TypeVar, get_args
 
-from tools.sales.models import CompanySize, Seniority
+from signoff.tools.sales.models import CompanySize, Seniority
 
 __all__ = [
     "BIO_INTERESTS",

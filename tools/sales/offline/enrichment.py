@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from tools.sales.models import EnrichmentFacts
-from tools.sales.offline.directory import COMPANY_FOCUS, DEFAULT_TITLES, Seed, seniority_of
+from signoff.tools.sales.models import EnrichmentFacts
+from signoff.tools.sales.offline.directory import COMPANY_FOCUS, DEFAULT_TITLES, Seed, seniority_of
 
 __all__ = ["OfflineEnrichmentSource"]
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tools.registry import canonical_json
-from tools.sales.models import IdealCustomerProfile, Lead
-from tools.sales.offline.directory import (
+from signoff.tools.registry import canonical_json
+from signoff.tools.sales.models import IdealCustomerProfile, Lead
+from signoff.tools.sales.offline.directory import (
     BIO_INTERESTS,
     COMPANY_SIZES,
     COMPANY_STEMS,

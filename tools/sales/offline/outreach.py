@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from tools.sales.clock import Clock, utc_now
-from tools.sales.models import Campaign, CampaignStatus, EnrollmentResult, Reply, ReplyList, SentEmail
-from tools.sales.providers import InvalidRequestError, NotFoundError
-from tools.sales.tables import CampaignRow, EnrollmentRow, OutboxRow, ReplyRow
+from signoff.tools.sales.clock import Clock, utc_now
+from signoff.tools.sales.models import Campaign, CampaignStatus, EnrollmentResult, Reply, ReplyList, SentEmail
+from signoff.tools.sales.providers import InvalidRequestError, NotFoundError
+from signoff.tools.sales.tables import CampaignRow, EnrollmentRow, OutboxRow, ReplyRow
 
 __all__ = ["OfflineOutreach"]
 
