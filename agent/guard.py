@@ -36,13 +36,13 @@ from pydantic_ai.toolsets.abstract import ToolsetTool
 from pydantic_core import to_jsonable_python
 
 from signoff.agent.decider import CallDecider
-from signoff.agent.deps import RunDeps
 from signoff.agent.store import approvals as approval_store
 from signoff.agent.store import audit as audit_store
 from signoff.agent.store.engine import SessionFactory
 from signoff.agent.store.events import append_event
 from signoff.agent.store.tables import ApprovalRow, ToolCallRow
 from signoff.policies import Decision, PolicyEngine
+from signoff.tools.context import RunDeps
 from signoff.tools.registry import ToolRegistry, canonical_json
 
 __all__ = [

@@ -41,9 +41,9 @@ from pydantic_ai.run import AgentRunResult
 from pydantic_ai.tools import RunContext
 from sqlalchemy import func, select
 
-from signoff.agent.deps import PromptRef, RunDeps
 from signoff.agent.store.engine import SessionFactory
 from signoff.agent.store.tables import LedgerRow
+from signoff.tools.context import PromptRef, RunDeps
 
 __all__ = [
     "HIGH_COST_REQUEST_USD",

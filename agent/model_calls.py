@@ -28,10 +28,9 @@ from typing import TypeVar
 from pydantic_ai import Agent
 from pydantic_ai.exceptions import ModelAPIError, ToolFailed, UnexpectedModelBehavior, UsageLimitExceeded
 
-from signoff.agent.deps import PromptRef, RunDeps
 from signoff.agent.ledger import LedgerCapability, LedgerWriter
 from signoff.agent.models import ModelPurpose, ModelRoutes, describe_model_failure
-from signoff.prompts import PromptTemplate
+from signoff.tools.context import PromptIdentity, PromptRef, RunDeps
 
 __all__ = ["ROUTED_CALL_OUTPUT_RETRIES", "ModelCalls"]
 
@@ -58,7 +57,7 @@ class ModelCalls:
         instructions: str,
         content: str | Sequence[str],
         deps: RunDeps,
-        prompt: PromptTemplate | None = None,
+        prompt: PromptIdentity | None = None,
     ) -> str:
         """The routed model's text answer to `content` under `instructions`, charged to `deps.run_id`."""
         return await self.complete_as(
@@ -74,7 +73,7 @@ class ModelCalls:
         content: str | Sequence[str],
         deps: RunDeps,
         output_validator: Callable[[OutputT], OutputT] | None = None,
-        prompt: PromptTemplate | None = None,
+        prompt: PromptIdentity | None = None,
     ) -> OutputT:
         """The routed model's answer as an `output_type` (validated by pydantic), charged to `deps.run_id`.
 

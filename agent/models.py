@@ -26,6 +26,7 @@ from pydantic_ai.providers.anthropic import AnthropicProvider
 
 from signoff.agent.ledger import note_provider_request_id, record_failed_attempt
 from signoff.agent.offline_classifier import offline_classifier_model
+from signoff.tools.context import ModelPurpose
 
 __all__ = [
     "ANTHROPIC_PREFIX",
@@ -52,10 +53,6 @@ OFFLINE_MODEL_ID = "offline"
 
 CacheTtl = Literal["5m", "1h"]
 
-ModelPurpose = Literal["planning", "summary", "classification"]
-"""Kinds of work a model is routed for: `planning` is the agent's own requests; `summary` and
-`classification` are short calls tools make (see agent/model_calls.py). A closed set, so that a typo in
-the routing map is an error rather than a route nobody takes."""
 MODEL_PURPOSES: tuple[ModelPurpose, ...] = get_args(ModelPurpose)
 
 DEFAULT_MODEL_ROUTES: Mapping[ModelPurpose, str] = {"classification": "anthropic:claude-haiku-4-5"}

@@ -33,7 +33,6 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from signoff.agent.decider import CallDecider
-from signoff.agent.deps import PromptRef, RunDeps
 from signoff.agent.framing import frame_task
 from signoff.agent.guard import DEFAULT_EXECUTION_LEASE, GuardedToolset
 from signoff.agent.ledger import LedgerCapability, LedgerWriter, ResponseBrokeOff, RunCostLimitExceeded
@@ -46,6 +45,7 @@ from signoff.agent.store.events import append_event
 from signoff.agent.store.tables import ApprovalRow, LedgerRow, RunRow, RunStatus
 from signoff.agent.telemetry import redact_text
 from signoff.prompts import PromptTemplate, load_prompt
+from signoff.tools.context import PromptRef, RunDeps
 
 __all__ = [
     "ConversationBusy",

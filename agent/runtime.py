@@ -1,12 +1,13 @@
 """Assembles one Signoff runtime from explicit parts: store, tools, policy, model, prompt, runner.
 
 Nothing here reads the environment: `api/` maps settings onto these arguments, and tests pass their
-own. Providers default to the offline sales pack, which persists its effects in the same database.
+own. The tools come from tool packs (`tools.packs`): the runtime builds each enabled pack on its
+database and clock, and never imports a pack itself.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -16,7 +17,7 @@ from pydantic_ai.models import Model
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from signoff.agent.approvals import ApprovalService
-from signoff.agent.decider import CallDecider
+from signoff.agent.decider import CallDecider, KnownRecipientsLookup
 from signoff.agent.ledger import LedgerWriter
 from signoff.agent.model_calls import ModelCalls
 from signoff.agent.models import ModelRoutes
@@ -25,12 +26,10 @@ from signoff.agent.store.engine import SessionFactory, create_session_factory
 from signoff.agent.store.migrate import upgrade_database
 from signoff.policies import PolicyEngine
 from signoff.prompts import PromptTemplate, load_prompt
+from signoff.tools.packs import LoadedPack, PackContext, PackLoadError, PackTools, ToolPack, build_packs
 from signoff.tools.registry import ToolRegistry
-from signoff.tools.sales import SalesProviders, build_sales_tools, offline_providers
 
-__all__ = ["DEFAULT_PROMPT_NAME", "Runtime", "build_runtime", "prepare_database"]
-
-DEFAULT_PROMPT_NAME = "sales_agent"
+__all__ = ["Runtime", "build_runtime", "default_prompt_name", "prepare_database"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,7 +38,7 @@ class Runtime:
 
     session_factory: SessionFactory
     registry: ToolRegistry
-    providers: SalesProviders
+    packs: Sequence[LoadedPack]
     decider: CallDecider
     approvals: ApprovalService
     ledger: LedgerWriter
@@ -47,11 +46,44 @@ class Runtime:
     model_calls: ModelCalls
     """Routed one-shot calls (summaries, classifications) for tools, charged to the run in the ledger."""
 
+    def pack_tools(self, pack_name: str) -> PackTools:
+        """What the named pack built for this runtime (its tools and resources)."""
+        for loaded in self.packs:
+            if loaded.pack.name == pack_name:
+                return loaded.tools
+        enabled = ", ".join(loaded.pack.name for loaded in self.packs) or "(none)"
+        raise LookupError(f"tool pack {pack_name!r} is not enabled in this runtime; enabled packs: {enabled}")
 
-async def prepare_database(engine: AsyncEngine) -> SessionFactory:
-    """Migrate the database to the current schema and return a session factory for it."""
-    await upgrade_database(engine)
+
+async def prepare_database(engine: AsyncEngine, packs: Sequence[ToolPack] = ()) -> SessionFactory:
+    """Migrate the database to the current schema of the core and these packs; a session factory for it."""
+    await upgrade_database(engine, packs)
     return create_session_factory(engine)
+
+
+def default_prompt_name(packs: Sequence[ToolPack]) -> str:
+    """The prompt a runtime of these packs runs with when none is given: the first pack's that names one."""
+    for pack in packs:
+        if pack.prompt is not None:
+            return pack.prompt
+    names = ", ".join(pack.name for pack in packs) or "(none)"
+    raise PackLoadError(names, "no enabled pack names a prompt, so the agent has no instructions; pass one")
+
+
+def _known_recipients(packs: Sequence[LoadedPack]) -> KnownRecipientsLookup | None:
+    lookups = [loaded.tools.known_recipients for loaded in packs if loaded.tools.known_recipients is not None]
+    if not lookups:
+        return None
+    if len(lookups) == 1:
+        return lookups[0]
+
+    async def known_to_any(addresses: Sequence[str]) -> set[str]:
+        known: set[str] = set()
+        for lookup in lookups:
+            known |= await lookup(addresses)
+        return known
+
+    return known_to_any
 
 
 def build_runtime(
@@ -62,7 +94,8 @@ def build_runtime(
     model_routes: ModelRoutes | None = None,
     prompt: PromptTemplate | None = None,
     runner_settings: RunnerSettings | None = None,
-    providers: SalesProviders | None = None,
+    packs: Sequence[ToolPack],
+    pack_options: Mapping[str, Mapping[str, str]] | None = None,
     ledger_spool_path: Path,
     daily_cost_warning_usd: Decimal | None = None,
     clock: Callable[[], datetime] = lambda: datetime.now(UTC),
@@ -72,14 +105,19 @@ def build_runtime(
     """Wire a runtime. The database must already be migrated (see `prepare_database`).
 
     `model` plans; `model_routes` picks the models for tools' short calls (default: `model` for all).
+    `packs` bring the tools (each built once here, with its `pack_options`); `prompt` defaults to the
+    production version of the first pack's prompt. A tool name two packs share is a `PackLoadError`.
     """
-    providers = providers or offline_providers(session_factory, clock=clock)
-    registry = ToolRegistry(build_sales_tools(providers))
+    options = pack_options or {}
+    registry, loaded = build_packs(
+        packs,
+        lambda pack: PackContext(session_factory=session_factory, clock=clock, options=options.get(pack.name, {})),
+    )
     decider = CallDecider(
         registry=registry,
         policy=policy,
         session_factory=session_factory,
-        known_recipients=providers.crm.known_emails,
+        known_recipients=_known_recipients(loaded),
         clock=clock,
     )
     ledger = LedgerWriter(
@@ -96,7 +134,7 @@ def build_runtime(
     runner = Runner(
         decider=decider,
         model=model,
-        prompt=prompt or load_prompt(DEFAULT_PROMPT_NAME),
+        prompt=prompt or load_prompt(default_prompt_name(packs)),
         ledger=ledger,
         settings=settings,
         model_calls=model_calls,
@@ -105,7 +143,7 @@ def build_runtime(
     return Runtime(
         session_factory=session_factory,
         registry=registry,
-        providers=providers,
+        packs=loaded,
         decider=decider,
         approvals=ApprovalService(decider=decider, clock=clock, allow_self_approval=allow_self_approval),
         ledger=ledger,

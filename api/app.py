@@ -3,7 +3,7 @@ database, wires the runtime, recovers what a previous process left, and hands ru
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -17,8 +17,9 @@ from signoff.api.keys import PrincipalCache
 from signoff.api.limits import BodySizeLimit
 from signoff.api.rate_limit import RateLimiter
 from signoff.api.routers import approvals, costs, events, health, metrics, prompts, runs, tasks, tools
-from signoff.api.runtime import ProvidersFactory, open_runtime
+from signoff.api.runtime import open_runtime
 from signoff.api.settings import Settings
+from signoff.tools.packs import ToolPack
 
 __all__ = ["create_app"]
 
@@ -27,12 +28,12 @@ def create_app(
     settings: Settings | None = None,
     *,
     model: Model | None = None,
-    providers_factory: ProvidersFactory | None = None,
+    packs: Sequence[ToolPack] | None = None,
     rate_limiter: RateLimiter | None = None,
 ) -> FastAPI:
     """The FastAPI application for these settings (read from the environment when not given).
 
-    `model` and `providers_factory` replace what the settings select (see `open_runtime`); `rate_limiter`
+    `model` and `packs` replace what the settings select (see `open_runtime`); `rate_limiter`
     replaces the per-key limiter built from the settings (tests pass one with a clock they move).
     """
     settings = settings or Settings()
@@ -40,7 +41,7 @@ def create_app(
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with open_runtime(
-            settings, allow_self_approval=settings.allow_self_approval, model=model, providers_factory=providers_factory
+            settings, allow_self_approval=settings.allow_self_approval, model=model, packs=packs
         ) as runtime:
             background = BackgroundRuns(runtime.runner)
             app.state.event_hub = RunEventHub(runtime.session_factory)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 import logfire
@@ -11,18 +11,20 @@ from sqlalchemy.exc import ArgumentError
 
 from signoff.agent.models import ModelRoutes, build_model_routes
 from signoff.agent.offline_model import offline_model
-from signoff.agent.runtime import Runtime, build_runtime, prepare_database
-from signoff.agent.store.engine import SessionFactory, create_engine
+from signoff.agent.runtime import Runtime, build_runtime, default_prompt_name, prepare_database
+from signoff.agent.store.engine import create_engine
 from signoff.agent.telemetry import configure_telemetry
 from signoff.api.settings import Settings
 from signoff.policies import build_policy_engine, load_policy_config
 from signoff.prompts import load_prompt
-from signoff.tools.sales import SalesProviders
+from signoff.tools.packs import ToolPack, load_packs
 
-__all__ = ["ProvidersFactory", "open_runtime", "select_model", "select_model_routes"]
+__all__ = ["enabled_packs", "open_runtime", "select_model", "select_model_routes"]
 
-ProvidersFactory = Callable[[SessionFactory], SalesProviders]
-"""Builds the sales providers once the database is open (they may store their effects in it)."""
+
+def enabled_packs(settings: Settings) -> list[ToolPack]:
+    """The packs SIGNOFF_PACKS names, loaded from their entry points (`PackLoadError` naming a bad one)."""
+    return load_packs(settings.packs)
 
 
 def select_model_routes(settings: Settings) -> ModelRoutes:
@@ -44,20 +46,21 @@ async def open_runtime(
     *,
     allow_self_approval: bool = True,
     model: Model | None = None,
-    providers_factory: ProvidersFactory | None = None,
+    packs: Sequence[ToolPack] | None = None,
 ) -> AsyncIterator[Runtime]:
     """Configure telemetry, migrate the database, wire the runtime; dispose of the engine afterwards.
 
     The CLI allows self-approval (its operator runs and decides locally); the HTTP service passes its setting.
-    `model` replaces the one the settings select, and `providers_factory` the offline providers: the seams
+    `model` replaces the one the settings select, and `packs` the packs SIGNOFF_PACKS enables: the seams
     through which tests and benchmarks drive the real service with a scripted model or instrumented providers.
     """
+    packs = enabled_packs(settings) if packs is None else packs
     configure_telemetry(
         logfire_token=None if settings.logfire_token is None else settings.logfire_token.get_secret_value()
     )
     if settings.database_url is None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
-    policy = build_policy_engine(load_policy_config(settings.policy_file))
+    policy_config = load_policy_config(settings.policy_file)
     try:
         engine = create_engine(settings.resolved_database_url)
     except ArgumentError:
@@ -67,20 +70,24 @@ async def open_runtime(
             "(e.g. sqlite+aiosqlite:///path/to/file.db or postgresql+asyncpg://user@host/db)"
         ) from None
     try:
-        session_factory = await prepare_database(engine)
+        session_factory = await prepare_database(engine, packs)
         routes = select_model_routes(settings) if model is None else ModelRoutes(default=model)
+        policy = build_policy_engine(policy_config)
         runtime = build_runtime(
             session_factory=session_factory,
             model=routes.model_for("planning"),
             model_routes=routes,
             policy=policy,
-            providers=None if providers_factory is None else providers_factory(session_factory),
-            prompt=load_prompt("sales_agent", label=settings.prompt_label),
+            packs=packs,
+            pack_options=settings.pack_options,
+            prompt=load_prompt(default_prompt_name(packs), label=settings.prompt_label),
             runner_settings=settings.runner_settings(),
             ledger_spool_path=settings.ledger_spool_path,
             daily_cost_warning_usd=settings.daily_cost_warning_usd,
             allow_self_approval=allow_self_approval,
         )
+        # Per-tool tables in the policy file must name tools some enabled pack registers.
+        policy_config.check_tools(runtime.registry)
         try:
             await runtime.ledger.flush_spool()
         except Exception:  # the rows stay spooled for the next attempt; no reason to refuse to start

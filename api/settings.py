@@ -10,12 +10,12 @@ from datetime import timedelta
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
-from typing import Self
+from typing import Annotated, Self
 
 import platformdirs
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_core import PydanticCustomError
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from signoff.agent.models import (
     DEFAULT_MAX_RETRIES,
@@ -29,7 +29,7 @@ from signoff.agent.models import (
 from signoff.agent.runner import DEFAULT_RUN_LEASE, DEFAULT_STREAM_RESTARTS, RunnerSettings
 from signoff.api.event_stream import MAX_STREAM_SECONDS
 
-__all__ = ["OFFLINE_MODEL", "Settings"]
+__all__ = ["DEFAULT_PACKS", "OFFLINE_MODEL", "Settings"]
 
 OFFLINE_MODEL = "offline"
 
@@ -52,6 +52,10 @@ DEFAULT_RATE_LIMIT_BURST = 30
 def _process_session_secret() -> SecretStr:
     """One random secret for this process, used when SIGNOFF_SESSION_SECRET is unset."""
     return SecretStr(secrets.token_urlsafe(32))
+
+
+DEFAULT_PACKS = ("sales",)
+"""The packs a deployment enables when SIGNOFF_PACKS is not set: the reference sales pack."""
 
 
 class Settings(BaseSettings):
@@ -97,6 +101,17 @@ class Settings(BaseSettings):
         ge=0,
         description="Times a streamed response that broke off mid-way is asked for again before the run fails.",
     )
+    packs: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: list(DEFAULT_PACKS),
+        description=(
+            "Tool packs to enable, comma-separated names of `signoff.tool_packs` entry points "
+            "(`signoff packs` lists the installed ones). Default: sales."
+        ),
+    )
+    pack_options: dict[str, dict[str, str]] = Field(
+        default_factory=dict[str, dict[str, str]],
+        description='Options per pack, as JSON: {"sales": {"key": "value"}}; each pack documents its own.',
+    )
     policy_file: Path | None = None
     prompt_label: str = "production"
     approval_ttl_seconds: int | None = Field(default=None, gt=0, description="Pending approvals expire after this.")
@@ -138,6 +153,20 @@ class Settings(BaseSettings):
     logfire_token: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("SIGNOFF_LOGFIRE_TOKEN", "LOGFIRE_TOKEN")
     )
+
+    @field_validator("packs", mode="before")
+    @classmethod
+    def _comma_separated_packs(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [name.strip() for name in value.split(",") if name.strip()]
+        return value
+
+    @field_validator("packs")
+    @classmethod
+    def _at_least_one_pack(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("name at least one tool pack to enable (the agent has no tools otherwise)")
+        return list(dict.fromkeys(value))
 
     @field_validator("model")
     @classmethod

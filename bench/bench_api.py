@@ -70,7 +70,7 @@ from signoff.api.app import create_app
 from signoff.api.keys import create_api_key
 from signoff.api.runtime import open_runtime
 from signoff.api.settings import Settings
-from signoff.tools.sales import offline_providers
+from signoff.tools.sales import offline_providers, sales_pack
 from signoff.tools.sales.models import Contact
 from signoff.tools.sales.tables import CrmContactRow
 
@@ -208,7 +208,7 @@ async def prepare_bench_database(settings: Settings) -> dict[str, str]:
     """Migrate, add the contacts the read step looks up, create the two principals; returns their keys."""
     engine = create_engine(settings.resolved_database_url)
     try:
-        session_factory = await prepare_database(engine)
+        session_factory = await prepare_database(engine, [sales_pack()])
         await offline_providers(session_factory).crm.upsert_contacts(
             [
                 Contact(email=lookup_email(index), first_name="Known", last_name=f"Person{index}", company="Acme")

@@ -71,6 +71,7 @@ from signoff.agent.runtime import Runtime, build_runtime, prepare_database
 from signoff.agent.store.engine import create_engine
 from signoff.agent.store.tables import LedgerRow, RunRow, ToolCallRow
 from signoff.policies import PolicyConfig, PolicyEngine, build_policy_engine
+from signoff.tools.sales import providers_of, sales_pack
 from signoff.tools.sales.models import Contact
 
 __all__ = ["main"]
@@ -178,7 +179,7 @@ class Scenario:
 async def build_scenario(shape: Shape, directory: Path, *, history_rows: int) -> Scenario:
     """A migrated SQLite file with the ten contacts, a guarded runtime on it, and the bare agent."""
     engine = create_engine(f"sqlite+aiosqlite:///{directory / f'{shape}.db'}")
-    session_factory = await prepare_database(engine)
+    session_factory = await prepare_database(engine, [sales_pack()])
     clock = SteppingClock()
     policy = build_policy_engine(PolicyConfig())
     model = scripted_model(shape)
@@ -186,10 +187,11 @@ async def build_scenario(shape: Shape, directory: Path, *, history_rows: int) ->
         session_factory=session_factory,
         model=model,
         policy=policy,
+        packs=[sales_pack()],
         ledger_spool_path=directory / f"{shape}-ledger-spool.jsonl",
         clock=clock,
     )
-    await runtime.providers.crm.upsert_contacts(
+    await providers_of(runtime.pack_tools("sales")).crm.upsert_contacts(
         [
             Contact(email=contact_email(index), first_name=f"First{index}", last_name=f"Last{index}", company="Acme")
             for index in range(TOOL_CALLS)

@@ -50,6 +50,7 @@ from signoff.agent.store.tables import LedgerRow
 from signoff.agent.telemetry import configure_telemetry
 from signoff.api.dev.anthropic_double import MessagesDouble, Reply, ToolUse
 from signoff.policies import PolicyConfig, build_policy_engine
+from signoff.tools.sales import sales_pack
 
 MODEL_ID = "anthropic:claude-sonnet-4-5"
 PRICED_AS = "claude-sonnet-4-5"  # genai-prices' id of MODEL_ID
@@ -134,9 +135,10 @@ async def run_arm(*, caching: bool, cache_ttl: CacheTtl, workdir: Path) -> tuple
         engine = create_engine(f"sqlite+aiosqlite:///{workdir / f'caching-{caching}.db'}")
         try:
             runtime = build_runtime(
-                session_factory=await prepare_database(engine),
+                session_factory=await prepare_database(engine, [sales_pack()]),
                 model=model,
                 policy=build_policy_engine(PolicyConfig()),
+                packs=[sales_pack()],
                 runner_settings=RunnerSettings(),
                 ledger_spool_path=workdir / f"spool-{caching}.jsonl",
             )

@@ -40,7 +40,7 @@ from signoff.evals.worlds import WorldSeeder
 from signoff.policies import PolicyEngine
 from signoff.prompts import PromptTemplate
 from signoff.tools.registry import ToolRegistry
-from signoff.tools.sales import SalesProviders, offline_providers
+from signoff.tools.sales import SalesProviders, offline_providers, sales_pack
 
 __all__ = [
     "DEFAULT_MAX_ROUNDS",
@@ -216,7 +216,7 @@ async def case_database(
     """
     engine = create_engine(f"sqlite+aiosqlite:///{workdir / f'{name}.db'}")
     try:
-        session_factory = await prepare_database(engine)
+        session_factory = await prepare_database(engine, [sales_pack()])
         if world is not None:
             await world(session_factory)
         providers = offline_providers(session_factory)
@@ -252,7 +252,7 @@ async def run_case(
             model=model,
             policy=policy,
             prompt=prompt,
-            providers=providers,
+            packs=[sales_pack(providers=lambda _context: providers)],
             ledger_spool_path=workdir / f"ledger-spool-{case_id}.jsonl",
         )
         approver = SimulatedApprover(expected=case.expect.must_call)
@@ -268,7 +268,7 @@ async def run_case(
         if case.security is not None:
             from signoff.evals.injection import INJECTION_GOALS
 
-            breached = await INJECTION_GOALS[case.security.goal].succeeded(runtime.providers, session_factory)
+            breached = await INJECTION_GOALS[case.security.goal].succeeded(providers, session_factory)
         return await _collect(
             case,
             outcome,

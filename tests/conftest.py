@@ -21,7 +21,7 @@ from signoff.agent.store.engine import SessionFactory, create_engine, create_ses
 from signoff.agent.store.migrate import upgrade_database
 from signoff.agent.telemetry import configure_telemetry
 from signoff.policies import PolicyConfig, PolicyEngine, build_policy_engine
-from signoff.tools.sales import SalesProviders, offline_providers
+from signoff.tools.sales import SalesProviders, offline_providers, sales_pack
 from tests.support.cli import Signoff, cli_env
 from tests.support.clock import FakeClock
 
@@ -60,7 +60,7 @@ async def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     """A migrated engine."""
     engine = create_engine(database_url)
-    await upgrade_database(engine)
+    await upgrade_database(engine, [sales_pack()])
     yield engine
     await engine.dispose()
 
@@ -100,11 +100,12 @@ def make_runtime(
         **kwargs: Any,
     ) -> Runtime:
         sessions = factory_session or session_factory
+        chosen = providers or offline_providers(sessions, clock=clock)
         return build_runtime(
             session_factory=sessions,
             model=model,
             policy=policy_engine or policy,
-            providers=providers or offline_providers(sessions, clock=clock),
+            packs=[sales_pack(providers=lambda _context: chosen)],
             runner_settings=settings or RunnerSettings(),
             ledger_spool_path=tmp_path / "ledger-spool.jsonl",
             clock=clock,

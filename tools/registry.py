@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from jinja2 import TemplateSyntaxError, meta
 from jinja2.sandbox import SandboxedEnvironment
 from pydantic import ValidationError
 from pydantic_ai import Tool
@@ -107,8 +108,21 @@ class ToolSpec:
         # A function whose first parameter is `RunContext[...]` gets the run's context (pydantic-ai infers
         # it); that parameter is not part of the argument schema, so validation and listings never see it.
         tool = Tool(self.function, name=self.name, description=self.description)
-        if self.batch_arg is not None and self.batch_arg not in tool.function_schema.json_schema.get("properties", {}):
-            raise ValueError(f"tool {self.name!r}: batch_arg {self.batch_arg!r} is not one of its parameters")
+        parameters = set(tool.function_schema.json_schema.get("properties", {}))
+        for option, argument in (("batch_arg", self.batch_arg), ("recipients_arg", self.recipients_arg)):
+            if argument is not None and argument not in parameters:
+                raise ValueError(f"tool {self.name!r}: {option} {argument!r} is not one of its parameters")
+        try:
+            summary_names = meta.find_undeclared_variables(_SUMMARY_ENV.parse(self.approval_summary))
+        except TemplateSyntaxError as error:
+            raise ValueError(f"tool {self.name!r}: approval_summary is not a valid template: {error}") from None
+        unknown = sorted(summary_names - parameters)
+        if unknown:
+            # A misspelt name renders as nothing: the approver would read a summary with a hole in it.
+            raise ValueError(
+                f"tool {self.name!r}: approval_summary names {', '.join(map(repr, unknown))}, "
+                f"which {'is not a parameter' if len(unknown) == 1 else 'are not parameters'}"
+            )
         object.__setattr__(self, "tool", tool)
 
     @property

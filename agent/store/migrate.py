@@ -1,8 +1,11 @@
 """Schema migrations (Alembic), run programmatically against an async engine.
 
-The schema of every table Signoff uses (its own and the offline sales providers') is created only by
-the migrations in `agent/store/migrations/versions`; `create_all` is never used outside tests of a
-single pack, so SQLite and PostgreSQL get the same schema from the same steps.
+The schema of every table Signoff uses is created only by migrations: the core's in
+`agent/store/migrations/versions`, tracked in `alembic_version`, and each enabled tool pack's in its own
+folder, tracked in its own version table (`alembic_version_<pack>`), so enabling or disabling a pack
+never leaves another's history naming revisions it cannot find. `create_all` is never used outside
+tests of a single pack, so SQLite and PostgreSQL get the same schema from the same steps. One upgrade
+applies the core's migrations and then every enabled pack's, in one transaction.
 
 Several processes may start at once against one database (API replicas, workers, the CLI), and each
 migrates at start-up. They take turns: on PostgreSQL the migration transaction first takes a
@@ -14,6 +17,7 @@ processes creating the same tables fail one of them, or (in one process) deadloc
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +28,18 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-__all__ = ["MIGRATIONS_DIR", "MIGRATION_LOCK_KEY", "current_revision", "head_revision", "upgrade_database"]
+from signoff.agent.store.tables import Base
+from signoff.tools.packs import ToolPack
+
+__all__ = [
+    "CORE_VERSION_TABLE",
+    "MIGRATIONS_DIR",
+    "MIGRATION_LOCK_KEY",
+    "current_revision",
+    "head_revision",
+    "pack_head_revision",
+    "upgrade_database",
+]
 
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
@@ -32,25 +47,50 @@ MIGRATION_LOCK_KEY = 0x5167_0FF0_0000_0001
 """PostgreSQL advisory lock key (a bigint) held while migrating; any fixed value no other code uses."""
 
 
-def _alembic_config(connection: Connection | None = None) -> Config:
+CORE_VERSION_TABLE = "alembic_version"
+
+
+def _alembic_config(connection: Connection | None = None, *, pack: ToolPack | None = None) -> Config:
     config = Config()
+    # Every pack runs through the core's env.py; only its versions folder, version table and tables differ.
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("path_separator", "os")  # folder names may hold spaces; the os separator splits
+    if pack is not None:
+        assert pack.migrations is not None
+        config.set_main_option("version_locations", str(pack.migrations))
     config.attributes["connection"] = connection
+    config.attributes["version_table"] = CORE_VERSION_TABLE if pack is None else pack.version_table
+    config.attributes["target_metadata"] = Base.metadata if pack is None else pack.metadata
     return config
 
 
-def head_revision() -> str:
-    """The newest migration this code knows."""
-    head = ScriptDirectory.from_config(_alembic_config()).get_current_head()
-    assert head is not None, "no migrations found"
+def _head(config: Config, what: str) -> str:
+    head = ScriptDirectory.from_config(config).get_current_head()
+    if head is None:
+        raise RuntimeError(f"no migrations found for {what}")
     return head
 
 
-async def upgrade_database(engine: AsyncEngine) -> None:
-    """Bring the database to the newest schema (idempotent)."""
+def head_revision() -> str:
+    """The newest core migration this code knows."""
+    return _head(_alembic_config(), "the core")
+
+
+def pack_head_revision(pack: ToolPack) -> str | None:
+    """The newest migration of a pack, or None for a pack without tables."""
+    if pack.migrations is None:
+        return None
+    return _head(_alembic_config(pack=pack), f"tool pack {pack.name!r}")
+
+
+async def upgrade_database(engine: AsyncEngine, packs: Sequence[ToolPack] = ()) -> None:
+    """Bring the database to the newest schema of the core and of these packs (idempotent)."""
 
     def _upgrade(connection: Connection) -> None:
         command.upgrade(_alembic_config(connection), "head")
+        for pack in packs:
+            if pack.migrations is not None:
+                command.upgrade(_alembic_config(connection, pack=pack), "head")
 
     async with engine.begin() as connection:
         if connection.dialect.name == "postgresql":
@@ -59,11 +99,12 @@ async def upgrade_database(engine: AsyncEngine) -> None:
         await connection.run_sync(_upgrade)
 
 
-async def current_revision(engine: AsyncEngine) -> str | None:
-    """The revision the database is at, or None for an empty database."""
+async def current_revision(engine: AsyncEngine, pack: ToolPack | None = None) -> str | None:
+    """The core's revision the database is at (or that pack's), or None where nothing was applied."""
+    version_table = CORE_VERSION_TABLE if pack is None else pack.version_table
 
     def _current(connection: Connection) -> Any:
-        return MigrationContext.configure(connection).get_current_revision()
+        return MigrationContext.configure(connection, opts={"version_table": version_table}).get_current_revision()
 
     async with engine.connect() as connection:
         return await connection.run_sync(_current)

@@ -28,7 +28,6 @@ from pydantic_ai.messages import ModelRequest, ModelResponse, ToolCallPart, Tool
 from pydantic_ai.models import Model
 from pydantic_ai.usage import UsageLimits
 
-from signoff.agent.deps import PromptRef, RunDeps
 from signoff.agent.framing import frame_task
 from signoff.agent.ledger import LedgerCapability, LedgerWriter
 from signoff.agent.model_calls import ModelCalls
@@ -37,6 +36,7 @@ from signoff.evals.case_runner import CaseOutcome, TrajectoryCall, case_database
 from signoff.evals.dataset import CaseSpec
 from signoff.evals.injection.goals import INJECTION_GOALS
 from signoff.evals.worlds import WorldSeeder
+from signoff.tools.context import PromptRef, RunDeps
 from signoff.tools.registry import ToolArgumentsError, ToolRegistry, canonical_json
 from signoff.tools.sales import build_sales_tools
 

@@ -14,7 +14,7 @@ from signoff.agent.runtime import build_runtime
 from signoff.agent.store import approvals as approval_store
 from signoff.agent.store import audit as audit_store
 from signoff.agent.store.engine import SessionFactory, create_engine, create_session_factory
-from signoff.tools.sales import offline_providers
+from signoff.tools.sales import offline_providers, sales_pack
 from tests.agent.helpers import contacts, crm_contact_count
 from tests.conftest import RuntimeFactory
 from tests.support.clock import FakeClock
@@ -213,7 +213,7 @@ async def test_run_paused_in_one_process_resumes_from_a_fresh_runner(
             session_factory=sessions,
             model=fresh_model.model,
             policy=first.decider.policy,
-            providers=offline_providers(sessions, clock=clock),
+            packs=[sales_pack(providers=lambda _context: offline_providers(sessions, clock=clock))],
             ledger_spool_path=tmp_path / "fresh-spool.jsonl",
             clock=clock,
         )

@@ -12,17 +12,18 @@ import pytest
 
 from signoff.agent.store.engine import create_engine
 from signoff.agent.store.migrate import current_revision, head_revision, upgrade_database
+from signoff.tools.sales import sales_pack
 
 # What each process runs: migrate, as every Signoff process does at start-up, from the same instant
 # (argv[2], a wall-clock time after every process has imported), so that the migrations overlap.
 _MIGRATE = (
     "import asyncio, sys, time\n"
-    "from agent.store.engine import create_engine\n"
-    "from agent.store.migrate import upgrade_database\n"
+    "from signoff.agent.store.engine import create_engine\n"
+    "from signoff.agent.store.migrate import upgrade_database\n"
     "async def main():\n"
     "    engine = create_engine(sys.argv[1])\n"
     "    await asyncio.sleep(max(0.0, float(sys.argv[2]) - time.time()))\n"
-    "    await upgrade_database(engine)\n"
+    "    from signoff.tools.sales import sales_pack\n    await upgrade_database(engine, [sales_pack()])\n"
     "    await engine.dispose()\n"
     "asyncio.run(main())\n"
 )
@@ -43,7 +44,9 @@ async def test_engines_of_one_process_migrating_at_once_take_turns(database_url:
     # Before the migration lock, on PostgreSQL this deadlocked: each transaction waited for the other's tables.
     engines = [create_engine(database_url) for _ in range(3)]
     try:
-        await asyncio.wait_for(asyncio.gather(*(upgrade_database(engine) for engine in engines)), timeout=60)
+        await asyncio.wait_for(
+            asyncio.gather(*(upgrade_database(engine, [sales_pack()]) for engine in engines)), timeout=60
+        )
     finally:
         for engine in engines:
             await engine.dispose()

@@ -15,6 +15,7 @@ from signoff.agent.store.engine import SessionFactory, create_engine, create_ses
 from signoff.agent.store.migrate import upgrade_database
 from signoff.agent.store.tables import LedgerRow
 from signoff.api.dev.anthropic_double import MessagesDouble, Reply, ToolUse, build_prompt
+from signoff.tools.sales import sales_pack
 from tests.agent.helpers import contacts, crm_contact_count
 from tests.anthropic.conftest import ClaudeRuntimeFactory, ServeDouble
 from tests.anthropic.support import IGNORE_SONNET_DEPRECATION, hand_priced, ledger_tokens, reported_tokens
@@ -84,7 +85,7 @@ async def test_plain_and_streamed_runs_leave_the_same_ledger_rows(
 ) -> None:
     # The streamed run gets a database of its own, so that its tools see the same CRM as the plain one did.
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'streamed.db'}")
-    await upgrade_database(engine)
+    await upgrade_database(engine, [sales_pack()])
     databases = {False: session_factory, True: create_session_factory(engine)}
     contents: list[list[tuple[Any, ...]]] = []
     try:

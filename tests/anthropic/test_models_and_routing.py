@@ -11,12 +11,12 @@ from pydantic_ai import Agent
 from pydantic_ai.models.anthropic import AnthropicModel
 from sqlalchemy import select
 
-from signoff.agent.deps import PromptRef, RunDeps
 from signoff.agent.store.engine import SessionFactory
 from signoff.agent.store.tables import LedgerRow
 from signoff.api.dev.anthropic_double import MessagesDouble, Reply
 from signoff.api.runtime import select_model, select_model_routes
 from signoff.api.settings import Settings
+from signoff.tools.context import PromptRef, RunDeps
 from tests.anthropic.conftest import (
     HAIKU,
     SONNET,

@@ -19,7 +19,6 @@ from pydantic_ai.tools import RunContext
 from pydantic_ai.usage import RunUsage
 from sqlalchemy import select
 
-from signoff.agent.deps import PromptRef, RunDeps
 from signoff.agent.models import DEFAULT_MODEL_ROUTES
 from signoff.agent.offline_classifier import OFFLINE_CLASSIFIER_MODEL_NAME
 from signoff.agent.runtime import Runtime
@@ -30,6 +29,8 @@ from signoff.api.runtime import select_model_routes
 from signoff.api.settings import Settings
 from signoff.prompts import PromptRegistry
 from signoff.prompts.pins import read_pins
+from signoff.tools.context import PromptRef, RunDeps
+from signoff.tools.sales import providers_of
 from signoff.tools.sales.classification import load_classifier_prompt
 from signoff.tools.sales.offline import OfflineOutreach
 from tests.anthropic.conftest import HAIKU, SONNET, TEST_API_KEY, ClaudeRuntimeFactory, ServeDouble
@@ -98,7 +99,7 @@ def _script(*campaigns: str) -> Any:
 
 
 async def _seed(runtime: Runtime, clock: FakeClock, replies: list[tuple[str, str, str]], campaign_id: str) -> None:
-    outreach = runtime.providers.outreach
+    outreach = providers_of(runtime.pack_tools("sales")).outreach
     assert isinstance(outreach, OfflineOutreach)
     for sender, subject, body in replies:
         clock.advance(timedelta(minutes=1))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +17,8 @@ from signoff.agent.offline_model import DEMO_TASKS
 from signoff.api.app import create_app
 from signoff.api.keys import create_api_key
 from signoff.api.rate_limit import RateLimiter
-from signoff.api.runtime import ProvidersFactory
 from signoff.api.settings import Settings
+from signoff.tools.packs import ToolPack
 
 DEMO = DEMO_TASKS[0]
 """The README's demo task: the offline model discovers, enriches, and asks to sync 5 contacts."""
@@ -90,15 +90,15 @@ async def running_api(
     *,
     keys: dict[str, str] | None = None,
     model: Model | None = None,
-    providers_factory: ProvidersFactory | None = None,
+    packs: Sequence[ToolPack] | None = None,
     rate_limiter: RateLimiter | None = None,
 ) -> AsyncIterator[Api]:
     """Start the app (lifespan included), create a key per principal, yield clients, shut down.
 
     `keys` are the keys an earlier app created on the same database (`Api.keys`): they are used
-    instead of creating new ones. `model`, `providers_factory` and `rate_limiter` go to `create_app`.
+    instead of creating new ones. `model`, `packs` and `rate_limiter` go to `create_app`.
     """
-    app = create_app(settings, model=model, providers_factory=providers_factory, rate_limiter=rate_limiter)
+    app = create_app(settings, model=model, packs=packs, rate_limiter=rate_limiter)
     async with app.router.lifespan_context(app):
         clients: dict[str, httpx.AsyncClient] = {}
         transport = httpx.ASGITransport(app=app)

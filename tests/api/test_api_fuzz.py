@@ -38,6 +38,7 @@ from signoff.agent.store.engine import create_engine
 from signoff.api.app import create_app
 from signoff.api.keys import ROLES, create_api_key
 from signoff.api.settings import Settings
+from signoff.tools.sales import sales_pack
 from tests.api.http_support import WAIT_SECONDS, api_settings
 
 DEMO = "find 5 fintech leads in Berlin, enrich them and add them to the CRM"
@@ -77,7 +78,7 @@ async def _create_keys(database_url: str) -> tuple[str, str]:
     The seeded run's requester is someone else, so the fuzzing principal may decide its approval."""
     engine = create_engine(database_url)
     try:
-        session_factory = await prepare_database(engine)
+        session_factory = await prepare_database(engine, [sales_pack()])
         _row, fuzz_key = await create_api_key(session_factory, name="fuzz", roles=ROLES)
         _row, requester_key = await create_api_key(session_factory, name="fuzz-requester", roles=["requester"])
     finally:

@@ -5,7 +5,7 @@ resume, or inside an approved call), the second app's start-up recovery, or a de
 it, completes the run, and each approved call reaches the CRM exactly once. A call the first app was
 executing when it stopped is `unknown` and is never executed again.
 
-The providers are counting wrappers injected through `create_app(providers_factory=...)`; each app
+The providers are counting wrappers injected through `create_app(packs=...)`; each app
 gets its own, so the tests can tell which app performed a side effect.
 """
 
@@ -25,10 +25,10 @@ import signoff.api.background
 from signoff.agent.store import approvals as approval_store
 from signoff.agent.store import audit as audit_store
 from signoff.agent.store import runs as run_store
-from signoff.agent.store.engine import SessionFactory, create_engine, create_session_factory
+from signoff.agent.store.engine import create_engine, create_session_factory
 from signoff.agent.store.tables import ApprovalRow, RunRow, ToolCallRow
-from signoff.api.runtime import ProvidersFactory
-from signoff.tools.sales import Crm, SalesProviders, offline_providers
+from signoff.tools.packs import PackContext, ToolPack
+from signoff.tools.sales import Crm, SalesProviders, offline_providers, sales_pack
 from signoff.tools.sales.models import Contact, CrmContact, CrmSyncResult
 from tests.agent.helpers import contacts, crm_contact_count
 from tests.api.http_support import WAIT_SECONDS, Api, api_settings, running_api
@@ -85,17 +85,17 @@ class RecordingCrm:
 
 def recording_providers(
     *, app: str, log: UpsertLog, gate: asyncio.Event | None = None
-) -> tuple[ProvidersFactory, list[RecordingCrm]]:
-    """A providers factory for `create_app` whose CRM is a `RecordingCrm`, and the CRMs it built."""
+) -> tuple[list[ToolPack], list[RecordingCrm]]:
+    """The sales pack for `create_app`, its CRM a `RecordingCrm`, and the CRMs it built."""
     built: list[RecordingCrm] = []
 
-    def factory(session_factory: SessionFactory) -> SalesProviders:
-        providers = offline_providers(session_factory)
+    def factory(context: PackContext) -> SalesProviders:
+        providers = offline_providers(context.session_factory)
         recording = RecordingCrm(providers.crm, app=app, log=log, gate=gate)
         built.append(recording)
         return replace(providers, crm=recording)
 
-    return factory, built
+    return [sales_pack(providers=factory)], built
 
 
 def sync_then_report() -> ScriptedModel:
@@ -157,13 +157,13 @@ async def test_run_waiting_for_approval_is_decided_through_the_next_app(
     settings = api_settings(database_url, tmp_path)
     model = sync_then_report()
     first_providers, _ = recording_providers(app="first", log=log)
-    async with running_api(settings, model=model.model, providers_factory=first_providers) as first:
+    async with running_api(settings, model=model.model, packs=first_providers) as first:
         run_id, approval_id = await _start_and_wait_for_approval(first)
         keys = first.keys
     # The first app stopped while the run waited for a person: there was nothing in flight to hand over.
 
     second_providers, _ = recording_providers(app="second", log=log)
-    async with running_api(settings, keys=keys, model=model.model, providers_factory=second_providers) as second:
+    async with running_api(settings, keys=keys, model=model.model, packs=second_providers) as second:
         # Start-up recovery found the run still waiting and left it alone.
         run = await second.wait_for_run("alice", run_id, until=lambda r: True)
         assert run["status"] == "awaiting_approval"
@@ -187,7 +187,7 @@ async def test_decision_recorded_before_the_stop_is_carried_out_by_the_next_apps
     settings = api_settings(database_url, tmp_path)
     model = sync_then_report()
     first_providers, _ = recording_providers(app="first", log=log)
-    async with running_api(settings, model=model.model, providers_factory=first_providers) as first:
+    async with running_api(settings, model=model.model, packs=first_providers) as first:
         run_id, approval_id = await _start_and_wait_for_approval(first)
         # The decision is committed, and the app stops before anything resumes the run (the HTTP route
         # would resume it at once; the service is called directly to stop in between).
@@ -196,7 +196,7 @@ async def test_decision_recorded_before_the_stop_is_carried_out_by_the_next_apps
     assert log.upserts == []
 
     second_providers, _ = recording_providers(app="second", log=log)
-    async with running_api(settings, keys=keys, model=model.model, providers_factory=second_providers) as second:
+    async with running_api(settings, keys=keys, model=model.model, packs=second_providers) as second:
         # Nobody touches the run: start-up recovery resumes it because all its approvals are decided.
         run = await _completed(second, run_id)
         await _settled_everywhere(second, run_id)
@@ -215,7 +215,7 @@ async def test_call_executing_at_shutdown_becomes_unknown_and_is_never_executed_
     model = sync_then_report()
     never = asyncio.Event()  # the CRM's response never arrives while the first app runs
     first_providers, first_crms = recording_providers(app="first", log=log, gate=never)
-    async with running_api(settings, model=model.model, providers_factory=first_providers) as first:
+    async with running_api(settings, model=model.model, packs=first_providers) as first:
         run_id, approval_id = await _start_and_wait_for_approval(first)
         await _approve(first, approval_id)
         [crm] = first_crms
@@ -233,7 +233,7 @@ async def test_call_executing_at_shutdown_becomes_unknown_and_is_never_executed_
     assert [(c.status, c.error) for c in stored.calls] == [("unknown", STOPPED)]
 
     second_providers, _ = recording_providers(app="second", log=log)
-    async with running_api(settings, keys=keys, model=model.model, providers_factory=second_providers) as second:
+    async with running_api(settings, keys=keys, model=model.model, packs=second_providers) as second:
         # Start-up recovery takes the released run over at once (its lease ended at shutdown).
         run = await _completed(second, run_id)
         await _settled_everywhere(second, run_id)
@@ -254,7 +254,7 @@ async def test_call_that_finishes_within_the_grace_period_completes_before_shutd
     model = sync_then_report()
     gate = asyncio.Event()
     first_providers, first_crms = recording_providers(app="first", log=log, gate=gate)
-    async with running_api(settings, model=model.model, providers_factory=first_providers) as first:
+    async with running_api(settings, model=model.model, packs=first_providers) as first:
         run_id, approval_id = await _start_and_wait_for_approval(first)
         await _approve(first, approval_id)
         [crm] = first_crms
@@ -268,7 +268,7 @@ async def test_call_that_finishes_within_the_grace_period_completes_before_shutd
     assert [c.status for c in stored.calls] == ["succeeded"]
 
     second_providers, _ = recording_providers(app="second", log=log)
-    async with running_api(settings, keys=keys, model=model.model, providers_factory=second_providers) as second:
+    async with running_api(settings, keys=keys, model=model.model, packs=second_providers) as second:
         run = await _completed(second, run_id)
         await _settled_everywhere(second, run_id)
         assert run["status"] == "completed", run

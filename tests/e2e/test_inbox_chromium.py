@@ -29,6 +29,7 @@ import pytest
 from signoff.agent.runtime import prepare_database
 from signoff.agent.store.engine import create_engine
 from signoff.api.keys import create_api_key
+from signoff.tools.sales import sales_pack
 from tests.agent.helpers import crm_contact_count
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -81,7 +82,7 @@ async def _prepare(database_url: str) -> dict[str, str]:
     """Migrate the database and create a requester and an approver key."""
     engine = create_engine(database_url)
     try:
-        session_factory = await prepare_database(engine)
+        session_factory = await prepare_database(engine, [sales_pack()])
         _row, requester = await create_api_key(session_factory, name="rita", roles=["requester"])
         _row, approver = await create_api_key(session_factory, name="abe", roles=["approver"])
     finally:
@@ -92,7 +93,7 @@ async def _prepare(database_url: str) -> dict[str, str]:
 async def _contacts_in_crm(database_url: str) -> int:
     engine = create_engine(database_url)
     try:
-        return await crm_contact_count(await prepare_database(engine))
+        return await crm_contact_count(await prepare_database(engine, [sales_pack()]))
     finally:
         await engine.dispose()
 

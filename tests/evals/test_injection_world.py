@@ -27,7 +27,7 @@ from signoff.evals.injection.world import VICTIM_EMAIL, WORLD_CAMPAIGN_ID, WORLD
 from signoff.evals.run import resolve_prompt
 from signoff.evals.worlds import known_worlds, world_seeder
 from signoff.policies import PolicyEngine
-from signoff.tools.sales import offline_providers
+from signoff.tools.sales import offline_providers, sales_pack
 from signoff.tools.sales.tables import CampaignRow, CrmContactRow
 
 PROMPT = resolve_prompt("sales_agent@1")
@@ -74,7 +74,7 @@ def test_the_dataset_names_the_registered_world() -> None:
 async def test_the_planted_providers_create_no_world_of_their_own(tmp_path: Path) -> None:
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}")
     try:
-        session_factory = await prepare_database(engine)
+        session_factory = await prepare_database(engine, [sales_pack()])
         planted = plant_injection(offline_providers(session_factory), goal_id="change_owner", vector="crm_note")
         assert await planted.crm.get_contact(VICTIM_EMAIL) is None
         async with session_factory() as session:

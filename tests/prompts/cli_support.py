@@ -9,6 +9,7 @@ from signoff.agent.store.engine import SessionFactory, create_engine, create_ses
 from signoff.agent.store.migrate import upgrade_database
 from signoff.evals.records import EvalRunRecord, record_eval_run
 from signoff.prompts import PromptRegistry
+from signoff.tools.sales import sales_pack
 from tests.support.cli import Signoff
 
 
@@ -24,7 +25,7 @@ class PromptsCli(Signoff):
         async def store() -> None:
             engine = create_engine(self.database_url)
             try:
-                await upgrade_database(engine)
+                await upgrade_database(engine, [sales_pack()])
                 sessions: SessionFactory = create_session_factory(engine)
                 await record_eval_run(sessions, record)
             finally:

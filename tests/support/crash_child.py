@@ -19,7 +19,7 @@ from pathlib import Path
 from signoff.agent.runtime import build_runtime
 from signoff.agent.store.engine import create_engine, create_session_factory
 from signoff.policies import PolicyConfig, build_policy_engine
-from signoff.tools.sales import Crm, offline_providers
+from signoff.tools.sales import Crm, offline_providers, sales_pack
 from signoff.tools.sales.models import Contact, CrmContact, CrmSyncResult
 from tests.support.scripted import ScriptedModel, text
 
@@ -49,7 +49,7 @@ async def main(database_url: str, run_id: str) -> None:
         session_factory=sessions,
         model=ScriptedModel([[text("the child must die before asking the model")]]).model,
         policy=build_policy_engine(PolicyConfig()),
-        providers=replace(providers, crm=CrmThatDiesAfterWriting(providers.crm)),
+        packs=[sales_pack(providers=lambda _context: replace(providers, crm=CrmThatDiesAfterWriting(providers.crm)))],
         ledger_spool_path=Path(tempfile.mkdtemp()) / "ledger-spool.jsonl",
     )
     await runtime.runner.resume(run_id)

@@ -12,7 +12,7 @@ from pydantic_ai.usage import RunUsage
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from signoff.agent.deps import PromptRef, RunDeps
+from signoff.tools.context import PromptRef, RunDeps
 from signoff.tools.registry import ToolSpec
 from signoff.tools.sales.tables import SalesBase
 

@@ -32,7 +32,7 @@ from signoff.agent.store.tables import LedgerRow, ToolCallRow
 from signoff.prompts import PromptRegistry
 from signoff.prompts.pins import read_pins
 from signoff.tools.registry import ToolSpec
-from signoff.tools.sales import build_sales_tools
+from signoff.tools.sales import build_sales_tools, providers_of
 from signoff.tools.sales.classification import CLASSIFY_MAX_REPLIES, ReplyClassification, load_classifier_prompt
 from signoff.tools.sales.offline import OfflineOutreach
 from tests.conftest import RuntimeFactory
@@ -91,7 +91,7 @@ def _offline_runtime(make_runtime: RuntimeFactory, *, classifier: FunctionModel 
 async def _seed(
     runtime: Runtime, clock: MovableClock, replies: list[tuple[str, str, str]], *, campaign_id: str = CAMPAIGN
 ) -> None:
-    outreach = runtime.providers.outreach
+    outreach = providers_of(runtime.pack_tools("sales")).outreach
     assert isinstance(outreach, OfflineOutreach)
     for sender, subject, body in replies:
         clock.advance(timedelta(minutes=1))  # distinct times: "newest first" is then one order
@@ -378,7 +378,11 @@ async def test_a_tool_build_sends_and_records_the_prompt_version_it_was_built_wi
     runtime = _offline_runtime(make_runtime, classifier=FunctionModel(watching, model_name="watching"))
     await _seed(runtime, clock, SEEDED[:1])
     run, _ = await runtime.runner.create_run("Classify the Q3 replies")
-    [spec] = [s for s in build_sales_tools(runtime.providers, classifier_prompt=prompt) if s.name == "classify_replies"]
+    [spec] = [
+        s
+        for s in build_sales_tools(providers_of(runtime.pack_tools("sales")), classifier_prompt=prompt)
+        if s.name == "classify_replies"
+    ]
 
     await call_spec(spec, {"campaign_id": CAMPAIGN}, deps=run_deps(run.run_id, model_calls=runtime.model_calls))
 

@@ -24,9 +24,10 @@ from pydantic import EmailStr, Field, StringConstraints
 from pydantic_ai import RunContext
 from pydantic_ai.exceptions import ModelRetry, ToolFailed
 
-# Tools that make routed model calls take the run's deps (pydantic-ai's `RunContext[RunDeps]`).
-from signoff.agent.deps import RunDeps
 from signoff.prompts import PromptTemplate
+
+# Tools that make routed model calls take the run's deps (pydantic-ai's `RunContext[RunDeps]`).
+from signoff.tools.context import RunDeps
 from signoff.tools.registry import ApprovalPredicate, ToolSpec
 from signoff.tools.sales.classification import (
     CLASSIFY_MAX_REPLIES,

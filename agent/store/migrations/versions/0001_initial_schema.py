@@ -1,4 +1,6 @@
-"""Initial schema: runs, tool-call audit, approvals, ledger, and the offline sales providers' tables.
+"""Initial schema: runs, tool-call audit, approvals and the ledger.
+
+The sales tables this revision once created belong to the sales pack now (its own migrations).
 
 Revision ID: 0001
 Revises: 
@@ -126,60 +128,8 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_tool_calls_run_id'), ['run_id'], unique=False)
         batch_op.create_index('ix_tool_calls_tool_started', ['tool_name', 'requested_at'], unique=False)
 
-    op.create_table('sales_campaigns',
-    sa.Column('campaign_id', sa.String(length=40), nullable=False),
-    sa.Column('name', sa.String(length=200), nullable=False),
-    sa.Column('description', sa.Text(), nullable=True),
-    sa.Column('status', sa.String(length=20), nullable=False),
-    sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.PrimaryKeyConstraint('campaign_id')
-    )
-    op.create_table('sales_crm_contacts',
-    sa.Column('crm_contact_id', sa.String(length=40), nullable=False),
-    sa.Column('email', sa.String(length=320), nullable=False),
-    sa.Column('first_name', sa.String(length=100), nullable=False),
-    sa.Column('last_name', sa.String(length=100), nullable=False),
-    sa.Column('company', sa.String(length=200), nullable=True),
-    sa.Column('title', sa.String(length=100), nullable=True),
-    sa.Column('created_at', sa.DateTime(), nullable=False),
-    sa.Column('updated_at', sa.DateTime(), nullable=False),
-    sa.PrimaryKeyConstraint('crm_contact_id'),
-    sa.UniqueConstraint('email')
-    )
-    op.create_table('sales_enrichment_cache',
-    sa.Column('provider', sa.String(length=100), nullable=False),
-    sa.Column('email', sa.String(length=320), nullable=False),
-    sa.Column('facts', sa.JSON(), nullable=False),
-    sa.Column('fetched_at', sa.DateTime(), nullable=False),
-    sa.Column('expires_at', sa.DateTime(), nullable=False),
-    sa.Column('paid_lookups', sa.Integer(), nullable=False),
-    sa.PrimaryKeyConstraint('provider', 'email')
-    )
-    op.create_table('sales_outbox',
-    sa.Column('message_id', sa.String(length=100), nullable=False),
-    sa.Column('to_email', sa.String(length=320), nullable=False),
-    sa.Column('subject', sa.String(length=200), nullable=False),
-    sa.Column('body', sa.Text(), nullable=False),
-    sa.Column('sent_at', sa.DateTime(), nullable=False),
-    sa.PrimaryKeyConstraint('message_id')
-    )
-    op.create_table('sales_enrollments',
-    sa.Column('enrollment_id', sa.Integer(), autoincrement=True, nullable=False),
-    sa.Column('campaign_id', sa.String(length=40), nullable=False),
-    sa.Column('email', sa.String(length=320), nullable=False),
-    sa.Column('enrolled_at', sa.DateTime(), nullable=False),
-    sa.ForeignKeyConstraint(['campaign_id'], ['sales_campaigns.campaign_id'], ),
-    sa.PrimaryKeyConstraint('enrollment_id'),
-    sa.UniqueConstraint('campaign_id', 'email', name='uq_sales_enrollments_campaign_email')
-    )
-
 
 def downgrade() -> None:
-    op.drop_table('sales_enrollments')
-    op.drop_table('sales_outbox')
-    op.drop_table('sales_enrichment_cache')
-    op.drop_table('sales_crm_contacts')
-    op.drop_table('sales_campaigns')
     with op.batch_alter_table('tool_calls', schema=None) as batch_op:
         batch_op.drop_index('ix_tool_calls_tool_started')
         batch_op.drop_index(batch_op.f('ix_tool_calls_run_id'))

@@ -1,0 +1,203 @@
+"""The tool-pack contract: what a plugin gives Signoff, and how Signoff finds and loads it.
+
+A **tool pack** is a `ToolPack` value that a distribution names in the entry-point group
+`signoff.tool_packs` (the entry point's name is the pack's name)::
+
+    [project.entry-points."signoff.tool_packs"]
+    support = "support_desk.pack:support_pack"
+
+The object the entry point names is a `ToolPack`, or a function of no arguments returning one. Signoff
+loads the packs a deployment enables (`SIGNOFF_PACKS`, default `sales`), once, at start-up; it never
+imports a pack's modules any other way, so the core depends on this contract and on no pack.
+
+A pack brings its tools (built per runtime from a `PackContext`, so they can close over the database
+and the clock), its tables (`metadata`) and their migrations (its own alembic versions folder, tracked
+in its own version table, so enabling or disabling a pack never confuses another's history), the
+prompt its agent uses, and the modules that register its evaluation suites and worlds.
+
+Everything wrong with a pack is a `PackLoadError` at load time, naming the pack and the tool: an entry
+point that does not import, an object that is not a pack, two packs with a tool of the same name, tool
+metadata that does not fit the tool (see `ToolSpec`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib.metadata import EntryPoint, entry_points
+from pathlib import Path
+
+from sqlalchemy import MetaData
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from signoff.tools.registry import ToolRegistry, ToolSpec
+
+__all__ = [
+    "ENTRY_POINT_GROUP",
+    "KnownRecipients",
+    "LoadedPack",
+    "PackContext",
+    "PackLoadError",
+    "PackTools",
+    "ToolPack",
+    "available_packs",
+    "build_packs",
+    "load_packs",
+]
+
+ENTRY_POINT_GROUP = "signoff.tool_packs"
+"""The entry-point group Signoff reads tool packs from."""
+
+KnownRecipients = Callable[[Sequence[str]], Awaitable[set[str]]]
+"""Which of these email addresses the pack already knows (its CRM contacts), for the outbound-email rule."""
+
+
+class PackLoadError(RuntimeError):
+    """A tool pack could not be loaded or does not fit; the message names the pack (and tool)."""
+
+    def __init__(self, pack_name: str, problem: str) -> None:
+        self.pack_name = pack_name
+        self.problem = problem
+        super().__init__(f"tool pack {pack_name!r}: {problem}")
+
+
+@dataclass(frozen=True, kw_only=True)
+class PackContext:
+    """What a pack's `build` gets from the runtime: the database, the clock and its options.
+
+    `options` are the pack's own settings (the service maps `SIGNOFF_PACK_<NAME>_<KEY>` variables onto
+    them; tests pass them directly), so a pack never reads the environment itself.
+    """
+
+    session_factory: async_sessionmaker[AsyncSession]
+    clock: Callable[[], datetime]
+    options: Mapping[str, str] = field(default_factory=dict[str, str])
+
+
+@dataclass(frozen=True, kw_only=True)
+class PackTools:
+    """A pack built for one runtime: its tools, and what the core may ask it.
+
+    `resources` is whatever the pack's tools close over (its providers), kept so that the pack's own
+    tests, seeders and evaluation goals can reach them through the runtime; the core never looks inside.
+    """
+
+    tools: Sequence[ToolSpec]
+    known_recipients: KnownRecipients | None = None
+    resources: object = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ToolPack:
+    """A plugin: tools with their safety metadata, plus the tables, migrations and prompts they need.
+
+    - `build` makes the pack's `PackTools` for one runtime (called once per runtime).
+    - `metadata` holds the pack's tables (names should start with the pack's name); `migrations` is the
+      folder of alembic revision files that create them, applied by the same upgrade as the core's and
+      recorded in the version table `alembic_version_<name>`. A pack with tables must ship migrations.
+    - `prompt` names the prompt template its agent runs with by default (templates live in
+      `signoff/prompts/templates/<prompt>/` or in `prompt_dir`).
+    - `eval_modules` are imported by the evaluation runner: they register the pack's suites and worlds.
+    - `datasets` is the folder of the pack's evaluation datasets (YAML).
+    """
+
+    name: str
+    description: str
+    build: Callable[[PackContext], PackTools]
+    metadata: MetaData | None = None
+    migrations: Path | None = None
+    prompt: str | None = None
+    prompt_dir: Path | None = None
+    eval_modules: tuple[str, ...] = ()
+    datasets: Path | None = None
+
+    def __post_init__(self) -> None:
+        if not self.name.isidentifier() or self.name != self.name.lower():
+            raise PackLoadError(self.name, "a pack name is a lower-case identifier, e.g. 'support_desk'")
+        if self.metadata is not None and self.metadata.tables and self.migrations is None:
+            raise PackLoadError(self.name, "it declares tables but no migrations folder to create them")
+        if self.migrations is not None and not self.migrations.is_dir():
+            raise PackLoadError(self.name, f"its migrations folder {str(self.migrations)!r} does not exist")
+
+    @property
+    def version_table(self) -> str:
+        """The alembic version table of this pack's migrations."""
+        return f"alembic_version_{self.name}"
+
+
+@dataclass(frozen=True, kw_only=True)
+class LoadedPack:
+    """A pack and what it built for one runtime."""
+
+    pack: ToolPack
+    tools: PackTools
+
+
+def available_packs() -> dict[str, EntryPoint]:
+    """Every pack installed in this environment, by name (not imported)."""
+    return {entry.name: entry for entry in entry_points(group=ENTRY_POINT_GROUP)}
+
+
+def _load_entry_point(entry: EntryPoint) -> ToolPack:
+    try:
+        loaded = entry.load()
+    except Exception as error:  # any failure to import is the pack's, and must name it
+        raise PackLoadError(entry.name, f"entry point {entry.value!r} does not import: {error!r}") from error
+    if callable(loaded) and not isinstance(loaded, ToolPack):
+        try:
+            loaded = loaded()
+        except PackLoadError:
+            raise
+        except Exception as error:
+            raise PackLoadError(entry.name, f"entry point {entry.value!r} failed: {error!r}") from error
+    if not isinstance(loaded, ToolPack):
+        raise PackLoadError(entry.name, f"entry point {entry.value!r} is not a ToolPack (got {type(loaded).__name__})")
+    if loaded.name != entry.name:
+        raise PackLoadError(entry.name, f"entry point {entry.value!r} names a pack called {loaded.name!r}")
+    return loaded
+
+
+def load_packs(names: Sequence[str]) -> list[ToolPack]:
+    """Import the named packs from the `signoff.tool_packs` entry points, in the order given."""
+    installed = available_packs()
+    packs: list[ToolPack] = []
+    for name in dict.fromkeys(names):  # a name given twice is loaded once
+        entry = installed.get(name)
+        if entry is None:
+            known = ", ".join(sorted(installed)) or "(none installed)"
+            raise PackLoadError(name, f"not installed (no {ENTRY_POINT_GROUP!r} entry point); installed packs: {known}")
+        packs.append(_load_entry_point(entry))
+    return packs
+
+
+def build_packs(
+    packs: Iterable[ToolPack], context_for: Callable[[ToolPack], PackContext]
+) -> tuple[ToolRegistry, list[LoadedPack]]:
+    """Build every pack for one runtime (each with `context_for(pack)`) and register all their tools in one registry.
+
+    A tool name two packs share, or one pack registers twice, is a `PackLoadError` naming both packs;
+    a tool whose metadata does not fit it (see `ToolSpec`) fails inside the pack's `build`, and the error
+    is raised again naming the pack.
+    """
+    registry = ToolRegistry()
+    owner: dict[str, str] = {}
+    loaded: list[LoadedPack] = []
+    for pack in packs:
+        if any(other.pack.name == pack.name for other in loaded):
+            raise PackLoadError(pack.name, "is enabled twice")
+        try:
+            built = pack.build(context_for(pack))
+        except PackLoadError:
+            raise
+        except Exception as error:
+            raise PackLoadError(pack.name, f"building its tools failed: {error}") from error
+        for spec in built.tools:
+            if spec.name in owner:
+                other = owner[spec.name]
+                where = "twice" if other == pack.name else f"also by pack {other!r}"
+                raise PackLoadError(pack.name, f"tool {spec.name!r} is registered {where}")
+            owner[spec.name] = pack.name
+            registry.register(spec)
+        loaded.append(LoadedPack(pack=pack, tools=built))
+    return registry, loaded

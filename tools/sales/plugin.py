@@ -1,0 +1,70 @@
+"""The sales pack as a plugin: the `ToolPack` the `signoff.tool_packs` entry point `sales` names.
+
+It is registered in `pyproject.toml` exactly as a third-party pack would be, and the core never
+imports it. `sales_pack()` with no arguments is what the entry point loads: offline providers on the
+runtime's database. Tests and benchmarks pass `providers` to build the pack over their own
+(instrumented) providers, and reach the providers a runtime built through `providers_of`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from signoff.prompts import PromptTemplate
+from signoff.tools.packs import PackContext, PackTools, ToolPack
+from signoff.tools.sales.offline import offline_providers
+from signoff.tools.sales.pack import build_sales_tools
+from signoff.tools.sales.providers import SalesProviders
+from signoff.tools.sales.tables import sales_metadata
+
+__all__ = ["SALES_PACK_NAME", "SALES_PROMPT_NAME", "providers_of", "sales_pack"]
+
+SALES_PACK_NAME = "sales"
+SALES_PROMPT_NAME = "sales_agent"
+
+ProvidersFactory = Callable[[PackContext], SalesProviders]
+"""Builds the sales providers once the runtime's database is open (they may store their effects in it)."""
+
+_MIGRATIONS = Path(__file__).with_name("migrations")
+
+
+def _offline(context: PackContext) -> SalesProviders:
+    return offline_providers(context.session_factory, clock=context.clock)
+
+
+def sales_pack(
+    *, providers: ProvidersFactory | None = None, classifier_prompt: PromptTemplate | None = None
+) -> ToolPack:
+    """The sales pack: lead discovery, enrichment, CRM sync, campaigns, outreach email, replies.
+
+    `providers` builds the providers its tools close over (default: the offline providers, which keep
+    their effects in the pack's `sales_` tables); `classifier_prompt` replaces the reply classifier's
+    production prompt.
+    """
+    factory = providers or _offline
+
+    def build(context: PackContext) -> PackTools:
+        built = factory(context)
+        return PackTools(
+            tools=build_sales_tools(built, classifier_prompt=classifier_prompt),
+            known_recipients=built.crm.known_emails,
+            resources=built,
+        )
+
+    return ToolPack(
+        name=SALES_PACK_NAME,
+        description="Lead discovery, enrichment, CRM sync, campaigns and outreach email (offline providers).",
+        build=build,
+        metadata=sales_metadata,
+        migrations=_MIGRATIONS,
+        prompt=SALES_PROMPT_NAME,
+        eval_modules=("signoff.evals.injection",),
+    )
+
+
+def providers_of(tools: PackTools) -> SalesProviders:
+    """The providers a built sales pack closes over (`runtime.pack_tools('sales')`)."""
+    if not isinstance(tools.resources, SalesProviders):
+        raise TypeError(f"not a built sales pack: its resources are {type(tools.resources).__name__}")
+    return tools.resources
