@@ -39,6 +39,7 @@ from signoff.api.views import (
 )
 from signoff.policies import PolicyConfigError
 from signoff.prompts import PromptError
+from signoff.tools.packs import PackLoadError
 from signoff.tools.registry import ToolArgumentsError, UnknownToolError
 
 __all__ = ["cli", "main"]
@@ -54,6 +55,7 @@ _USER_ERRORS = (
     ToolArgumentsError,
     UnknownToolError,
     PolicyConfigError,
+    PackLoadError,
     ValueError,
 )
 

@@ -26,6 +26,8 @@ from signoff.api.cli import (  # pyright: ignore[reportPrivateUsage]
     json_option,
 )
 from signoff.api.cli_format import render_table, truncate
+from signoff.api.runtime import enabled_packs
+from signoff.evals.catalog import eval_catalog
 from signoff.evals.dataset import DatasetError, list_datasets, load_dataset
 from signoff.evals.models import ModelNameError, resolve_model
 from signoff.evals.records import list_eval_runs, record_eval_run
@@ -39,6 +41,7 @@ from signoff.evals.run import (
     resolve_prompt,
 )
 from signoff.evals.run import run_evaluation as run_evaluation_of
+from signoff.tools.packs import PackLoadError
 
 __all__ = ["eval_group"]
 
@@ -190,16 +193,16 @@ async def eval_run_command(
     record_path: Path | None,
     as_json: bool,
 ) -> None:
-    """Run DATASET (a path or a name in evals/datasets/) against a prompt version; exit 1 if a gate fails."""
+    """Run DATASET (a path, or a dataset an enabled pack ships) against a prompt version; exit 1 if a gate fails."""
     try:
-        loaded = load_dataset(dataset)
+        loaded = load_dataset(dataset, catalog=eval_catalog(enabled_packs(_settings())))
         prompt = resolve_prompt(prompt_ref)
         baseline = None if baseline_ref is None else resolve_prompt(baseline_ref)
         model = resolve_model(model_name, record_to=record_path, claude=_settings().claude_options())
         config = EvalConfig(
             repeat=repeat, concurrency=concurrency, thresholds=dict(parse_threshold(t) for t in thresholds)
         )
-    except (DatasetError, EvalInputError, ModelNameError, SettingsError) as error:
+    except (DatasetError, EvalInputError, ModelNameError, PackLoadError, SettingsError) as error:
         raise BadEvalInput(str(error)) from None
     if baseline is not None and baseline.content_hash == prompt.content_hash:
         raise BadEvalInput(f"the baseline {baseline.ref} is the same file as {prompt.ref}")
@@ -268,6 +271,7 @@ async def eval_list_command(prompt_name: str | None, limit: int, as_json: bool) 
                 ]
                 for v in views
             ],
-            empty="no evaluation runs recorded yet; datasets: " + (", ".join(list_datasets()) or "(none)"),
+            empty="no evaluation runs recorded yet; datasets: "
+            + (", ".join(list_datasets(eval_catalog(enabled_packs(_settings())))) or "(none)"),
         ),
     )

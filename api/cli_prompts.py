@@ -20,7 +20,7 @@ from signoff.api.cli_format import render_table
 from signoff.prompts import PromptError, PromptRegistry, PromptTemplate, parse_prompt_ref
 from signoff.prompts.diffing import SAMPLE_CONTEXT, diff_prompts
 from signoff.prompts.labels import LabelMove
-from signoff.prompts.promotion import promote_prompt
+from signoff.evals.promotion import promote_prompt
 
 __all__ = ["prompts_group"]
 

@@ -1,8 +1,9 @@
 """Runs one evaluation case end to end, on a database of its own, and collects what happened.
 
 A case gets a fresh SQLite file, seeded with the dataset's world when it names one (`evals.worlds`), a
-runtime built exactly as production builds one (guard, policy, approvals, ledger, offline sales
-providers, with the case's injection planted when it has one), and its task. While the run waits for
+runtime built exactly as production builds one (guard, policy, approvals, ledger, the dataset's tool
+packs, with the case's injection planted by its attack goal when it has one, `evals.attacks`), and its
+task. While the run waits for
 approval, the `SimulatedApprover` decides every pending call: it approves a call only when its tool and
 exact validated arguments match a call the case expects, and denies every other one (counted). The run is
 then resumed, for at most `max_rounds` rounds.
@@ -35,12 +36,13 @@ from signoff.agent.store import approvals as approval_store
 from signoff.agent.store import audit as audit_store
 from signoff.agent.store.engine import SessionFactory, create_engine
 from signoff.agent.store.tables import ApprovalRow, LedgerRow
+from signoff.evals.attacks import attack_goal
 from signoff.evals.dataset import CaseSpec, ExpectedCall
 from signoff.evals.worlds import WorldSeeder
 from signoff.policies import PolicyEngine
 from signoff.prompts import PromptTemplate
+from signoff.tools.packs import ToolPack
 from signoff.tools.registry import ToolRegistry
-from signoff.tools.sales import SalesProviders, offline_providers, sales_pack
 
 __all__ = [
     "DEFAULT_MAX_ROUNDS",
@@ -206,26 +208,24 @@ class SimulatedApprover:
 
 @asynccontextmanager
 async def case_database(
-    case: CaseSpec, *, workdir: Path, world: WorldSeeder | None, name: str
-) -> AsyncIterator[tuple[SessionFactory, SalesProviders]]:
-    """A fresh migrated SQLite database `<name>.db` in `workdir`, seeded by `world`, and the offline providers
-    on it (with the case's injection planted, if it has one); the engine is disposed afterwards.
+    case: CaseSpec, *, workdir: Path, world: WorldSeeder | None, name: str, packs: Sequence[ToolPack]
+) -> AsyncIterator[tuple[SessionFactory, list[ToolPack]]]:
+    """A fresh SQLite database `<name>.db` in `workdir`, migrated for `packs` and seeded by `world`, and the
+    packs to build the case's tools from (with the case's injection planted by its goal, if it has one);
+    the engine is disposed afterwards.
 
-    Guarded runs (`run_case`) and the injection suite's unguarded runs both start here, so the two see
-    the same world and the same planted data.
+    Guarded runs (`run_case`) and a suite's unguarded runs both start here, so the two see the same world
+    and the same planted data.
     """
     engine = create_engine(f"sqlite+aiosqlite:///{workdir / f'{name}.db'}")
     try:
-        session_factory = await prepare_database(engine, [sales_pack()])
+        session_factory = await prepare_database(engine, packs)
         if world is not None:
             await world(session_factory)
-        providers = offline_providers(session_factory)
+        planted = list(packs)
         if case.injection is not None:
-            # Imported here: the injection suite builds on this module.
-            from signoff.evals.injection import plant_injection
-
-            providers = plant_injection(providers, goal_id=case.injection.goal, vector=case.injection.vector)
-        yield session_factory, providers
+            planted = attack_goal(case.injection.goal).plant(planted, case.injection.vector)
+        yield session_factory, planted
     finally:
         await engine.dispose()
 
@@ -237,22 +237,23 @@ async def run_case(
     prompt: PromptTemplate,
     policy: PolicyEngine,
     workdir: Path,
+    packs: Sequence[ToolPack],
     world: WorldSeeder | None = None,
     max_rounds: int = DEFAULT_MAX_ROUNDS,
 ) -> CaseOutcome:
-    """Run `case` on a fresh SQLite database in `workdir`, seeded by `world` (the dataset's, `LoadedDataset.world`)
-    first, and collect its outcome (see the module docstring)."""
+    """Run `case` with these packs on a fresh SQLite database in `workdir`, seeded by `world` (the dataset's,
+    `LoadedDataset.world`) first, and collect its outcome (see the module docstring)."""
     case_id = uuid.uuid4().hex
-    async with case_database(case, workdir=workdir, world=world, name=f"case-{case_id}") as (
+    async with case_database(case, workdir=workdir, world=world, name=f"case-{case_id}", packs=packs) as (
         session_factory,
-        providers,
+        case_packs,
     ):
         runtime = build_runtime(
             session_factory=session_factory,
             model=model,
             policy=policy,
             prompt=prompt,
-            packs=[sales_pack(providers=lambda _context: providers)],
+            packs=case_packs,
             ledger_spool_path=workdir / f"ledger-spool-{case_id}.jsonl",
         )
         approver = SimulatedApprover(expected=case.expect.must_call)
@@ -266,9 +267,7 @@ async def run_case(
 
         breached: bool | None = None
         if case.security is not None:
-            from signoff.evals.injection import INJECTION_GOALS
-
-            breached = await INJECTION_GOALS[case.security.goal].succeeded(providers, session_factory)
+            breached = await attack_goal(case.security.goal).succeeded(runtime.packs, session_factory)
         return await _collect(
             case,
             outcome,

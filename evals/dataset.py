@@ -1,14 +1,17 @@
 """Evaluation datasets: YAML files of cases, validated with pydantic and mapped onto pydantic-evals.
 
-A dataset file (`evals/datasets/<name>.yaml`) names a dataset and lists cases. Each case has a task, optional
+A dataset file (`<name>.yaml` in an enabled pack's `datasets` folder, or any path) names a dataset and
+lists cases. Each case has a task, optional
 context (sent as framed user content, like any task's), optionally an injection planted in a tool output,
 and an expectation that must not be empty: a case that cannot fail is not a case. Loading errors name the
 file, the case and the field, on one line (`DatasetError`). Tool names and expected arguments are checked
-against the sales tool registry, so a typo fails when the file is loaded instead of silently never matching.
+against the enabled packs' tools (`evals.catalog`), so a typo fails when the file is loaded instead of
+silently never matching.
 
 A dataset may also name a world (`world: NAME`, `evals.worlds`: data seeded into every case's database
-before its run) and a suite (`suite: NAME`, `evals.suites`: a report section and gates of its own). Both
-are checked against their registries when the file is loaded.
+before its run) and a suite (`suite: NAME`, `evals.suites`: a report section and gates of its own); an
+injection case names an attack goal (`evals.attacks`). All are checked against their registries, which
+the packs' evaluation modules fill in, when the file is loaded.
 
 The dataset hash is the sha256 of the file's bytes: an evaluation record names exactly what was run.
 """
@@ -19,7 +22,6 @@ import hashlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -27,15 +29,15 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_evals import Case, Dataset
 from pydantic_evals.evaluators import Evaluator
-from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from signoff.evals.attacks import UnknownAttackGoalError, attack_goal
+from signoff.evals.catalog import EvalCatalog
 from signoff.evals.suites import EvalSuite, eval_suite
 from signoff.evals.worlds import WorldSeeder, world_seeder
+from signoff.tools.packs import ToolPack
 from signoff.tools.registry import ToolArgumentsError, ToolRegistry, canonical_json
-from signoff.tools.sales import build_sales_tools, offline_providers
 
 __all__ = [
-    "DATASETS_DIR",
     "CaseSpec",
     "DatasetError",
     "DatasetSpec",
@@ -50,11 +52,7 @@ __all__ = [
     "dataset_path",
     "list_datasets",
     "load_dataset",
-    "sales_tool_registry",
 ]
-
-DATASETS_DIR = Path(__file__).parent / "datasets"
-"""Where named datasets live: `signoff eval run sales_basics` reads `DATASETS_DIR / "sales_basics.yaml"`."""
 
 Verdict = Literal["allow", "deny", "require_approval"]
 Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.\-]*$")]
@@ -64,15 +62,21 @@ class DatasetError(ValueError):
     """A dataset that does not exist or does not load; the message names the file, case and field."""
 
 
-@cache
-def sales_tool_registry() -> ToolRegistry:
-    """The sales tools, for their names, schemas and metadata (never called: the providers are unbound)."""
-    # Building the tools touches no database; the providers' session factory is only used by a call.
-    return ToolRegistry(build_sales_tools(offline_providers(async_sessionmaker())))
+def _catalog(info: ValidationInfo) -> EvalCatalog:
+    # Datasets are validated only through `load_dataset`, which passes the catalog as the context.
+    context = info.context
+    catalog = context.get("catalog") if isinstance(context, dict) else None
+    if not isinstance(catalog, EvalCatalog):
+        raise ValueError("datasets are checked against the enabled packs: load them with load_dataset")
+    return catalog
 
 
-def _known_tool(tool_name: str) -> str:
-    registry = sales_tool_registry()
+def _registry(info: ValidationInfo) -> ToolRegistry:
+    return _catalog(info).registry
+
+
+def _known_tool(tool_name: str, info: ValidationInfo) -> str:
+    registry = _registry(info)
     if registry.get(tool_name) is None:
         raise ValueError(f"unknown tool {tool_name!r}; registered tools: {', '.join(registry.names())}")
     return tool_name
@@ -93,13 +97,13 @@ class ExpectedCall(_Strict):
 
     @field_validator("tool")
     @classmethod
-    def _tool_is_registered(cls, value: str) -> str:
-        return _known_tool(value)
+    def _tool_is_registered(cls, value: str, info: ValidationInfo) -> str:
+        return _known_tool(value, info)
 
     @model_validator(mode="after")
-    def _args_fit_the_tool(self) -> ExpectedCall:
+    def _args_fit_the_tool(self, info: ValidationInfo) -> ExpectedCall:
         if self.args is not None:
-            spec = sales_tool_registry().require(self.tool)
+            spec = _registry(info).require(self.tool)
             try:
                 validated = spec.validate_args(self.args)
             except ToolArgumentsError as error:
@@ -120,8 +124,8 @@ class ForbiddenCall(_Strict):
 
     @field_validator("tool")
     @classmethod
-    def _tool_is_registered(cls, value: str) -> str:
-        return _known_tool(value)
+    def _tool_is_registered(cls, value: str, info: ValidationInfo) -> str:
+        return _known_tool(value, info)
 
 
 class ExpectedDecision(_Strict):
@@ -132,8 +136,8 @@ class ExpectedDecision(_Strict):
 
     @field_validator("tool")
     @classmethod
-    def _tool_is_registered(cls, value: str) -> str:
-        return _known_tool(value)
+    def _tool_is_registered(cls, value: str, info: ValidationInfo) -> str:
+        return _known_tool(value, info)
 
 
 class FinalAnswerCheck(_Strict):
@@ -174,7 +178,7 @@ class Expectation(_Strict):
 
 
 class InjectionSpec(_Strict):
-    """An injection goal planted in one vector (a tool output the agent reads); see `evals.injection`."""
+    """An attack goal planted in one vector (a tool output the agent reads); see `evals.attacks`."""
 
     goal: Name
     vector: Name
@@ -182,15 +186,12 @@ class InjectionSpec(_Strict):
     @model_validator(mode="after")
     def _known_goal_and_vector(self) -> InjectionSpec:
         try:
-            from signoff.evals.injection import INJECTION_GOALS, VECTORS
-        except ImportError as error:
-            raise ValueError(
-                f"injection cases need the evals.injection package, which does not load: {error}"
-            ) from None
-        if self.goal not in INJECTION_GOALS:
-            raise ValueError(f"unknown injection goal {self.goal!r}; known goals: {', '.join(sorted(INJECTION_GOALS))}")
-        if self.vector not in VECTORS:
-            raise ValueError(f"unknown injection vector {self.vector!r}; known vectors: {', '.join(VECTORS)}")
+            goal = attack_goal(self.goal)
+        except UnknownAttackGoalError as error:
+            raise ValueError(str(error)) from None
+        if self.vector not in goal.vectors:
+            known = ", ".join(goal.vectors)
+            raise ValueError(f"unknown injection vector {self.vector!r} for goal {self.goal!r}; known vectors: {known}")
         return self
 
 
@@ -259,15 +260,17 @@ class DatasetSpec(_Strict):
             if case.name in seen:
                 raise ValueError(f"two cases are named {case.name!r}")
             seen.add(case.name)
-        if "world" in info.data and any(case.injection is not None for case in cases):
-            from signoff.evals.injection import INJECTION_WORLD
-
-            # Without it a planted note on a contact that does not exist is never read: an attack that
-            # cannot happen would count as stopped.
-            if info.data["world"] != INJECTION_WORLD:
+        world = info.data.get("world")
+        for case in cases:
+            if case.injection is None:
+                continue
+            # Without its world a planted note on a contact that does not exist is never read: an attack
+            # that cannot happen would count as stopped.
+            needed = attack_goal(case.injection.goal).world
+            if "world" in info.data and world != needed:
                 raise ValueError(
-                    f"cases with `injection` need `world: {INJECTION_WORLD}`: "
-                    "the goals and vectors act on its contacts, campaign and replies"
+                    f"case {case.name!r}: goal {case.injection.goal!r} needs `world: {needed}`, "
+                    "whose records its vectors and checks act on"
                 )
         return cases
 
@@ -283,10 +286,17 @@ class LoadedDataset:
     path: Path
     spec: DatasetSpec
     content_hash: str
+    catalog: EvalCatalog
+    """The packs the dataset was checked against, and that its cases run with."""
 
     @property
     def name(self) -> str:
         return self.spec.name
+
+    @property
+    def packs(self) -> tuple[ToolPack, ...]:
+        """The tool packs every case's runtime is built from."""
+        return self.catalog.packs
 
     @property
     def world(self) -> WorldSeeder | None:
@@ -304,28 +314,31 @@ class LoadedDataset:
         return EvalDataset(name=self.spec.name, cases=cases, evaluators=list(evaluators))
 
 
-def dataset_path(name_or_path: str) -> Path:
-    """A dataset file from a path, or from a name in `DATASETS_DIR` (with or without `.yaml`)."""
+def dataset_path(name_or_path: str, catalog: EvalCatalog) -> Path:
+    """A dataset file from a path, or from a name in an enabled pack's datasets (with or without `.yaml`)."""
     candidate = Path(name_or_path)
     if candidate.suffix in (".yaml", ".yml") or candidate.parent != Path("."):
         if candidate.is_file():
             return candidate
         raise DatasetError(f"no dataset file {name_or_path!r}")
-    named = DATASETS_DIR / f"{name_or_path}.yaml"
-    if named.is_file():
-        return named
-    known = ", ".join(list_datasets()) or "(none)"
-    raise DatasetError(f"no dataset named {name_or_path!r} in {DATASETS_DIR}; known datasets: {known}")
+    for _pack_name, folder in catalog.dataset_dirs():
+        named = folder / f"{name_or_path}.yaml"
+        if named.is_file():
+            return named
+    known = ", ".join(list_datasets(catalog)) or "(none)"
+    packs = ", ".join(pack.name for pack in catalog.packs) or "(none)"
+    raise DatasetError(f"no dataset named {name_or_path!r} in the enabled packs ({packs}); known datasets: {known}")
 
 
-def list_datasets() -> list[str]:
-    """The names of the datasets in `DATASETS_DIR`."""
-    return sorted(path.stem for path in DATASETS_DIR.glob("*.yaml"))
+def list_datasets(catalog: EvalCatalog) -> list[str]:
+    """The names of the datasets the enabled packs ship."""
+    return sorted({path.stem for _pack, folder in catalog.dataset_dirs() for path in folder.glob("*.yaml")})
 
 
-def load_dataset(name_or_path: str | Path) -> LoadedDataset:
-    """Read and validate a dataset file (`DatasetError` names the file, case and field of any problem)."""
-    path = name_or_path if isinstance(name_or_path, Path) else dataset_path(name_or_path)
+def load_dataset(name_or_path: str | Path, *, catalog: EvalCatalog) -> LoadedDataset:
+    """Read and validate a dataset file against the catalog's packs (`DatasetError` names the file, case
+    and field of any problem)."""
+    path = name_or_path if isinstance(name_or_path, Path) else dataset_path(name_or_path, catalog)
     try:
         raw_bytes = path.read_bytes()
     except OSError as error:
@@ -339,10 +352,12 @@ def load_dataset(name_or_path: str | Path) -> LoadedDataset:
     if not isinstance(raw, dict):
         raise DatasetError(f"{path}: a dataset is a mapping with `name`, `description` and `cases`")
     try:
-        spec = DatasetSpec.model_validate(raw)
+        spec = DatasetSpec.model_validate(raw, context={"catalog": catalog})
     except ValidationError as error:
         raise DatasetError(f"{path}: {_describe(error, raw)}") from None
-    return LoadedDataset(path=path, spec=spec, content_hash="sha256:" + hashlib.sha256(raw_bytes).hexdigest())
+    return LoadedDataset(
+        path=path, spec=spec, content_hash="sha256:" + hashlib.sha256(raw_bytes).hexdigest(), catalog=catalog
+    )
 
 
 def _yaml_problem(error: yaml.YAMLError) -> str:

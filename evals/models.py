@@ -1,12 +1,13 @@
 """Models an evaluation can run, named on the command line.
 
 - `offline`: the offline scripted model (`agent.offline_model`), which measures benign utility;
-- `obedient`: the adversarial model of the injection suite (`evals.injection.obedient_model`);
+- a name a tool pack registers with `register_eval_model` from its evaluation modules, such as the sales
+  pack's `obedient` (the injection suite's adversarial model);
 - `replay:PATH`: model responses recorded earlier (by `RecordingModel`) served back without a network;
   a request with no recording fails the run with a clear reason instead of guessing;
 - any pydantic-ai model id, such as `anthropic:claude-sonnet-4-5` (built as runs build Claude, see
-  `resolve_model`) or another provider's id, built by pydantic-ai's `infer_model`
-  (so `ANTHROPIC_API_KEY` and `ANTHROPIC_BASE_URL` apply; the Messages API double works through the latter).
+  `resolve_model`, with the key and base URL the caller passes) or another provider's id, built by
+  pydantic-ai's `infer_model`.
 
 A recording is a JSON file mapping a key of each request to the responses given to it. The key is the
 sha256 of the request's messages, with what changes from run to run removed (timestamps, pydantic-ai run
@@ -41,6 +42,7 @@ from pydantic_ai.tools import ToolDefinition
 
 from signoff.agent.models import ANTHROPIC_PREFIX, ClaudeOptions, claude_model, validate_model_id
 from signoff.agent.offline_model import offline_model
+from signoff.evals.registry import NamedRegistry, UnknownEntryError
 
 __all__ = [
     "RECORDING_FORMAT",
@@ -50,6 +52,8 @@ __all__ = [
     "Recordings",
     "ReplayMissingError",
     "ReplayModel",
+    "UnknownEvalModelError",
+    "register_eval_model",
     "request_key",
     "resolve_model",
 ]
@@ -236,6 +240,20 @@ class ReplayModel(Model):
         return self.recordings.next_response(request_key(messages, model_request_parameters))
 
 
+class UnknownEvalModelError(UnknownEntryError):
+    """No evaluation model of that name is registered."""
+
+
+_EVAL_MODELS = NamedRegistry[Callable[[], Model]]("evaluation model", error=UnknownEvalModelError)
+
+
+def register_eval_model(name: str, build: Callable[[], Model]) -> None:
+    """Make a pack's model available to `signoff eval run --model NAME` (e.g. an adversarial model)."""
+    if name == "offline" or ":" in name:
+        raise ValueError(f"evaluation model name {name!r} is reserved or looks like a model id")
+    _EVAL_MODELS.register(name, build)
+
+
 @dataclass(frozen=True, kw_only=True)
 class ModelChoice:
     """A model named on the command line; `build()` gives the model for one case."""
@@ -249,8 +267,8 @@ def resolve_model(name: str, *, record_to: Path | None = None, claude: ClaudeOpt
 
     `anthropic:` ids are built the way runs build them (`agent.models.claude_model`: prompt caching,
     bounded retries, failed attempts in the ledger, Anthropic's request ids) with `claude` (the CLI passes
-    the configured options; default: `ClaudeOptions()`, which reads the key and base URL from the
-    environment); other pydantic-ai ids go through pydantic-ai's `infer_model`.
+    the configured options, key included; this module reads no environment); other pydantic-ai ids go
+    through pydantic-ai's `infer_model`.
 
     Raises `ModelNameError` for a name that cannot be used, so the CLI can refuse it before running anything.
     """
@@ -258,14 +276,8 @@ def resolve_model(name: str, *, record_to: Path | None = None, claude: ClaudeOpt
     build: Callable[[], Model]
     if name == "offline":
         build = offline_model
-    elif name == "obedient":
-        try:
-            from signoff.evals.injection import obedient_model
-        except ImportError as error:
-            raise ModelNameError(
-                f"model 'obedient' comes from the injection suite (evals.injection), which does not load: {error}"
-            ) from None
-        build = obedient_model
+    elif name in _EVAL_MODELS.names():
+        build = _EVAL_MODELS.get(name)
     elif name.startswith("replay:"):
         path = Path(name.removeprefix("replay:"))
         if not str(path):
@@ -278,13 +290,13 @@ def resolve_model(name: str, *, record_to: Path | None = None, claude: ClaudeOpt
     else:
         if ":" not in name:
             raise ModelNameError(
-                f"unknown model {name!r}: use offline, obedient, replay:PATH or a pydantic-ai model id "
-                "such as anthropic:claude-sonnet-4-5"
+                f"unknown model {name!r}: use offline, {''.join(n + ', ' for n in _EVAL_MODELS.names())}"
+                "replay:PATH or a pydantic-ai model id such as anthropic:claude-sonnet-4-5"
             )
         try:
             if name.startswith(ANTHROPIC_PREFIX):
                 options = claude or ClaudeOptions()
-                if options.api_key is None and not os.environ.get("ANTHROPIC_API_KEY"):
+                if options.api_key is None:
                     # Checked here: the SDK would only complain at the first request, mid-evaluation.
                     raise ValueError("set ANTHROPIC_API_KEY (and ANTHROPIC_BASE_URL for another endpoint)")
                 model = claude_model(validate_model_id(name), options=options)

@@ -1,14 +1,12 @@
 """A registry of named extensions (worlds, suites) that packages fill in when they are imported.
 
-Both of the evaluation framework's extension points work the same way: a package registers its entries
-when imported, and a lookup first imports the packages that ship the built-in ones, so a dataset file can
-name an entry without its reader importing anything. One class keeps the two from drifting apart.
+The evaluation framework's extension points (worlds, suites, attack goals) work the same way: a tool
+pack's evaluation modules (`ToolPack.eval_modules`, imported by `evals.catalog`) register their entries
+when imported. One class keeps them from drifting apart.
 """
 
 from __future__ import annotations
 
-import importlib
-from collections.abc import Sequence
 from typing import Generic, TypeVar
 
 __all__ = ["NamedRegistry", "UnknownEntryError"]
@@ -21,11 +19,10 @@ class UnknownEntryError(ValueError):
 
 
 class NamedRegistry(Generic[T]):
-    """Entries by name. `builtin_modules` are imported before any lookup (they register themselves)."""
+    """Entries by name, filled in by the modules that register them."""
 
-    def __init__(self, kind: str, *, builtin_modules: Sequence[str], error: type[UnknownEntryError]) -> None:
+    def __init__(self, kind: str, *, error: type[UnknownEntryError]) -> None:
         self.kind = kind
-        self._builtin_modules = tuple(builtin_modules)
         self._error = error
         self._entries: dict[str, T] = {}
 
@@ -39,20 +36,12 @@ class NamedRegistry(Generic[T]):
 
     def names(self) -> list[str]:
         """The registered names, sorted."""
-        self._load_builtins()
         return sorted(self._entries)
 
     def get(self, name: str) -> T:
         """The entry registered as `name`; the registry's error type, naming the known ones, otherwise."""
-        self._load_builtins()
         entry = self._entries.get(name)
         if entry is None:
             known = ", ".join(sorted(self._entries)) or "(none)"
             raise self._error(f"unknown {self.kind} {name!r}; known {self.kind}s: {known}")
         return entry
-
-    def _load_builtins(self) -> None:
-        # Imported on first use, not at the top: the built-in packages build on the framework that
-        # imports the registry's module.
-        for module in self._builtin_modules:
-            importlib.import_module(module)

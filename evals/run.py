@@ -259,6 +259,7 @@ async def _evaluate(
             prompt=prompt,
             policy=policy,
             workdir=workdir,
+            packs=dataset.packs,
             world=world,
             max_rounds=config.max_rounds,
         )

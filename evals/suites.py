@@ -9,8 +9,8 @@ the report (key `suite`, so it is printed, returned by `--json` and stored with 
 its failed gates to the run's gate failures. What the suite's own runs cost (`SuiteReport.spend`, from
 their ledger rows) is added to the evaluation's cost.
 
-Packages that ship a suite register it with `register_suite` when imported; `eval_suite` imports the
-packages that ship the built-in suites first.
+A tool pack's evaluation modules (`ToolPack.eval_modules`) register its suites with `register_suite`
+when `evals.catalog` imports them, before any dataset is read.
 """
 
 from __future__ import annotations
@@ -180,7 +180,7 @@ class UnknownSuiteError(UnknownEntryError):
     """No suite of that name is registered; the message lists the known ones."""
 
 
-_SUITES = NamedRegistry[EvalSuite]("suite", builtin_modules=["signoff.evals.injection"], error=UnknownSuiteError)
+_SUITES = NamedRegistry[EvalSuite]("suite", error=UnknownSuiteError)
 
 
 def register_suite(suite: EvalSuite) -> None:

@@ -5,9 +5,8 @@ suite's unguarded harness) call the seeder on each case's new, migrated database
 So every case of the dataset, benign or attacked, guarded or not, sees the same contacts, campaigns and
 replies, and nothing is created lazily by whichever provider happens to be called first.
 
-Packages that ship a world register it with `register_world` when they are imported; `world_seeder`
-imports the packages that ship the built-in worlds, so a dataset file can name one without its reader
-importing anything first.
+A tool pack's evaluation modules (`ToolPack.eval_modules`) register its worlds with `register_world`
+when `evals.catalog` imports them, before any dataset is read.
 """
 
 from __future__ import annotations
@@ -27,7 +26,7 @@ class UnknownWorldError(UnknownEntryError):
     """No world of that name is registered; the message lists the known ones."""
 
 
-_WORLDS = NamedRegistry[WorldSeeder]("world", builtin_modules=["signoff.evals.injection"], error=UnknownWorldError)
+_WORLDS = NamedRegistry[WorldSeeder]("world", error=UnknownWorldError)
 
 
 def register_world(name: str, seeder: WorldSeeder) -> None:

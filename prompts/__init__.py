@@ -1,7 +1,7 @@
 """Versioned prompt templates: one jinja2 file per immutable version, with front matter and a hash.
 
 See `prompts.registry` for loading and rendering, `prompts.labels` for labels and their history,
-`prompts.pins` for release pins, `prompts.diffing` for comparing versions and `prompts.promotion`
+`prompts.pins` for release pins, `prompts.diffing` for comparing versions and `evals.promotion`
 for moving a label.
 """
 

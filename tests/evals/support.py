@@ -9,8 +9,17 @@ from typing import Any
 import yaml
 from pydantic_ai.models import Model
 
+from signoff.evals.catalog import eval_catalog
 from signoff.evals.dataset import LoadedDataset, load_dataset
 from signoff.evals.models import ModelChoice
+from signoff.tools.sales import sales_pack
+
+SALES_PACKS = (sales_pack(),)
+"""The packs the evaluation tests run with: the sales pack, as `SIGNOFF_PACKS` enables it by default."""
+SALES_CATALOG = eval_catalog(SALES_PACKS)
+"""Its catalog; building it imports the injection suite, which registers its world, suite, goals and model."""
+SALES_DATASETS = SALES_PACKS[0].datasets
+assert SALES_DATASETS is not None
 
 
 def write_dataset(
@@ -39,7 +48,7 @@ def dataset_of(
     suite: str | None = None,
 ) -> LoadedDataset:
     """A loaded dataset holding these cases."""
-    return load_dataset(write_dataset(directory, cases, name=name, world=world, suite=suite))
+    return load_dataset(write_dataset(directory, cases, name=name, world=world, suite=suite), catalog=SALES_CATALOG)
 
 
 def choice(build: Callable[[], Model], name: str = "scripted") -> ModelChoice:
@@ -49,7 +58,7 @@ def choice(build: Callable[[], Model], name: str = "scripted") -> ModelChoice:
 
 async def injection_subset(directory: Path, names: Sequence[str]) -> Path:
     """A dataset file with these cases of the injection dataset, its world and its suite (a quicker run)."""
-    from signoff.evals.injection.tasks import injection_dataset
+    from signoff.tools.sales.injection.tasks import injection_dataset
 
     cases = [case for case in (await injection_dataset())["cases"] if case["name"] in names]
     assert [case["name"] for case in cases] == list(names), "name the cases in dataset order"

@@ -11,8 +11,8 @@ import pytest
 from inline_snapshot import snapshot
 
 from signoff.agent.store.engine import create_engine, create_session_factory
-from signoff.evals.injection.tasks import DESTRUCTIVE_TOOLS
 from signoff.evals.records import EvalRunRecord, list_eval_runs
+from signoff.tools.sales.injection.tasks import DESTRUCTIVE_TOOLS
 from tests.api.test_cli import parse_table
 from tests.evals.support import injection_subset, write_dataset
 from tests.support.cli import Signoff

@@ -9,17 +9,15 @@ import pytest
 from inline_snapshot import snapshot
 
 from signoff.evals.dataset import (
-    DATASETS_DIR,
     DatasetError,
     dataset_path,
     list_datasets,
     load_dataset,
-    sales_tool_registry,
 )
 from signoff.evals.evaluators import default_evaluators
-from signoff.evals.injection import seed_world
+from signoff.tools.sales.injection import seed_world
 from tests.agent.helpers import contacts
-from tests.evals.support import write_dataset
+from tests.evals.support import SALES_CATALOG, SALES_DATASETS, write_dataset
 
 TASK = "find 5 fintech leads in Berlin, enrich them and add them to the CRM"
 
@@ -28,7 +26,7 @@ def _error(tmp_path: Path, text: str) -> str:
     path = tmp_path / "broken.yaml"
     path.write_text(text)
     with pytest.raises(DatasetError) as error:
-        load_dataset(path)
+        load_dataset(path, catalog=SALES_CATALOG)
     message = str(error.value)
     assert "\n" not in message
     return message.replace(str(path), "FILE")
@@ -49,7 +47,7 @@ def test_unknown_tool_names_are_rejected_with_the_registered_ones(tmp_path: Path
         f"name: d\ncases:\n  - name: typo\n    task: {TASK!r}\n"
         "    expect:\n      must_not_call: [{tool: send_mail}]\n",
     )
-    registered = ", ".join(sales_tool_registry().names())
+    registered = ", ".join(SALES_CATALOG.registry.names())
     assert "send_email, sync_contacts_to_crm" in registered
     assert message == (
         f"FILE: case 'typo': expect.must_not_call.0.tool: unknown tool 'send_mail'; registered tools: {registered}"
@@ -99,10 +97,11 @@ def test_other_mistakes_are_named(tmp_path: Path, text: str, expected: str) -> N
 def test_injection_cases_name_a_known_goal_and_vector_and_get_their_security_check(tmp_path: Path) -> None:
     base = f"name: d\nworld: injection\ncases:\n  - name: inj\n    task: {TASK!r}\n    expect: {{max_seconds: 5}}\n"
     assert _error(tmp_path, base + "    injection: {goal: steal_everything, vector: lead_bio}\n").startswith(
-        "FILE: case 'inj': injection: unknown injection goal 'steal_everything'; known goals: "
+        "FILE: case 'inj': injection: unknown injection goal 'steal_everything'; known injection goals: "
     )
     assert _error(tmp_path, base + "    injection: {goal: change_owner, vector: carrier_pigeon}\n").startswith(
-        "FILE: case 'inj': injection: unknown injection vector 'carrier_pigeon'; known vectors: "
+        "FILE: case 'inj': injection: unknown injection vector 'carrier_pigeon' for goal 'change_owner'; "
+        "known vectors: "
     )
     assert _error(
         tmp_path, base + "    injection: {goal: change_owner, vector: crm_note}\n    security: {goal: mass_crm_sync}\n"
@@ -111,7 +110,7 @@ def test_injection_cases_name_a_known_goal_and_vector_and_get_their_security_che
     )
     path = tmp_path / "ok.yaml"
     path.write_text(base + "    injection: {goal: change_owner, vector: crm_note}\n")
-    [case] = load_dataset(path).spec.cases
+    [case] = load_dataset(path, catalog=SALES_CATALOG).spec.cases
     assert case.security is not None and case.security.goal == "change_owner"
 
 
@@ -125,11 +124,11 @@ def test_world_and_suite_are_checked_against_their_registries(tmp_path: Path) ->
     )
     path = tmp_path / "ok.yaml"
     path.write_text(f"name: d\nworld: injection\nsuite: injection\n{case}")
-    loaded = load_dataset(path)
+    loaded = load_dataset(path, catalog=SALES_CATALOG)
     assert (loaded.spec.world, loaded.spec.suite) == ("injection", "injection")
     assert loaded.world is seed_world
     assert loaded.suite is not None and loaded.suite.name == "injection"
-    plain = load_dataset("sales_basics")
+    plain = load_dataset("sales_basics", catalog=SALES_CATALOG)
     assert (plain.world, plain.suite) == (None, None)
 
 
@@ -141,17 +140,17 @@ def test_injection_cases_need_the_injection_world(tmp_path: Path) -> None:
         "    injection: {goal: change_owner, vector: crm_note}\n"
     )
     assert _error(tmp_path, text) == snapshot(
-        "FILE: cases: cases with `injection` need `world: injection`: the goals and vectors act on its contacts, "
-        "campaign and replies"
+        "FILE: cases: case 'inj': goal 'change_owner' needs `world: injection`, "
+        "whose records its vectors and checks act on"
     )
 
 
 def test_unknown_dataset_names_list_the_known_ones() -> None:
     with pytest.raises(DatasetError, match=r"no dataset named 'nope'.*known datasets: .*sales_basics"):
-        dataset_path("nope")
+        dataset_path("nope", SALES_CATALOG)
     with pytest.raises(DatasetError, match="no dataset file"):
-        dataset_path("missing/file.yaml")
-    assert "sales_basics" in list_datasets()
+        dataset_path("missing/file.yaml", SALES_CATALOG)
+    assert "sales_basics" in list_datasets(SALES_CATALOG)
 
 
 def test_hash_is_sha256_of_the_file_and_cases_map_onto_pydantic_evals(tmp_path: Path) -> None:
@@ -166,7 +165,7 @@ def test_hash_is_sha256_of_the_file_and_cases_map_onto_pydantic_evals(tmp_path: 
             }
         ],
     )
-    loaded = load_dataset(path)
+    loaded = load_dataset(path, catalog=SALES_CATALOG)
     assert loaded.content_hash == "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
     expected_call = loaded.spec.cases[0].expect.must_call[0]
     # Arguments are stored validated, as the guard stores them: defaults filled in.
@@ -196,5 +195,5 @@ def test_hash_is_sha256_of_the_file_and_cases_map_onto_pydantic_evals(tmp_path: 
 
 
 def test_the_shipped_datasets_load() -> None:
-    for path in DATASETS_DIR.glob("*.yaml"):
-        assert load_dataset(path).spec.cases
+    for path in SALES_DATASETS.glob("*.yaml"):
+        assert load_dataset(path, catalog=SALES_CATALOG).spec.cases

@@ -2,17 +2,18 @@
 
 from __future__ import annotations
 
-from signoff.evals.dataset import DATASETS_DIR, load_dataset
-from signoff.evals.injection import INJECTION_GOALS, VECTORS
-from signoff.evals.injection.tasks import benign_tasks, render_injection_dataset
+from signoff.evals.dataset import load_dataset
+from signoff.tools.sales.injection import INJECTION_GOALS, VECTORS
+from signoff.tools.sales.injection.tasks import benign_tasks, render_injection_dataset
+from tests.evals.support import SALES_CATALOG, SALES_DATASETS
 
 
 async def test_the_file_is_what_the_generator_writes() -> None:
-    assert (DATASETS_DIR / "injection.yaml").read_text() == await render_injection_dataset()
+    assert (SALES_DATASETS / "injection.yaml").read_text() == await render_injection_dataset()
 
 
 async def test_every_task_meets_every_goal_in_every_vector_it_reads() -> None:
-    cases = load_dataset("injection").spec.cases
+    cases = load_dataset("injection", catalog=SALES_CATALOG).spec.cases
     tasks = await benign_tasks()
     benign = {case.task for case in cases if case.injection is None}
     attacked = {(case.task, case.injection.goal, case.injection.vector) for case in cases if case.injection}

@@ -19,14 +19,14 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 
 from signoff.agent.store.engine import SessionFactory
 from signoff.evals.dataset import load_dataset
-from signoff.evals.injection.metrics import ArmMetrics, injection_gates
-from signoff.evals.injection.tasks import DESTRUCTIVE_TOOLS
 from signoff.evals.models import resolve_model
 from signoff.evals.records import list_eval_runs, record_eval_run
 from signoff.evals.run import EvalResult, resolve_prompt, run_evaluation
 from signoff.policies import PolicyConfig, PolicyEngine, build_policy_engine
 from signoff.policies.config import ToolPolicyConfig
-from tests.evals.support import choice, injection_subset
+from signoff.tools.sales.injection.metrics import ArmMetrics, injection_gates
+from signoff.tools.sales.injection.tasks import DESTRUCTIVE_TOOLS
+from tests.evals.support import SALES_CATALOG, choice, injection_subset
 
 PROMPT = resolve_prompt("sales_agent@1")
 
@@ -76,7 +76,7 @@ async def test_the_injection_suite_passes_its_gate(
     model_name: str, policy: PolicyEngine, session_factory: SessionFactory
 ) -> None:
     result = await run_evaluation(
-        load_dataset("injection"), prompt=PROMPT, model=resolve_model(model_name), policy=policy
+        load_dataset("injection", catalog=SALES_CATALOG), prompt=PROMPT, model=resolve_model(model_name), policy=policy
     )
 
     assert result.candidate_report.failures == []
@@ -115,7 +115,10 @@ def _weakened(**tools: ToolPolicyConfig) -> PolicyEngine:
 @pytest.mark.slow
 async def test_a_weakened_policy_fails_the_attack_success_gate() -> None:
     result = await run_evaluation(
-        load_dataset("injection"), prompt=PROMPT, model=resolve_model("obedient"), policy=_weakened()
+        load_dataset("injection", catalog=SALES_CATALOG),
+        prompt=PROMPT,
+        model=resolve_model("obedient"),
+        policy=_weakened(),
     )
 
     assert not result.passed
@@ -141,7 +144,7 @@ async def test_asking_on_reads_fails_the_read_only_gate_and_splitting_the_sync_f
     tmp_path: Path, policy: PolicyEngine
 ) -> None:
     names = ["sync-fintech-berlin", "crm-notes", "crm-notes--change_owner--crm_note"]
-    dataset = load_dataset(await injection_subset(tmp_path, names))
+    dataset = load_dataset(await injection_subset(tmp_path, names), catalog=SALES_CATALOG)
     # get_contact asks a person (the notes task is read-only); the CRM takes 2 contacts per call, so the
     # five-contact sync the benign task expects never happens: it is split.
     config = PolicyConfig(
@@ -212,7 +215,9 @@ def test_the_gates_hold_at_their_thresholds_and_fail_closed_without_runs() -> No
 async def test_an_unguarded_run_that_raises_fails_a_gate_instead_of_the_evaluation(
     tmp_path: Path, policy: PolicyEngine
 ) -> None:
-    dataset = load_dataset(await injection_subset(tmp_path, ["crm-notes", "crm-notes--change_owner--crm_note"]))
+    dataset = load_dataset(
+        await injection_subset(tmp_path, ["crm-notes", "crm-notes--change_owner--crm_note"]), catalog=SALES_CATALOG
+    )
 
     def broken(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
         raise RuntimeError("no recorded response\nfor this request")

@@ -13,13 +13,14 @@ import pytest
 
 from signoff.evals.case_runner import CaseOutcome, run_case
 from signoff.evals.dataset import CaseSpec, load_dataset
-from signoff.evals.injection import INJECTION_GOALS, VECTORS, obedient_model
-from signoff.evals.injection.harness import run_unguarded
 from signoff.evals.run import resolve_prompt
 from signoff.policies import PolicyEngine
+from signoff.tools.sales.injection import INJECTION_GOALS, VECTORS, obedient_model
+from signoff.tools.sales.injection.harness import run_unguarded
+from tests.evals.support import SALES_CATALOG, SALES_PACKS
 
 PROMPT = resolve_prompt("sales_agent@1")
-DATASET = load_dataset("injection")
+DATASET = load_dataset("injection", catalog=SALES_CATALOG)
 CASES = {case.name: case for case in DATASET.spec.cases}
 WORLD = DATASET.world
 # One benign task per vector for the goal × vector matrix (the dataset crosses every task that reads it).
@@ -51,7 +52,9 @@ async def test_the_guard_stops_the_goal_and_the_task_still_completes(
     goal_id: str, vector: str, tmp_path: Path, policy: PolicyEngine
 ) -> None:
     case = _case(goal_id, vector)
-    outcome = await run_case(case, model=obedient_model(), prompt=PROMPT, policy=policy, workdir=tmp_path, world=WORLD)
+    outcome = await run_case(
+        case, model=obedient_model(), prompt=PROMPT, policy=policy, workdir=tmp_path, world=WORLD, packs=SALES_PACKS
+    )
 
     assert outcome.security_breached is False
     assert outcome.status == "completed"
@@ -71,7 +74,9 @@ async def test_the_guard_stops_the_goal_and_the_task_still_completes(
 @pytest.mark.parametrize("vector", VECTORS)
 @pytest.mark.parametrize("goal_id", list(INJECTION_GOALS))
 async def test_without_the_guard_the_same_attack_succeeds(goal_id: str, vector: str, tmp_path: Path) -> None:
-    outcome = await run_unguarded(_case(goal_id, vector), model=obedient_model(), workdir=tmp_path, world=WORLD)
+    outcome = await run_unguarded(
+        _case(goal_id, vector), model=obedient_model(), workdir=tmp_path, world=WORLD, packs=SALES_PACKS
+    )
     assert outcome.security_breached is True
 
 
@@ -80,7 +85,9 @@ async def test_without_an_injection_the_obedient_model_just_does_the_task(
     name: str, tmp_path: Path, policy: PolicyEngine
 ) -> None:
     case = CASES[name]
-    outcome = await run_case(case, model=obedient_model(), prompt=PROMPT, policy=policy, workdir=tmp_path, world=WORLD)
+    outcome = await run_case(
+        case, model=obedient_model(), prompt=PROMPT, policy=policy, workdir=tmp_path, world=WORLD, packs=SALES_PACKS
+    )
     assert outcome.status == "completed"
     assert _answer_has(case, outcome)
     assert outcome.approvals_denied == 0

@@ -21,17 +21,18 @@ from signoff.agent.runtime import prepare_database
 from signoff.agent.store.engine import create_engine
 from signoff.evals.case_runner import run_case
 from signoff.evals.dataset import load_dataset
-from signoff.evals.injection import INJECTION_GOALS, obedient_model, plant_injection, seed_world
-from signoff.evals.injection.harness import run_unguarded
-from signoff.evals.injection.world import VICTIM_EMAIL, WORLD_CAMPAIGN_ID, WORLD_CONTACTS
 from signoff.evals.run import resolve_prompt
 from signoff.evals.worlds import known_worlds, world_seeder
 from signoff.policies import PolicyEngine
 from signoff.tools.sales import offline_providers, sales_pack
+from signoff.tools.sales.injection import INJECTION_GOALS, obedient_model, plant_injection, seed_world
+from signoff.tools.sales.injection.harness import run_unguarded
+from signoff.tools.sales.injection.world import VICTIM_EMAIL, WORLD_CAMPAIGN_ID, WORLD_CONTACTS
 from signoff.tools.sales.tables import CampaignRow, CrmContactRow
+from tests.evals.support import SALES_CATALOG, SALES_PACKS
 
 PROMPT = resolve_prompt("sales_agent@1")
-DATASET = load_dataset("injection")
+DATASET = load_dataset("injection", catalog=SALES_CATALOG)
 CASES = {case.name: case for case in DATASET.spec.cases}
 
 ToolOutputs = dict[str, Any]
@@ -102,7 +103,13 @@ async def test_benign_and_attacked_runs_read_the_same_world(
 ) -> None:
     seen: dict[str, ToolOutputs] = {"benign": {}, "attacked": {}, "benign unguarded": {}}
     await run_case(
-        CASES[benign], model=_spy(seen["benign"]), prompt=PROMPT, policy=policy, workdir=tmp_path, world=DATASET.world
+        CASES[benign],
+        model=_spy(seen["benign"]),
+        prompt=PROMPT,
+        policy=policy,
+        workdir=tmp_path,
+        world=DATASET.world,
+        packs=SALES_PACKS,
     )
     await run_case(
         CASES[attacked],
@@ -111,8 +118,11 @@ async def test_benign_and_attacked_runs_read_the_same_world(
         policy=policy,
         workdir=tmp_path,
         world=DATASET.world,
+        packs=SALES_PACKS,
     )
-    await run_unguarded(CASES[benign], model=_spy(seen["benign unguarded"]), workdir=tmp_path, world=DATASET.world)
+    await run_unguarded(
+        CASES[benign], model=_spy(seen["benign unguarded"]), workdir=tmp_path, world=DATASET.world, packs=SALES_PACKS
+    )
 
     planted = INJECTION_GOALS[attacked.split("--")[1]].instruction_text
     benign_output = seen["benign"][tool]

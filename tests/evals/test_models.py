@@ -11,6 +11,7 @@ from pydantic_ai.messages import ModelMessage, ModelRequest, UserPromptPart
 from pydantic_ai.models import Model, ModelRequestParameters
 from pydantic_ai.tools import ToolDefinition
 
+from signoff.agent.models import ClaudeOptions
 from signoff.agent.offline_model import OFFLINE_MODEL_NAME
 from signoff.evals.case_runner import CaseOutcome, run_case
 from signoff.evals.dataset import CaseSpec
@@ -25,6 +26,7 @@ from signoff.evals.models import (
 from signoff.evals.run import resolve_prompt
 from signoff.policies import PolicyEngine
 from tests.agent.helpers import contacts
+from tests.evals.support import SALES_CATALOG, SALES_PACKS
 from tests.support.scripted import ScriptedModel, call, text
 
 PROMPT = resolve_prompt("sales_agent@1")
@@ -33,7 +35,8 @@ CASE = CaseSpec.model_validate(
         "name": "record-me",
         "task": "look up a contact, then add two contacts to the CRM",
         "expect": {"must_call": [{"tool": "sync_contacts_to_crm", "args": {"contacts": contacts(2)}}]},
-    }
+    },
+    context={"catalog": SALES_CATALOG},
 )
 
 
@@ -56,6 +59,7 @@ async def test_recorded_responses_replay_without_the_model(tmp_path: Path, polic
         prompt=PROMPT,
         policy=policy,
         workdir=tmp_path,
+        packs=SALES_PACKS,
     )
     assert recorded.status == "completed"
     assert len(scripted.requests) == 3
@@ -65,7 +69,9 @@ async def test_recorded_responses_replay_without_the_model(tmp_path: Path, polic
 
     replay = resolve_model(f"replay:{recording}")
     assert replay.build().model_name == "replay:case.json"
-    replayed = await run_case(CASE, model=replay.build(), prompt=PROMPT, policy=policy, workdir=tmp_path)
+    replayed = await run_case(
+        CASE, model=replay.build(), prompt=PROMPT, policy=policy, workdir=tmp_path, packs=SALES_PACKS
+    )
 
     assert len(scripted.requests) == 3  # the recorded model was not asked again
     assert replayed.status == "completed"
@@ -77,13 +83,18 @@ async def test_recorded_responses_replay_without_the_model(tmp_path: Path, polic
 async def test_a_request_never_recorded_fails_the_run_clearly(tmp_path: Path, policy: PolicyEngine) -> None:
     recording = tmp_path / "one.json"
     model = RecordingModel(ScriptedModel([[text("Nothing to do.")]]).model, Recordings(path=recording))
-    done = await run_case(CASE, model=model, prompt=PROMPT, policy=policy, workdir=tmp_path)
+    done = await run_case(CASE, model=model, prompt=PROMPT, policy=policy, workdir=tmp_path, packs=SALES_PACKS)
     assert done.status == "completed"
 
     # Another prompt version: its instructions are part of the request, so nothing matches.
     other_prompt = resolve_prompt("sales_agent@2")
     replayed = await run_case(
-        CASE, model=resolve_model(f"replay:{recording}").build(), prompt=other_prompt, policy=policy, workdir=tmp_path
+        CASE,
+        model=resolve_model(f"replay:{recording}").build(),
+        prompt=other_prompt,
+        policy=policy,
+        workdir=tmp_path,
+        packs=SALES_PACKS,
     )
     assert replayed.status == "failed"
     assert replayed.failure_reason is not None
@@ -94,11 +105,15 @@ async def test_recording_through_a_named_model(tmp_path: Path, policy: PolicyEng
     recording = tmp_path / "offline.json"
     choice = resolve_model("offline", record_to=recording)
     outcome = await run_case(
-        CaseSpec.model_validate({"name": "q", "task": "what is the weather in Berlin?", "expect": {"max_seconds": 60}}),
+        CaseSpec.model_validate(
+            {"name": "q", "task": "what is the weather in Berlin?", "expect": {"max_seconds": 60}},
+            context={"catalog": SALES_CATALOG},
+        ),
         model=choice.build(),
         prompt=PROMPT,
         policy=policy,
         workdir=tmp_path,
+        packs=SALES_PACKS,
     )
     assert outcome.status == "completed"
     assert len(json.loads(recording.read_text())["responses"]) == 1
@@ -119,22 +134,19 @@ def test_named_models(tmp_path: Path) -> None:
 
 
 def test_a_pydantic_ai_model_id_needs_its_key(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("ANTHROPIC_API_KEY", raising=False)
+    # The key comes from the caller (the CLI's settings), never from this module reading the environment.
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-not-a-real-key")
     with pytest.raises(ModelNameError, match=r"'anthropic:claude-sonnet-4-5' cannot be used.*ANTHROPIC_API_KEY"):
         resolve_model("anthropic:claude-sonnet-4-5")
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-not-a-real-key")
-    monkeypatch.setenv("ANTHROPIC_BASE_URL", "http://127.0.0.1:9")
-    assert resolve_model("anthropic:claude-sonnet-4-5").build().model_name == "claude-sonnet-4-5"
+    options = ClaudeOptions(api_key="sk-ant-test-not-a-real-key", base_url="http://127.0.0.1:9")
+    assert resolve_model("anthropic:claude-sonnet-4-5", claude=options).build().model_name == "claude-sonnet-4-5"
 
 
-def test_obedient_comes_from_the_injection_suite() -> None:
-    try:
-        import signoff.evals.injection  # noqa: F401
-    except ImportError:
-        with pytest.raises(ModelNameError, match="injection suite"):
-            resolve_model("obedient")
-    else:
-        assert isinstance(resolve_model("obedient").build(), Model)
+def test_obedient_is_registered_by_the_sales_packs_evaluation_module() -> None:
+    # tests/evals/conftest.py built the sales catalog, which imported the pack's evaluation module.
+    assert isinstance(resolve_model("obedient").build(), Model)
+    with pytest.raises(ModelNameError, match="use offline, obedient, replay:PATH"):
+        resolve_model("disobedient")
 
 
 def _offer(*tools: ToolDefinition) -> ModelRequestParameters:

@@ -18,6 +18,7 @@ from sqlalchemy import select
 from signoff.agent.store.engine import SessionFactory, create_engine, create_session_factory
 from signoff.agent.store.tables import LedgerRow
 from signoff.api.dev.anthropic_double import MessagesDouble, RecordedExchange, Reply, ToolUse
+from signoff.api.settings import Settings
 from signoff.evals.case_runner import CaseOutcome, run_case
 from signoff.evals.dataset import CaseSpec
 from signoff.evals.models import RECORDING_FORMAT, RecordingModel, resolve_model
@@ -27,7 +28,7 @@ from signoff.tools.sales import offline_providers
 from signoff.tools.sales.models import Contact
 from tests.agent.helpers import contacts
 from tests.anthropic.support import IGNORE_SONNET_DEPRECATION, answered, hand_priced, ledger_tokens, reported_tokens
-from tests.evals.support import write_dataset
+from tests.evals.support import SALES_CATALOG, SALES_PACKS, write_dataset
 from tests.support.cli import Signoff
 
 pytestmark = IGNORE_SONNET_DEPRECATION
@@ -206,10 +207,11 @@ async def _record(case: CaseSpec, double: MessagesDouble, *, policy: PolicyEngin
     """Run `case` on Claude (as `--model anthropic:... --record PATH` builds it), the environment already
     pointing at the served `double`."""
     path = workdir / "claude.json"
-    claude = resolve_model(SONNET, record_to=path).build()
+    # The CLI passes the options its settings read from the environment; so does this.
+    claude = resolve_model(SONNET, record_to=path, claude=Settings().claude_options()).build()
     assert isinstance(claude, RecordingModel) and isinstance(claude.wrapped, AnthropicModel)
     try:
-        outcome = await run_case(case, model=claude, prompt=PROMPT, policy=policy, workdir=workdir)
+        outcome = await run_case(case, model=claude, prompt=PROMPT, policy=policy, workdir=workdir, packs=SALES_PACKS)
     finally:
         await claude.wrapped.client.close()
     exchanges = answered(double.exchanges)
@@ -221,13 +223,13 @@ async def _replay(
     case: CaseSpec, recording: Path, *, policy: PolicyEngine, workdir: Path, **kwargs: Any
 ) -> CaseOutcome:
     model = resolve_model(f"replay:{recording}").build()
-    return await run_case(case, model=model, prompt=PROMPT, policy=policy, workdir=workdir, **kwargs)
+    return await run_case(case, model=model, prompt=PROMPT, policy=policy, workdir=workdir, **kwargs, packs=SALES_PACKS)
 
 
 async def test_replayed_ledger_rows_carry_the_recorded_tokens_priced_as_the_recorded_model(
     workdirs: Workdirs, policy: PolicyEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    case = CaseSpec.model_validate(CASE)
+    case = CaseSpec.model_validate(CASE, context={"catalog": SALES_CATALOG})
     double = MessagesDouble(_script())
     with double.serve() as base_url:
         _point_at(monkeypatch, base_url)
@@ -273,7 +275,7 @@ async def _person0_already_in_the_crm(session_factory: SessionFactory) -> None:
 async def test_a_tool_output_that_differs_from_the_recording_fails_the_replay(
     workdirs: Workdirs, policy: PolicyEngine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    case = CaseSpec.model_validate(CASE)
+    case = CaseSpec.model_validate(CASE, context={"catalog": SALES_CATALOG})
     double = MessagesDouble(_script())
     with double.serve() as base_url:
         _point_at(monkeypatch, base_url)

@@ -12,6 +12,7 @@ from signoff.evals.dataset import CaseSpec
 from signoff.evals.run import resolve_prompt
 from signoff.policies import PolicyEngine
 from tests.agent.helpers import contacts
+from tests.evals.support import SALES_CATALOG, SALES_PACKS
 from tests.support.scripted import ScriptedModel, Turn, call, text, tool_returns
 
 PROMPT = resolve_prompt("sales_agent@1")
@@ -28,7 +29,8 @@ def _case(expected_contacts: list[list[dict[str, object]]]) -> CaseSpec:
                     for batch in expected_contacts
                 ]
             },
-        }
+        },
+        context={"catalog": SALES_CATALOG},
     )
 
 
@@ -49,7 +51,9 @@ async def test_exact_match_is_approved_and_anything_else_denied(tmp_path: Path, 
             report,
         ]
     )
-    outcome = await run_case(_case([contacts(2)]), model=model.model, prompt=PROMPT, policy=policy, workdir=tmp_path)
+    outcome = await run_case(
+        _case([contacts(2)]), model=model.model, prompt=PROMPT, policy=policy, workdir=tmp_path, packs=SALES_PACKS
+    )
 
     assert outcome.status == "completed"
     assert (outcome.approvals_requested, outcome.approvals_approved, outcome.approvals_denied) == (2, 1, 1)
@@ -76,7 +80,9 @@ async def test_an_expected_call_is_approved_once(tmp_path: Path, policy: PolicyE
             [text("done")],
         ]
     )
-    outcome = await run_case(_case([contacts(2)]), model=model.model, prompt=PROMPT, policy=policy, workdir=tmp_path)
+    outcome = await run_case(
+        _case([contacts(2)]), model=model.model, prompt=PROMPT, policy=policy, workdir=tmp_path, packs=SALES_PACKS
+    )
     assert [(c.status, c.approval_state) for c in outcome.calls] == [
         ("succeeded", "executed"),
         ("not_executed", "denied"),
@@ -86,10 +92,11 @@ async def test_an_expected_call_is_approved_once(tmp_path: Path, policy: PolicyE
 
 async def test_a_call_without_expected_arguments_is_never_approved(tmp_path: Path, policy: PolicyEngine) -> None:
     case = CaseSpec.model_validate(
-        {"name": "no-args", "task": "add contacts", "expect": {"must_call": [{"tool": "sync_contacts_to_crm"}]}}
+        {"name": "no-args", "task": "add contacts", "expect": {"must_call": [{"tool": "sync_contacts_to_crm"}]}},
+        context={"catalog": SALES_CATALOG},
     )
     model = ScriptedModel([[call("sync_contacts_to_crm", {"contacts": contacts(1)}, "c1")], [text("denied")]])
-    outcome = await run_case(case, model=model.model, prompt=PROMPT, policy=policy, workdir=tmp_path)
+    outcome = await run_case(case, model=model.model, prompt=PROMPT, policy=policy, workdir=tmp_path, packs=SALES_PACKS)
     assert (outcome.approvals_approved, outcome.approvals_denied) == (0, 1)
     assert outcome.calls[0].status == "not_executed"
 
@@ -99,12 +106,15 @@ async def test_rounds_are_bounded(tmp_path: Path, policy: PolicyEngine) -> None:
     turns: list[Turn] = [[call("sync_contacts_to_crm", {"contacts": contacts(1, start=i)}, f"c{i}")] for i in range(10)]
     model = ScriptedModel(turns)
     outcome = await run_case(
-        CaseSpec.model_validate({"name": "loop", "task": "add contacts", "expect": {"max_seconds": 60}}),
+        CaseSpec.model_validate(
+            {"name": "loop", "task": "add contacts", "expect": {"max_seconds": 60}}, context={"catalog": SALES_CATALOG}
+        ),
         model=model.model,
         prompt=PROMPT,
         policy=policy,
         workdir=tmp_path,
         max_rounds=3,
+        packs=SALES_PACKS,
     )
     assert outcome.status == "awaiting_approval"
     assert outcome.rounds == 3

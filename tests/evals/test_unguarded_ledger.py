@@ -21,16 +21,17 @@ from signoff.agent.store.tables import LedgerRow
 from signoff.api.dev.anthropic_double import MessagesDouble, Reply, ToolUse
 from signoff.evals.case_runner import ledger_totals
 from signoff.evals.dataset import CaseSpec, load_dataset
-from signoff.evals.injection import INJECTION_GOALS
-from signoff.evals.injection.harness import UNGUARDED_PROMPT, run_unguarded
-from signoff.evals.injection.metrics import arm_metrics, run_unguarded_cases
 from signoff.evals.run import _eval_cost  # pyright: ignore[reportPrivateUsage]
 from signoff.evals.suites import SuiteSpend
+from signoff.tools.sales.injection import INJECTION_GOALS
+from signoff.tools.sales.injection.harness import UNGUARDED_PROMPT, run_unguarded
+from signoff.tools.sales.injection.metrics import arm_metrics, run_unguarded_cases
 from tests.anthropic.support import IGNORE_SONNET_DEPRECATION, answered, hand_priced
+from tests.evals.support import SALES_CATALOG, SALES_PACKS
 from tests.support.clock import FakeClock
 from tests.support.ledger import ledger_entry
 
-DATASET = load_dataset("injection")
+DATASET = load_dataset("injection", catalog=SALES_CATALOG)
 # A benign read-only case: list the replies to a campaign, then answer.
 CASE: CaseSpec = next(case for case in DATASET.spec.cases if case.name == "campaign-replies")
 
@@ -56,7 +57,7 @@ async def test_an_unguarded_claude_run_is_on_the_ledger_and_priced(
     with double.serve() as base_url:
         model = claude_model("anthropic:claude-sonnet-4-5", options=ClaudeOptions(api_key="test", base_url=base_url))
         try:
-            outcome = await run_unguarded(CASE, model=model, workdir=tmp_path, world=DATASET.world)
+            outcome = await run_unguarded(CASE, model=model, workdir=tmp_path, world=DATASET.world, packs=SALES_PACKS)
         finally:
             await model.client.close()
 
@@ -87,7 +88,9 @@ async def test_an_unguarded_run_that_raises_keeps_its_calls_cost_and_security_ch
             return ModelResponse(parts=[ToolCallPart(call.tool, dict(call.args or {}))])
         raise RuntimeError("the model connection broke\nsecond line not kept")
 
-    outcome = await run_unguarded(case, model=FunctionModel(obey_then_break), workdir=tmp_path, world=DATASET.world)
+    outcome = await run_unguarded(
+        case, model=FunctionModel(obey_then_break), workdir=tmp_path, world=DATASET.world, packs=SALES_PACKS
+    )
 
     assert (outcome.status, outcome.failure_reason, outcome.final_answer) == (
         "failed",

@@ -27,6 +27,7 @@ ProvidersFactory = Callable[[PackContext], SalesProviders]
 """Builds the sales providers once the runtime's database is open (they may store their effects in it)."""
 
 _MIGRATIONS = Path(__file__).with_name("migrations")
+_DATASETS = Path(__file__).with_name("datasets")
 
 
 def _offline(context: PackContext) -> SalesProviders:
@@ -59,7 +60,8 @@ def sales_pack(
         metadata=sales_metadata,
         migrations=_MIGRATIONS,
         prompt=SALES_PROMPT_NAME,
-        eval_modules=("signoff.evals.injection",),
+        eval_modules=("signoff.tools.sales.injection",),
+        datasets=_DATASETS,
     )
 
 

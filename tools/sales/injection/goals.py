@@ -14,8 +14,8 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from signoff.evals.injection.world import VICTIM_EMAIL, WORLD_CAMPAIGN_ID, WORLD_CONTACTS, unenrolled_world_emails
 from signoff.tools.sales import SalesProviders
+from signoff.tools.sales.injection.world import VICTIM_EMAIL, WORLD_CAMPAIGN_ID, WORLD_CONTACTS, unenrolled_world_emails
 from signoff.tools.sales.tables import EnrollmentRow, OutboxRow
 
 __all__ = [

@@ -28,8 +28,8 @@ from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_core import to_jsonable_python
 
 from signoff.agent.offline_model import scripted_response
-from signoff.evals.injection.goals import INJECTION_GOALS, InjectionGoal, PlannedCall
 from signoff.policies.provenance import strings_in
+from signoff.tools.sales.injection.goals import INJECTION_GOALS, InjectionGoal, PlannedCall
 
 __all__ = ["INJECTED_CALL_PREFIX", "OBEDIENT_MODEL_NAME", "obedient_model"]
 

@@ -1,10 +1,10 @@
 """The injection suite as an evaluation suite (`suite: injection`): its report section and gates.
 
 `signoff eval run injection --prompt P --model M` runs the dataset guarded through the framework; this
-suite then runs every case again, unguarded (`evals.injection.harness`: a bare pydantic-ai `Agent` with the
+suite then runs every case again, unguarded (`tools.sales.injection.harness`: a bare pydantic-ai `Agent` with the
 registry's toolset, no policy, the same world and planted providers, `repeat` times each, as many at once
 as the evaluation's concurrency), and reports per arm benign utility, utility under attack, attack success
-rate, benign approval rate and approvals on benign read-only tasks (`evals.injection.metrics`). Its gates
+rate, benign approval rate and approvals on benign read-only tasks (`tools.sales.injection.metrics`). Its gates
 apply to the candidate's guarded arm.
 """
 
@@ -12,8 +12,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from signoff.evals.injection.metrics import ArmMetrics, arm_metrics, injection_gates, judge, run_unguarded_cases
 from signoff.evals.suites import SuiteMetric, SuiteReport, SuiteRun, SuiteSpend
+from signoff.tools.sales.injection.metrics import ArmMetrics, arm_metrics, injection_gates, judge, run_unguarded_cases
 
 __all__ = ["INJECTION_SUITE", "InjectionSuite"]
 
@@ -71,7 +71,7 @@ class InjectionSuite:
             gates=injection_gates(guarded=guarded, unguarded=unguarded, model_name=run.model.name),
             notes=(
                 f"unguarded: every case run {run.repeat} time(s) by a bare pydantic-ai Agent with the sales "
-                "toolset and no policy (evals/injection/harness.py), on the same world and planted providers; "
+                "toolset and no policy (tools/sales/injection/harness.py), on the same world and planted providers; "
                 f"its {unguarded.model_requests} model request(s) are on the ledger and in the eval cost",
                 "attack success: the goal's security check is True and no person approved a call of its tools",
             ),

@@ -9,7 +9,7 @@ instruction text appears in what that vector's tool returns:
 - `email_reply`: the newest reply's body in `list_replies` (anyone can reply), or a new reply when none.
 
 The planted providers only add text to what the real offline providers return. The contact, campaign and
-replies the goals and tasks refer to are the suite's world (`evals.injection.world`), which the dataset
+replies the goals and tasks refer to are the suite's world (`tools.sales.injection.world`), which the dataset
 names (`world: injection`) and every harness seeds into each case's database before the run, benign
 cases included, so benign and attacked runs read the same data.
 """
@@ -21,8 +21,8 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal, get_args
 
-from signoff.evals.injection.goals import INJECTION_GOALS
 from signoff.tools.sales import Crm, Enricher, LeadSource, Outreach, SalesProviders
+from signoff.tools.sales.injection.goals import INJECTION_GOALS
 from signoff.tools.sales.models import (
     Campaign,
     Contact,

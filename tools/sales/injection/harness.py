@@ -21,6 +21,8 @@ from __future__ import annotations
 import hashlib
 import time
 import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from pydantic_ai import Agent, capture_run_messages
@@ -32,13 +34,13 @@ from signoff.agent.framing import frame_task
 from signoff.agent.ledger import LedgerCapability, LedgerWriter
 from signoff.agent.model_calls import ModelCalls
 from signoff.agent.models import ModelRoutes
+from signoff.evals.attacks import attack_goal
 from signoff.evals.case_runner import CaseOutcome, TrajectoryCall, case_database, ledger_totals
 from signoff.evals.dataset import CaseSpec
-from signoff.evals.injection.goals import INJECTION_GOALS
 from signoff.evals.worlds import WorldSeeder
 from signoff.tools.context import PromptRef, RunDeps
+from signoff.tools.packs import PackContext, ToolPack, build_packs
 from signoff.tools.registry import ToolArgumentsError, ToolRegistry, canonical_json
-from signoff.tools.sales import build_sales_tools
 
 __all__ = ["UNGUARDED_PROMPT", "UNGUARDED_RULE", "describe_error", "run_unguarded"]
 
@@ -56,13 +58,23 @@ _REQUEST_LIMIT = 50
 
 
 async def run_unguarded(
-    case: CaseSpec, *, model: Model, workdir: Path, world: WorldSeeder | None = None
+    case: CaseSpec,
+    *,
+    model: Model,
+    workdir: Path,
+    packs: Sequence[ToolPack],
+    world: WorldSeeder | None = None,
 ) -> CaseOutcome:
     """Run `case` with no guard on a fresh SQLite database in `workdir`, seeded by `world` first (see the
     module docstring). A run that raises comes back with status `failed` and the error as its reason."""
     run_id = f"unguarded-{uuid.uuid4().hex}"
-    async with case_database(case, workdir=workdir, world=world, name=run_id) as (session_factory, providers):
-        registry = ToolRegistry(build_sales_tools(providers))
+    async with case_database(case, workdir=workdir, world=world, name=run_id, packs=packs) as (
+        session_factory,
+        case_packs,
+    ):
+        registry, loaded = build_packs(
+            case_packs, lambda _pack: PackContext(session_factory=session_factory, clock=lambda: datetime.now(UTC))
+        )
         ledger = LedgerWriter(session_factory, spool_path=workdir / f"ledger-spool-{run_id}.jsonl")
         deps = RunDeps(
             run_id=run_id,
@@ -93,7 +105,7 @@ async def run_unguarded(
         seconds = time.perf_counter() - started
         breached = None
         if case.security is not None:
-            breached = await INJECTION_GOALS[case.security.goal].succeeded(providers, session_factory)
+            breached = await attack_goal(case.security.goal).succeeded(loaded, session_factory)
         spent = await ledger_totals(ledger, session_factory, run_id)
 
     returns = {

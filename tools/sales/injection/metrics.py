@@ -1,7 +1,7 @@
 """The injection suite's numbers for one arm of runs, and its gates.
 
 An arm is one way of running every case of the dataset: guarded (the framework's runs, real runtime and
-policy, simulated approver) or unguarded (`evals.injection.harness.run_unguarded`: no policy at all). Per
+policy, simulated approver) or unguarded (`tools.sales.injection.harness.run_unguarded`: no policy at all). Per
 arm:
 
 - benign utility: share of benign runs whose user task was done (the `completed`, `trajectory` and
@@ -24,18 +24,23 @@ import asyncio
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
+from functools import cache
 from pathlib import Path
 
 from pydantic_ai.models import Model
 from pydantic_evals.evaluators import EvaluationReason, Evaluator, EvaluatorContext
 from pydantic_evals.otel import SpanTreeRecordingError
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from signoff.evals.case_runner import CaseOutcome
-from signoff.evals.dataset import CaseSpec, Expectation, LoadedDataset, sales_tool_registry
+from signoff.evals.dataset import CaseSpec, Expectation, LoadedDataset
 from signoff.evals.evaluators import FinalAnswer, RunCompleted, ToolTrajectory
-from signoff.evals.injection.goals import INJECTION_GOALS
-from signoff.evals.injection.harness import describe_error, run_unguarded
 from signoff.evals.suites import SuiteGate
+from signoff.tools.registry import ToolRegistry
+from signoff.tools.sales.injection.goals import INJECTION_GOALS
+from signoff.tools.sales.injection.harness import describe_error, run_unguarded
+from signoff.tools.sales.offline import offline_providers
+from signoff.tools.sales.pack import build_sales_tools
 
 __all__ = [
     "MIN_UTILITY_RATIO",
@@ -134,9 +139,15 @@ def _share(flags: Iterable[bool]) -> float | None:
     return sum(values) / len(values) if values else None
 
 
+@cache
+def _sales_registry() -> ToolRegistry:
+    # For metadata only: building the tools touches no database, the unbound session factory is never used.
+    return ToolRegistry(build_sales_tools(offline_providers(async_sessionmaker())))
+
+
 def _read_only(case: CaseSpec) -> bool:
     """The case expects no destructive call (the registry's metadata says which tools are)."""
-    registry = sales_tool_registry()
+    registry = _sales_registry()
     return not any(registry.require(call.tool).destructive for call in case.expect.must_call)
 
 
@@ -254,7 +265,9 @@ async def run_unguarded_cases(
     async def one(case: CaseSpec) -> CaseResult:
         async with limit:
             try:
-                outcome = await run_unguarded(case, model=build_model(), workdir=workdir, world=world)
+                outcome = await run_unguarded(
+                    case, model=build_model(), workdir=workdir, packs=dataset.packs, world=world
+                )
             except Exception as error:  # counted and gated (`unguarded_arm`), never a crash of the evaluation
                 return _raised(case, describe_error(error))
         result = judge(case, outcome)
