@@ -26,10 +26,11 @@ from signoff.agent.runner import ConversationNotFound, RunNotFound, RunOutcome
 from signoff.agent.runtime import Runtime
 from signoff.agent.store import api_keys as key_store
 from signoff.agent.store import runs as run_store
+from signoff.agent.store.migrate import applied_revision, pack_head_revision
 from signoff.agent.store.tables import APPROVAL_STATES, RUN_STATUSES
 from signoff.api.cli_format import render_table, truncate
 from signoff.api.keys import ROLES, ApiKeyError, create_api_key, revoke_api_key
-from signoff.api.runtime import open_runtime
+from signoff.api.runtime import enabled_packs, open_runtime
 from signoff.api.settings import Settings
 from signoff.api.views import (
     approval_view,
@@ -39,7 +40,7 @@ from signoff.api.views import (
 )
 from signoff.policies import PolicyConfigError
 from signoff.prompts import PromptError
-from signoff.tools.packs import PackLoadError
+from signoff.tools.packs import PackLoadError, available_packs
 from signoff.tools.registry import ToolArgumentsError, UnknownToolError
 
 __all__ = ["cli", "main"]
@@ -453,6 +454,52 @@ async def tools_command(as_json: bool) -> None:
     )
 
 
+@cli.command("packs")
+@json_option
+@_async_command
+async def packs_command(as_json: bool) -> None:
+    """List the installed tool packs, and for each enabled one its tools, tables and migrations."""
+    settings = _settings()
+    installed = available_packs()
+    async with open_runtime(settings) as runtime:
+        enabled: dict[str, dict[str, Any]] = {}
+        for loaded in runtime.packs:
+            pack = loaded.pack
+            enabled[pack.name] = {
+                "description": pack.description,
+                "tools": sorted(spec.name for spec in loaded.tools.tools),
+                "tables": sorted(pack.metadata.tables) if pack.metadata is not None else [],
+                "migrations": None if pack.migrations is None else str(pack.migrations),
+                "version_table": pack.version_table if pack.migrations is not None else None,
+                "head_revision": pack_head_revision(pack),
+                "applied_revision": await applied_revision(runtime.session_factory, pack),
+                "prompt": pack.prompt,
+                "eval_modules": list(pack.eval_modules),
+            }
+    views = [
+        {"name": name, "entry_point": entry.value, "enabled": name in enabled, **enabled.get(name, {})}
+        for name, entry in sorted(installed.items())
+    ]
+
+    def human() -> str:
+        lines: list[str] = []
+        for view in views:
+            state = "enabled" if view["enabled"] else "installed, not enabled (SIGNOFF_PACKS)"
+            lines.append(f"{view['name']}  ({view['entry_point']})  {state}")
+            if view["enabled"]:
+                lines.append(f"  {view['description']}")
+                lines.append(f"  tools:      {', '.join(view['tools']) or '(none)'}")
+                lines.append(f"  tables:     {', '.join(view['tables']) or '(none)'}")
+                if view["head_revision"] is not None:
+                    lines.append(
+                        f"  migrations: {view['version_table']} at {view['applied_revision']} "
+                        f"(head {view['head_revision']})"
+                    )
+        return "\n".join(lines) or "no tool packs installed (entry-point group signoff.tool_packs)"
+
+    _emit(as_json, views, human)
+
+
 @cli.group("policy")
 def policy_group() -> None:
     """Inspect the policy layer."""
@@ -502,7 +549,13 @@ def serve_command(host: str, port: int) -> None:
 
     from signoff.api.app import create_app
 
-    app = create_app(_settings())
+    settings = _settings()
+    try:
+        # Loaded before the server starts, so a pack that does not import is one line, not a traceback.
+        packs = enabled_packs(settings)
+    except PackLoadError as error:
+        raise click.ClickException(str(error)) from None
+    app = create_app(settings, packs=packs)
     uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)
 
 

@@ -17,10 +17,10 @@ import click
 
 from signoff.api.cli import _async_command, _default_principal, _emit, _runtime, cli, json_option
 from signoff.api.cli_format import render_table
+from signoff.evals.promotion import promote_prompt
 from signoff.prompts import PromptError, PromptRegistry, PromptTemplate, parse_prompt_ref
 from signoff.prompts.diffing import SAMPLE_CONTEXT, diff_prompts
 from signoff.prompts.labels import LabelMove
-from signoff.evals.promotion import promote_prompt
 
 __all__ = ["prompts_group"]
 

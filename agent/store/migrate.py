@@ -28,6 +28,7 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Connection, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from signoff.agent.store.engine import SessionFactory
 from signoff.agent.store.tables import Base
 from signoff.tools.packs import ToolPack
 
@@ -35,6 +36,7 @@ __all__ = [
     "CORE_VERSION_TABLE",
     "MIGRATIONS_DIR",
     "MIGRATION_LOCK_KEY",
+    "applied_revision",
     "current_revision",
     "head_revision",
     "pack_head_revision",
@@ -97,6 +99,18 @@ async def upgrade_database(engine: AsyncEngine, packs: Sequence[ToolPack] = ()) 
             # Taken before alembic reads the current revision, so a process that waited reads the new one.
             await connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY})
         await connection.run_sync(_upgrade)
+
+
+async def applied_revision(session_factory: SessionFactory, pack: ToolPack | None = None) -> str | None:
+    """`current_revision` through a session factory (what a runtime holds)."""
+    version_table = CORE_VERSION_TABLE if pack is None else pack.version_table
+
+    def _current(connection: Connection) -> Any:
+        return MigrationContext.configure(connection, opts={"version_table": version_table}).get_current_revision()
+
+    async with session_factory() as session:
+        connection = await session.connection()
+        return await connection.run_sync(_current)
 
 
 async def current_revision(engine: AsyncEngine, pack: ToolPack | None = None) -> str | None:
