@@ -1,1 +1,77 @@
-"""Signoff: guarded tool calling for pydantic-ai agents, with durable approvals, audit and a cost ledger."""
+"""Signoff: Claude plans and carries out work through typed tools; a person signs off on every side effect.
+
+The public API is exactly the names in `__all__` below; every other module is internal and may change
+between releases (the CLI, the HTTP API and the `signoff.tool_packs` entry-point contract are the other
+promises, documented in docs/). In the order a developer meets them:
+
+- **Declare tools** with their safety metadata: `ToolSpec` (destructive, requires approval, batch limit,
+  unit cost, the summary a person approves), and `ApprovalFacts` for conditional approval.
+  A tool that makes routed model calls takes `RunContext[RunDeps]` first.
+- **Ship them as a pack**: `ToolPack`, built per runtime from a `PackContext` into `PackTools`, found
+  through the entry-point group `signoff.tool_packs`. Anything wrong with a pack is a `PackLoadError`.
+- **Policy rules**: `PolicyConfig` (or `load_policy_config(path)`) and `build_policy_engine`; a
+  `PolicyEngine` turns each call into a `Decision` (allow, deny, require approval).
+- **Build a guarded agent**: `prepare_database(create_engine(url), packs)` then `build_runtime(...)`, which
+  gives a `Runtime`: its `runner` starts and resumes runs (`RunOutcome`), its `approvals` approve, edit and
+  deny pending calls (`ApprovalError` and subclasses say why one cannot be decided).
+- **Read what happened**: `Runtime.audit_trail(run_id)` (`ToolCallRecord`s), `Runtime.ledger_entries(run_id)`
+  (`LedgerEntry`s) and `Runtime.ledger_totals(run_id)` (`LedgerTotals`, cost None when any price is unknown).
+"""
+
+from signoff.agent.approvals import (
+    ApprovalAlreadyDecided,
+    ApprovalError,
+    ApprovalNotFound,
+    ApprovalRefused,
+    ApprovalService,
+    SelfApprovalRefused,
+)
+from signoff.agent.ledger import LedgerEntry
+from signoff.agent.records import LedgerTotals, ToolCallRecord
+from signoff.agent.runner import Runner, RunnerSettings, RunNotFound, RunOutcome
+from signoff.agent.runtime import Runtime, build_runtime, prepare_database
+from signoff.agent.store.engine import create_engine, create_session_factory
+from signoff.policies import Decision, PolicyConfig, PolicyEngine, build_policy_engine, load_policy_config
+from signoff.prompts import PromptRegistry, PromptTemplate, load_prompt
+from signoff.tools.context import RunDeps
+from signoff.tools.packs import PackContext, PackLoadError, PackTools, ToolPack, load_packs
+from signoff.tools.registry import ApprovalFacts, ToolArgumentsError, ToolSpec, UnknownToolError
+
+__all__ = [
+    "ApprovalAlreadyDecided",
+    "ApprovalError",
+    "ApprovalFacts",
+    "ApprovalNotFound",
+    "ApprovalRefused",
+    "ApprovalService",
+    "Decision",
+    "LedgerEntry",
+    "LedgerTotals",
+    "PackContext",
+    "PackLoadError",
+    "PackTools",
+    "PolicyConfig",
+    "PolicyEngine",
+    "PromptRegistry",
+    "PromptTemplate",
+    "RunDeps",
+    "RunNotFound",
+    "RunOutcome",
+    "Runner",
+    "RunnerSettings",
+    "Runtime",
+    "SelfApprovalRefused",
+    "ToolArgumentsError",
+    "ToolCallRecord",
+    "ToolPack",
+    "ToolSpec",
+    "UnknownToolError",
+    "build_policy_engine",
+    "build_runtime",
+    "create_engine",
+    "create_session_factory",
+    "load_packs",
+    "load_policy_config",
+    "load_prompt",
+    "prepare_database",
+]

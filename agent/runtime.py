@@ -18,9 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from signoff.agent.approvals import ApprovalService
 from signoff.agent.decider import CallDecider, KnownRecipientsLookup
-from signoff.agent.ledger import LedgerWriter
+from signoff.agent.ledger import LedgerEntry, LedgerWriter
 from signoff.agent.model_calls import ModelCalls
 from signoff.agent.models import ModelRoutes
+from signoff.agent.records import LedgerTotals, ToolCallRecord, audit_trail, ledger_entries, ledger_totals
 from signoff.agent.runner import Runner, RunnerSettings
 from signoff.agent.store.engine import SessionFactory, create_session_factory
 from signoff.agent.store.migrate import upgrade_database
@@ -45,6 +46,19 @@ class Runtime:
     runner: Runner
     model_calls: ModelCalls
     """Routed one-shot calls (summaries, classifications) for tools, charged to the run in the ledger."""
+
+    async def audit_trail(self, run_id: str) -> list[ToolCallRecord]:
+        """Every tool call of the run: arguments, the policy's decision, the approval, the outcome."""
+        return await audit_trail(self.session_factory, run_id)
+
+    async def ledger_entries(self, run_id: str) -> list[LedgerEntry]:
+        """Every model request attempt of the run: tokens, price (None when unknown), prompt, latency."""
+        await self.ledger.flush_spool()
+        return await ledger_entries(self.session_factory, run_id)
+
+    async def ledger_totals(self, run_id: str) -> LedgerTotals:
+        """The run's answered requests and their cost (`cost_usd` is None when any price is unknown)."""
+        return await ledger_totals(self.ledger, self.session_factory, run_id)
 
     def pack_tools(self, pack_name: str) -> PackTools:
         """What the named pack built for this runtime (its tools and resources)."""

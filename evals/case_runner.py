@@ -26,16 +26,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 from pydantic_ai.models import Model
-from sqlalchemy import func, select
 
 from signoff.agent.approvals import ApprovalAlreadyDecided, ApprovalRefused, ApprovalService
 from signoff.agent.ledger import LedgerWriter
+from signoff.agent.records import LedgerTotals, ledger_totals
 from signoff.agent.runner import RunOutcome
 from signoff.agent.runtime import build_runtime, prepare_database
 from signoff.agent.store import approvals as approval_store
 from signoff.agent.store import audit as audit_store
 from signoff.agent.store.engine import SessionFactory, create_engine
-from signoff.agent.store.tables import ApprovalRow, LedgerRow
+from signoff.agent.store.tables import ApprovalRow
 from signoff.evals.attacks import attack_goal
 from signoff.evals.dataset import CaseSpec, ExpectedCall
 from signoff.evals.worlds import WorldSeeder
@@ -50,10 +50,8 @@ __all__ = [
     "EVAL_REQUESTER",
     "SIMULATED_APPROVER",
     "CaseOutcome",
-    "LedgerTotals",
     "SimulatedApprover",
     "TrajectoryCall",
-    "ledger_totals",
     "run_case",
 ]
 
@@ -96,20 +94,6 @@ class TrajectoryCall:
 
 
 @dataclass(frozen=True, kw_only=True)
-class LedgerTotals:
-    """A run's answered model requests on the ledger, and what the priced ones cost."""
-
-    requests: int
-    priced_cost_usd: Decimal
-    unpriced_requests: int
-
-    @property
-    def cost_usd(self) -> Decimal | None:
-        """The run's cost; None when some request had no known price (never 0 for unknown)."""
-        return None if self.unpriced_requests else self.priced_cost_usd
-
-
-@dataclass(frozen=True, kw_only=True)
 class CaseOutcome:
     """What one run of a case did (the task output pydantic-evals hands to the evaluators)."""
 
@@ -147,27 +131,6 @@ class CaseOutcome:
     @property
     def unpriced_requests(self) -> int:
         return 0 if self.spent is None else self.spent.unpriced_requests
-
-
-async def ledger_totals(ledger: LedgerWriter, session_factory: SessionFactory, run_id: str) -> LedgerTotals:
-    """Sum the ledger rows of `run_id`: answered requests and their cost (failed attempts carry no tokens).
-
-    Rows `ledger` had to spool (the database refused them) are written first, so the sum misses none; if
-    they still cannot be written this raises, and the case fails rather than report a cost too low.
-    """
-    await ledger.flush_spool()
-    answered = LedgerRow.attempt_status == "succeeded"
-    async with session_factory() as session:
-        requests, priced, unpriced = (
-            await session.execute(
-                select(
-                    func.count(LedgerRow.ledger_id).filter(answered),
-                    func.sum(LedgerRow.cost_usd),
-                    func.count(LedgerRow.ledger_id).filter(LedgerRow.cost_usd.is_(None), answered),
-                ).where(LedgerRow.run_id == run_id)
-            )
-        ).one()
-    return LedgerTotals(requests=int(requests), priced_cost_usd=Decimal(priced or 0), unpriced_requests=int(unpriced))
 
 
 @dataclass(kw_only=True)

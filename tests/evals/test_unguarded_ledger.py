@@ -16,10 +16,10 @@ from sqlalchemy import select
 
 from signoff.agent.ledger import LedgerWriter
 from signoff.agent.models import ClaudeOptions, claude_model
+from signoff.agent.records import ledger_totals
 from signoff.agent.store.engine import SessionFactory, create_engine, create_session_factory
 from signoff.agent.store.tables import LedgerRow
 from signoff.api.dev.anthropic_double import MessagesDouble, Reply, ToolUse
-from signoff.evals.case_runner import ledger_totals
 from signoff.evals.dataset import CaseSpec, load_dataset
 from signoff.evals.run import _eval_cost  # pyright: ignore[reportPrivateUsage]
 from signoff.evals.suites import SuiteSpend

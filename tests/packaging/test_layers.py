@@ -43,4 +43,5 @@ def test_the_scan_finds_an_environment_read(tmp_path: Path) -> None:
     sample.write_text(
         'import os\nfrom os import getenv\nKEY = os.environ.get("KEY")\nNOTE = "os.environ in a string"\n'
     )
-    assert sorted(_environment_reads(sample, tmp_path)) == ["reads.py:2: from os import getenv", "reads.py:3: os.environ"]
+    found = sorted(_environment_reads(sample, tmp_path))
+    assert found == ["reads.py:2: from os import getenv", "reads.py:3: os.environ"]

@@ -34,8 +34,9 @@ from signoff.agent.framing import frame_task
 from signoff.agent.ledger import LedgerCapability, LedgerWriter
 from signoff.agent.model_calls import ModelCalls
 from signoff.agent.models import ModelRoutes
+from signoff.agent.records import ledger_totals
 from signoff.evals.attacks import attack_goal
-from signoff.evals.case_runner import CaseOutcome, TrajectoryCall, case_database, ledger_totals
+from signoff.evals.case_runner import CaseOutcome, TrajectoryCall, case_database
 from signoff.evals.dataset import CaseSpec
 from signoff.evals.worlds import WorldSeeder
 from signoff.tools.context import PromptRef, RunDeps
