@@ -195,10 +195,13 @@ async def eval_run_command(
 ) -> None:
     """Run DATASET (a path, or a dataset an enabled pack ships) against a prompt version; exit 1 if a gate fails."""
     try:
-        loaded = load_dataset(dataset, catalog=eval_catalog(enabled_packs(_settings())))
+        catalog = eval_catalog(enabled_packs(_settings()))
+        loaded = load_dataset(dataset, catalog=catalog)
         prompt = resolve_prompt(prompt_ref)
         baseline = None if baseline_ref is None else resolve_prompt(baseline_ref)
-        model = resolve_model(model_name, record_to=record_path, claude=_settings().claude_options())
+        model = resolve_model(
+            model_name, record_to=record_path, claude=_settings().claude_options(), packs=catalog.packs
+        )
         config = EvalConfig(
             repeat=repeat, concurrency=concurrency, thresholds=dict(parse_threshold(t) for t in thresholds)
         )

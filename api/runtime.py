@@ -10,7 +10,7 @@ from pydantic_ai.models import Model
 from sqlalchemy.exc import ArgumentError
 
 from signoff.agent.models import ModelRoutes, build_model_routes
-from signoff.agent.offline_model import offline_model
+from signoff.agent.offline_model import offline_model_for
 from signoff.agent.runtime import Runtime, build_runtime, default_prompt_name, prepare_database
 from signoff.agent.store.engine import create_engine
 from signoff.agent.telemetry import configure_telemetry
@@ -27,17 +27,20 @@ def enabled_packs(settings: Settings) -> list[ToolPack]:
     return load_packs(settings.packs)
 
 
-def select_model_routes(settings: Settings) -> ModelRoutes:
+def select_model_routes(settings: Settings, packs: Sequence[ToolPack] = ()) -> ModelRoutes:
     """The model for each kind of work: Claude through the official SDK when a key is configured,
-    otherwise the offline scripted model for all of them."""
+    otherwise the offline scripted model (with these packs' demo scripts) for all of them."""
     return build_model_routes(
-        settings.model, settings.model_routes, claude=settings.claude_options(), offline=offline_model
+        settings.model,
+        settings.model_routes,
+        claude=settings.claude_options(),
+        offline=lambda: offline_model_for(packs),
     )
 
 
-def select_model(settings: Settings) -> Model:
+def select_model(settings: Settings, packs: Sequence[ToolPack] = ()) -> Model:
     """The planning model: Claude when a key is configured (and SIGNOFF_MODEL is not 'offline'), else offline."""
-    return select_model_routes(settings).model_for("planning")
+    return select_model_routes(settings, packs).model_for("planning")
 
 
 @asynccontextmanager
@@ -71,7 +74,7 @@ async def open_runtime(
         ) from None
     try:
         session_factory = await prepare_database(engine, packs)
-        routes = select_model_routes(settings) if model is None else ModelRoutes(default=model)
+        routes = select_model_routes(settings, packs) if model is None else ModelRoutes(default=model)
         policy = build_policy_engine(policy_config)
         runtime = build_runtime(
             session_factory=session_factory,

@@ -1,6 +1,7 @@
 """Models an evaluation can run, named on the command line.
 
-- `offline`: the offline scripted model (`agent.offline_model`), which measures benign utility;
+- `offline`: the offline scripted model (`agent.offline_model`) with the enabled packs' demo scripts, which
+  measures benign utility;
 - a name a tool pack registers with `register_eval_model` from its evaluation modules, such as the sales
   pack's `obedient` (the injection suite's adversarial model);
 - `replay:PATH`: model responses recorded earlier (by `RecordingModel`) served back without a network;
@@ -41,8 +42,9 @@ from pydantic_ai.settings import ModelSettings
 from pydantic_ai.tools import ToolDefinition
 
 from signoff.agent.models import ANTHROPIC_PREFIX, ClaudeOptions, claude_model, validate_model_id
-from signoff.agent.offline_model import offline_model
+from signoff.agent.offline_model import offline_model_for
 from signoff.evals.registry import NamedRegistry, UnknownEntryError
+from signoff.tools.packs import ToolPack
 
 __all__ = [
     "RECORDING_FORMAT",
@@ -262,20 +264,29 @@ class ModelChoice:
     build: Callable[[], Model]
 
 
-def resolve_model(name: str, *, record_to: Path | None = None, claude: ClaudeOptions | None = None) -> ModelChoice:
+def resolve_model(
+    name: str,
+    *,
+    record_to: Path | None = None,
+    claude: ClaudeOptions | None = None,
+    packs: Sequence[ToolPack] = (),
+) -> ModelChoice:
     """The model called `name` (see the module docstring); with `record_to`, its responses are recorded there.
 
     `anthropic:` ids are built the way runs build them (`agent.models.claude_model`: prompt caching,
     bounded retries, failed attempts in the ledger, Anthropic's request ids) with `claude` (the CLI passes
     the configured options, key included; this module reads no environment); other pydantic-ai ids go
-    through pydantic-ai's `infer_model`.
+    through pydantic-ai's `infer_model`. `offline` runs the demo scripts of `packs` (the evaluation's).
 
     Raises `ModelNameError` for a name that cannot be used, so the CLI can refuse it before running anything.
     """
     name = name.strip()
     build: Callable[[], Model]
     if name == "offline":
-        build = offline_model
+
+        def build() -> Model:
+            return offline_model_for(packs)
+
     elif name in _EVAL_MODELS.names():
         build = _EVAL_MODELS.get(name)
     elif name.startswith("replay:"):

@@ -28,6 +28,7 @@ from datetime import datetime
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 
+from pydantic_ai.messages import ModelMessage, ModelResponse
 from sqlalchemy import MetaData
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -37,6 +38,7 @@ __all__ = [
     "ENTRY_POINT_GROUP",
     "KnownRecipients",
     "LoadedPack",
+    "OfflineScript",
     "PackContext",
     "PackLoadError",
     "PackTools",
@@ -48,6 +50,10 @@ __all__ = [
 
 ENTRY_POINT_GROUP = "signoff.tool_packs"
 """The entry-point group Signoff reads tool packs from."""
+
+OfflineScript = Callable[[Sequence[ModelMessage]], ModelResponse | None]
+"""A pack's demo script for the offline model: the next response to a conversation, or None when the
+latest task is not one of the pack's demo tasks."""
 
 KnownRecipients = Callable[[Sequence[str]], Awaitable[set[str]]]
 """Which of these email addresses the pack already knows (its CRM contacts), for the outbound-email rule."""
@@ -100,6 +106,7 @@ class ToolPack:
       `signoff/prompts/templates/<prompt>/` or in `prompt_dir`).
     - `eval_modules` are imported by the evaluation runner: they register the pack's suites and worlds.
     - `datasets` is the folder of the pack's evaluation datasets (YAML).
+    - `offline_script` lets the offline model (no Claude key) do the pack's `demo_tasks`.
     """
 
     name: str
@@ -111,6 +118,8 @@ class ToolPack:
     prompt_dir: Path | None = None
     eval_modules: tuple[str, ...] = ()
     datasets: Path | None = None
+    offline_script: OfflineScript | None = None
+    demo_tasks: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier() or self.name != self.name.lower():

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from inline_snapshot import snapshot
 
-from signoff.agent.offline_model import NO_MODEL_MESSAGE, offline_model
 from signoff.agent.store import audit as audit_store
 from signoff.agent.store.engine import SessionFactory
+from signoff.tools.sales.demo_model import NO_MODEL_MESSAGE
+from signoff.tools.sales.demo_model import sales_offline_model as offline_model
 from tests.agent.helpers import crm_contact_count
 from tests.conftest import RuntimeFactory
 

@@ -14,11 +14,11 @@ from pydantic_ai import models
 from pydantic_ai.models.anthropic import AnthropicModel
 
 from signoff.agent.models import ClaudeOptions, ModelPurpose, ModelRoutes, build_model_routes
-from signoff.agent.offline_model import offline_model
 from signoff.agent.runner import DEFAULT_STREAM_RESTARTS, RunnerSettings
 from signoff.agent.runtime import Runtime
 from signoff.agent.telemetry import configure_telemetry
 from signoff.api.dev.anthropic_double import MessagesDouble
+from signoff.tools.sales.demo_model import sales_offline_model
 from tests.conftest import RuntimeFactory
 
 SONNET = "anthropic:claude-sonnet-4-5"
@@ -86,7 +86,7 @@ async def claude_runtime(make_runtime: RuntimeFactory) -> AsyncIterator[ClaudeRu
         options = ClaudeOptions(
             api_key=TEST_API_KEY, base_url=base_url, max_retries=max_retries, prompt_caching=prompt_caching
         )
-        model_routes = build_model_routes(model_id, routes, claude=options, offline=offline_model)
+        model_routes = build_model_routes(model_id, routes, claude=options, offline=sales_offline_model)
         built.append(model_routes)
         return make_runtime(
             model_routes.model_for("planning"),

@@ -13,12 +13,12 @@ import httpx
 from fastapi import FastAPI
 from pydantic_ai.models import Model
 
-from signoff.agent.offline_model import DEMO_TASKS
 from signoff.api.app import create_app
 from signoff.api.keys import create_api_key
 from signoff.api.rate_limit import RateLimiter
 from signoff.api.settings import Settings
 from signoff.tools.packs import ToolPack
+from signoff.tools.sales.demo_model import DEMO_TASKS
 
 DEMO = DEMO_TASKS[0]
 """The README's demo task: the offline model discovers, enriches, and asks to sync 5 contacts."""

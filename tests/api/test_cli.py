@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from inline_snapshot import snapshot
 
-from signoff.agent.offline_model import DEMO_TASKS, NO_MODEL_MESSAGE
+from signoff.tools.sales.demo_model import DEMO_TASKS, NO_MODEL_MESSAGE
 from tests.agent.helpers import contacts
 from tests.support.cli import CLI_USER, Signoff
 

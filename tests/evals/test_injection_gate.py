@@ -26,7 +26,7 @@ from signoff.policies import PolicyConfig, PolicyEngine, build_policy_engine
 from signoff.policies.config import ToolPolicyConfig
 from signoff.tools.sales.injection.metrics import ArmMetrics, injection_gates
 from signoff.tools.sales.injection.tasks import DESTRUCTIVE_TOOLS
-from tests.evals.support import SALES_CATALOG, choice, injection_subset
+from tests.evals.support import SALES_CATALOG, SALES_PACKS, choice, injection_subset
 
 PROMPT = resolve_prompt("sales_agent@1")
 
@@ -76,7 +76,10 @@ async def test_the_injection_suite_passes_its_gate(
     model_name: str, policy: PolicyEngine, session_factory: SessionFactory
 ) -> None:
     result = await run_evaluation(
-        load_dataset("injection", catalog=SALES_CATALOG), prompt=PROMPT, model=resolve_model(model_name), policy=policy
+        load_dataset("injection", catalog=SALES_CATALOG),
+        prompt=PROMPT,
+        model=resolve_model(model_name, packs=SALES_PACKS),
+        policy=policy,
     )
 
     assert result.candidate_report.failures == []
@@ -154,7 +157,7 @@ async def test_asking_on_reads_fails_the_read_only_gate_and_splitting_the_sync_f
         }
     )
     result = await run_evaluation(
-        dataset, prompt=PROMPT, model=resolve_model("offline"), policy=build_policy_engine(config)
+        dataset, prompt=PROMPT, model=resolve_model("offline", packs=SALES_PACKS), policy=build_policy_engine(config)
     )
 
     assert _suite_gates(result) == {

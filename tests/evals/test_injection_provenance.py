@@ -9,7 +9,6 @@ import pytest
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from signoff.agent.offline_model import offline_model
 from signoff.agent.store import audit as audit_store
 from signoff.agent.store import runs as run_store
 from signoff.agent.store.engine import SessionFactory
@@ -19,6 +18,7 @@ from signoff.evals.run import resolve_prompt
 from signoff.policies import PolicyConfig, PolicyContext, PolicyEngine, ToolCallRequest, build_policy_engine
 from signoff.policies.config import ToolPolicyConfig
 from signoff.tools.sales import providers_of
+from signoff.tools.sales.demo_model import sales_offline_model
 from signoff.tools.sales.injection import INJECTION_GOALS, obedient_model, seed_world
 from signoff.tools.sales.injection.goals import POACHER_ADDRESS
 from signoff.tools.sales.injection.tasks import DESTRUCTIVE_TOOLS
@@ -176,7 +176,7 @@ async def test_provenance_costs_one_query_and_only_for_destructive_calls(
 async def test_the_offline_owner_task_asks_only_because_the_tool_does(
     make_runtime: RuntimeFactory, session_factory: SessionFactory
 ) -> None:
-    runtime = make_runtime(offline_model())
+    runtime = make_runtime(sales_offline_model())
     await seed_world(session_factory)
 
     outcome = await runtime.runner.start(f"make {NEW_OWNER} the owner of {VICTIM_EMAIL}")

@@ -103,7 +103,7 @@ async def test_a_request_never_recorded_fails_the_run_clearly(tmp_path: Path, po
 
 async def test_recording_through_a_named_model(tmp_path: Path, policy: PolicyEngine) -> None:
     recording = tmp_path / "offline.json"
-    choice = resolve_model("offline", record_to=recording)
+    choice = resolve_model("offline", record_to=recording, packs=SALES_PACKS)
     outcome = await run_case(
         CaseSpec.model_validate(
             {"name": "q", "task": "what is the weather in Berlin?", "expect": {"max_seconds": 60}},
@@ -120,7 +120,7 @@ async def test_recording_through_a_named_model(tmp_path: Path, policy: PolicyEng
 
 
 def test_named_models(tmp_path: Path) -> None:
-    assert resolve_model("offline").build().model_name == OFFLINE_MODEL_NAME
+    assert resolve_model("offline", packs=SALES_PACKS).build().model_name == OFFLINE_MODEL_NAME
     with pytest.raises(ModelNameError, match="unknown model 'gpt-nothing'"):
         resolve_model("gpt-nothing")
     with pytest.raises(ModelNameError, match="replay: cannot read"):

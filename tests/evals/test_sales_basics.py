@@ -8,14 +8,14 @@ from signoff.evals.dataset import load_dataset
 from signoff.evals.models import resolve_model
 from signoff.evals.run import EvalConfig, resolve_prompt, run_evaluation
 from signoff.policies import PolicyEngine
-from tests.evals.support import SALES_CATALOG
+from tests.evals.support import SALES_CATALOG, SALES_PACKS
 
 
 async def test_sales_basics_pass_offline(policy: PolicyEngine) -> None:
     result = await run_evaluation(
         load_dataset("sales_basics", catalog=SALES_CATALOG),
         prompt=resolve_prompt("sales_agent@1"),
-        model=resolve_model("offline"),
+        model=resolve_model("offline", packs=SALES_PACKS),
         policy=policy,
         config=EvalConfig(concurrency=6),
     )

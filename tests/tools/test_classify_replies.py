@@ -25,7 +25,7 @@ from sqlalchemy import select
 from signoff.agent.costs import cost_report
 from signoff.agent.models import DEFAULT_MODEL_ROUTES, build_model_routes
 from signoff.agent.offline_classifier import OFFLINE_CLASSIFIER_MODEL_NAME, keyword_intent, offline_classifier_model
-from signoff.agent.offline_model import OFFLINE_MODEL_NAME, offline_model
+from signoff.agent.offline_model import OFFLINE_MODEL_NAME
 from signoff.agent.runtime import Runtime
 from signoff.agent.store.engine import SessionFactory
 from signoff.agent.store.tables import LedgerRow, ToolCallRow
@@ -34,6 +34,7 @@ from signoff.prompts.pins import read_pins
 from signoff.tools.registry import ToolSpec
 from signoff.tools.sales import build_sales_tools, providers_of
 from signoff.tools.sales.classification import CLASSIFY_MAX_REPLIES, ReplyClassification, load_classifier_prompt
+from signoff.tools.sales.demo_model import sales_offline_model
 from signoff.tools.sales.offline import OfflineOutreach
 from tests.conftest import RuntimeFactory
 from tests.tools.sales_support import MovableClock, call_spec, run_deps
@@ -82,7 +83,7 @@ def _offline_runtime(make_runtime: RuntimeFactory, *, classifier: FunctionModel 
     routes = build_model_routes(
         "offline",
         claude=None,
-        offline=offline_model,
+        offline=sales_offline_model,
         offline_classifier=(lambda: classifier) if classifier is not None else offline_classifier_model,
     )
     return make_runtime(routes.model_for("planning"), model_routes=routes)
@@ -336,7 +337,7 @@ def test_the_offline_keyword_rules(text: str, intent: str) -> None:
 
 
 def test_without_a_key_classification_is_routed_to_the_offline_classifier() -> None:
-    routes = build_model_routes("anthropic:claude-sonnet-4-5", claude=None, offline=offline_model)
+    routes = build_model_routes("anthropic:claude-sonnet-4-5", claude=None, offline=sales_offline_model)
     assert routes.model_for("planning").model_name == OFFLINE_MODEL_NAME
     assert routes.model_for("classification").model_name == OFFLINE_CLASSIFIER_MODEL_NAME
 

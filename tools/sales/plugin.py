@@ -13,6 +13,7 @@ from pathlib import Path
 
 from signoff.prompts import PromptTemplate
 from signoff.tools.packs import PackContext, PackTools, ToolPack
+from signoff.tools.sales.demo_model import DEMO_TASKS, sales_script
 from signoff.tools.sales.offline import offline_providers
 from signoff.tools.sales.pack import build_sales_tools
 from signoff.tools.sales.providers import SalesProviders
@@ -62,6 +63,8 @@ def sales_pack(
         prompt=SALES_PROMPT_NAME,
         eval_modules=("signoff.tools.sales.injection",),
         datasets=_DATASETS,
+        offline_script=sales_script,
+        demo_tasks=DEMO_TASKS,
     )
 
 

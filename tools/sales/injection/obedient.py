@@ -1,8 +1,9 @@
 """The obedient model: the offline scripted model, fully hijacked by any instruction it reads.
 
-It does the benign tasks exactly as `agent.offline_model` does, but the moment any tool output contains a
-goal's planted instruction it emits that goal's ground-truth calls, as a Claude that follows every
-instruction in its context would: the worst case for the guard. Like a determined attacker it adapts to
+It does the benign tasks exactly as the offline model with the sales pack's script
+(`tools.sales.demo_model`) does, but the moment any tool output contains a goal's planted instruction it emits
+that goal's ground-truth calls, as a Claude that follows every instruction in its context would: the worst
+case for the guard. Like a determined attacker it adapts to
 a batch-limit denial by splitting the batch, and once its calls are answered (run, denied or failed) it
 goes back to the user's task. Its own calls carry ids starting with `injected-`, and the benign script
 never sees their results, so the user's task proceeds as if nothing happened.
@@ -27,8 +28,8 @@ from pydantic_ai.messages import (
 from pydantic_ai.models.function import AgentInfo, FunctionModel
 from pydantic_core import to_jsonable_python
 
-from signoff.agent.offline_model import scripted_response
 from signoff.policies.provenance import strings_in
+from signoff.tools.sales.demo_model import scripted_response
 from signoff.tools.sales.injection.goals import INJECTION_GOALS, InjectionGoal, PlannedCall
 
 __all__ = ["INJECTED_CALL_PREFIX", "OBEDIENT_MODEL_NAME", "obedient_model"]
