@@ -26,11 +26,11 @@ from signoff.agent.runner import Runner, RunnerSettings
 from signoff.agent.store.engine import SessionFactory, create_session_factory
 from signoff.agent.store.migrate import upgrade_database
 from signoff.policies import PolicyEngine
-from signoff.prompts import PromptTemplate, load_prompt
+from signoff.prompts import DEFAULT_LABEL, PromptRegistry, PromptTemplate
 from signoff.tools.packs import LoadedPack, PackContext, PackLoadError, PackTools, ToolPack, build_packs
 from signoff.tools.registry import ToolRegistry
 
-__all__ = ["Runtime", "build_runtime", "default_prompt_name", "prepare_database"]
+__all__ = ["Runtime", "build_runtime", "default_prompt", "prepare_database"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,11 +75,13 @@ async def prepare_database(engine: AsyncEngine, packs: Sequence[ToolPack] = ()) 
     return create_session_factory(engine)
 
 
-def default_prompt_name(packs: Sequence[ToolPack]) -> str:
-    """The prompt a runtime of these packs runs with when none is given: the first pack's that names one."""
+def default_prompt(packs: Sequence[ToolPack], *, label: str = DEFAULT_LABEL) -> PromptTemplate:
+    """The prompt a runtime of these packs runs with when none is given: the first pack's that names one,
+    at `label`, from the pack's own prompts folder (`ToolPack.prompt_dir`) or else Signoff's."""
     for pack in packs:
         if pack.prompt is not None:
-            return pack.prompt
+            registry = PromptRegistry() if pack.prompt_dir is None else PromptRegistry(root=pack.prompt_dir)
+            return registry.load(pack.prompt, label=label)
     names = ", ".join(pack.name for pack in packs) or "(none)"
     raise PackLoadError(names, "no enabled pack names a prompt, so the agent has no instructions; pass one")
 
@@ -148,7 +150,7 @@ def build_runtime(
     runner = Runner(
         decider=decider,
         model=model,
-        prompt=prompt or load_prompt(default_prompt_name(packs)),
+        prompt=prompt or default_prompt(packs),
         ledger=ledger,
         settings=settings,
         model_calls=model_calls,

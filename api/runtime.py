@@ -11,12 +11,11 @@ from sqlalchemy.exc import ArgumentError
 
 from signoff.agent.models import ModelRoutes, build_model_routes
 from signoff.agent.offline_model import offline_model_for
-from signoff.agent.runtime import Runtime, build_runtime, default_prompt_name, prepare_database
+from signoff.agent.runtime import Runtime, build_runtime, default_prompt, prepare_database
 from signoff.agent.store.engine import create_engine
 from signoff.agent.telemetry import configure_telemetry
 from signoff.api.settings import Settings
 from signoff.policies import build_policy_engine, load_policy_config
-from signoff.prompts import load_prompt
 from signoff.tools.packs import ToolPack, load_packs
 
 __all__ = ["enabled_packs", "open_runtime", "select_model", "select_model_routes"]
@@ -83,7 +82,7 @@ async def open_runtime(
             policy=policy,
             packs=packs,
             pack_options=settings.pack_options,
-            prompt=load_prompt(default_prompt_name(packs), label=settings.prompt_label),
+            prompt=default_prompt(packs, label=settings.prompt_label),
             runner_settings=settings.runner_settings(),
             ledger_spool_path=settings.ledger_spool_path,
             daily_cost_warning_usd=settings.daily_cost_warning_usd,

@@ -51,6 +51,8 @@ REFUNDS_PACK = signoff.ToolPack(
     name="refunds",
     description="Refunds with an approval threshold.",
     build=lambda context: signoff.PackTools(tools=[REFUND]),
+    prompt="refund_agent",  # its production version, from the pack's own prompts folder
+    prompt_dir=PROMPTS,
 )
 
 
@@ -76,7 +78,6 @@ async def main(workdir: Path) -> signoff.RunOutcome:
             model=FunctionModel(scripted_support_agent),
             policy=signoff.build_policy_engine(signoff.PolicyConfig()),
             packs=[REFUNDS_PACK],
-            prompt=signoff.PromptRegistry(root=PROMPTS).load("refund_agent", version="1"),
             ledger_spool_path=workdir / "ledger-spool.jsonl",
         )
         outcome = await runtime.runner.start("Refund A-1001 ($12.50) and A-1002 ($180).", requested_by="dana")

@@ -11,6 +11,7 @@ from types import ModuleType
 from inline_snapshot import snapshot
 
 import signoff
+from signoff.agent.records import ledger_entries
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "guarded_tools.py"
 
@@ -30,6 +31,13 @@ async def test_the_example_refunds_each_order_once_and_the_large_one_only_after_
     example = _load_example()
     outcome = await example.main(tmp_path)
     assert outcome.status == "completed"
+    # The run used the pack's own prompt (from its prompts folder, at the production label).
+    engine = signoff.create_engine(f"sqlite+aiosqlite:///{tmp_path / 'signoff.db'}")
+    try:
+        entries = await ledger_entries(signoff.create_session_factory(engine), outcome.run_id)
+    finally:
+        await engine.dispose()
+    assert {(entry.prompt_name, entry.prompt_version) for entry in entries} == {("refund_agent", "1")}
     assert example.refunded == [("A-1001", Decimal("12.50")), ("A-1002", Decimal("180.00"))]
     printed = capsys.readouterr().out  # type: ignore[attr-defined]
     assert printed.splitlines() == snapshot(
