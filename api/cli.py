@@ -639,4 +639,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == "__main__":  # pragma: no cover
-    main(sys.argv[1:])
+    # Run as `python -m signoff.api.cli`, this file is `__main__`, and the command groups registered
+    # themselves on `signoff.api.cli`'s `cli`, a second copy: hand over to that one.
+    from signoff.api.cli import main as _registered_main
+
+    _registered_main(sys.argv[1:])

@@ -197,8 +197,8 @@ async def eval_run_command(
     try:
         catalog = eval_catalog(enabled_packs(_settings()))
         loaded = load_dataset(dataset, catalog=catalog)
-        prompt = resolve_prompt(prompt_ref)
-        baseline = None if baseline_ref is None else resolve_prompt(baseline_ref)
+        prompt = resolve_prompt(prompt_ref, packs=catalog.packs)
+        baseline = None if baseline_ref is None else resolve_prompt(baseline_ref, packs=catalog.packs)
         model = resolve_model(
             model_name, record_to=record_path, claude=_settings().claude_options(), packs=catalog.packs
         )

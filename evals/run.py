@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import tempfile
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -40,6 +40,7 @@ from signoff.evals.report import build_report, summarize
 from signoff.evals.suites import SuiteReport, SuiteRun
 from signoff.policies import PolicyEngine
 from signoff.prompts import PromptError, PromptRegistry, PromptTemplate, parse_prompt_ref
+from signoff.tools.packs import ToolPack
 
 __all__ = [
     "DEFAULT_CONCURRENCY",
@@ -149,12 +150,24 @@ class EvalResult:
         )
 
 
-def resolve_prompt(ref: str, *, registry: PromptRegistry | None = None) -> PromptTemplate:
-    """The prompt `NAME@VERSION` (or `NAME@LABEL`) names, from `registry` (default: the packaged prompts)."""
+def prompt_registry_for(prompt_name: str, packs: Sequence[ToolPack]) -> PromptRegistry:
+    """Where a prompt lives: the prompts folder of the first pack that ships it, else Signoff's own."""
+    for pack in packs:
+        if pack.prompt_dir is not None and (pack.prompt_dir / "templates" / prompt_name).is_dir():
+            return PromptRegistry(root=pack.prompt_dir)
+    return PromptRegistry()
+
+
+def resolve_prompt(
+    ref: str, *, registry: PromptRegistry | None = None, packs: Sequence[ToolPack] = ()
+) -> PromptTemplate:
+    """The prompt `NAME@VERSION` (or `NAME@LABEL`) names, from `registry` (default: the prompts folder of
+    the pack that ships it, else Signoff's packaged prompts)."""
     if "@" not in ref:
         raise EvalInputError(f"{ref!r} is not NAME@VERSION (for example sales_agent@1)")
     try:
-        return (registry or PromptRegistry()).resolve(parse_prompt_ref(ref))
+        parsed = parse_prompt_ref(ref)
+        return (registry or prompt_registry_for(parsed.name, packs)).resolve(parsed)
     except PromptError as error:
         raise EvalInputError(str(error)) from None
 
