@@ -454,6 +454,26 @@ async def tools_command(as_json: bool) -> None:
     )
 
 
+@cli.command("migrate")
+@json_option
+@_async_command
+async def migrate_command(as_json: bool) -> None:
+    """Apply the core's and every enabled pack's migrations, and print the revision of each.
+
+    Every command and `signoff serve` migrate at start-up too; this is the one command for doing it alone
+    (before a deploy, say), with nothing else running.
+    """
+    async with _runtime() as runtime:
+        core = await applied_revision(runtime.session_factory)
+        packs = {
+            loaded.pack.name: await applied_revision(runtime.session_factory, loaded.pack)
+            for loaded in runtime.packs
+            if loaded.pack.migrations is not None
+        }
+    payload = {"core": core, "packs": packs}
+    _emit(as_json, payload, lambda: "\n".join([f"core: {core}", *(f"{name}: {rev}" for name, rev in packs.items())]))
+
+
 @cli.command("packs")
 @json_option
 @_async_command

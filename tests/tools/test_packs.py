@@ -180,3 +180,8 @@ def test_an_unbound_context_builds_the_sales_tools_without_a_database() -> None:
     registry, [loaded] = build_packs([sales_pack()], lambda _pack: _CONTEXT)
     assert loaded.pack.name == "sales" and len(registry) == len(loaded.tools.tools) == 10
     assert asyncio.iscoroutinefunction(registry.require("get_contact").function)
+
+
+def test_signoff_migrate_applies_the_core_and_every_enabled_packs_migrations(signoff: Signoff) -> None:
+    assert signoff.json("migrate") == snapshot({"core": "0007", "packs": {"sales": "sales_0001"}})
+    assert signoff.ok("migrate").splitlines() == ["core: 0007", "sales: sales_0001"]
