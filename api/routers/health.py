@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 from fastapi.responses import JSONResponse
-from sqlalchemy import text
 
-from signoff.agent.store.migrate import head_revision
+from signoff.agent.store.migrate import applied_revision, head_revision, pack_head_revision
 from signoff.api.deps import RuntimeDep
 
 router = APIRouter(tags=["health"])
@@ -19,16 +18,25 @@ async def healthz() -> dict[str, str]:
 
 
 @router.get("/readyz", response_model=None)
-async def readyz(runtime: RuntimeDep) -> dict[str, str] | JSONResponse:
-    """The database answers and its schema is at the newest migration."""
+async def readyz(runtime: RuntimeDep) -> dict[str, object] | JSONResponse:
+    """The database answers and its schema, the core's and every enabled pack's, is at the newest migration."""
     try:
-        async with runtime.session_factory() as session:
-            revision = (await session.execute(text("SELECT version_num FROM alembic_version"))).scalar_one_or_none()
+        revision = await applied_revision(runtime.session_factory)
+        packs = {
+            loaded.pack.name: (await applied_revision(runtime.session_factory, loaded.pack), head)
+            for loaded in runtime.packs
+            if (head := pack_head_revision(loaded.pack)) is not None
+        }
     except Exception as error:  # readiness reports, it does not raise
         return JSONResponse({"status": "unavailable", "reason": f"database: {type(error).__name__}"}, status_code=503)
-    if revision != head_revision():
-        return JSONResponse(
-            {"status": "unavailable", "reason": f"schema at {revision}, code expects {head_revision()}"},
-            status_code=503,
-        )
-    return {"status": "ready", "schema": str(revision)}
+    behind = [f"schema at {revision}, code expects {head_revision()}"] if revision != head_revision() else []
+    behind += [
+        f"pack {name!r} at {applied}, code expects {head}" for name, (applied, head) in packs.items() if applied != head
+    ]
+    if behind:
+        return JSONResponse({"status": "unavailable", "reason": "; ".join(behind)}, status_code=503)
+    return {
+        "status": "ready",
+        "schema": str(revision),
+        "packs": {name: applied for name, (applied, _) in packs.items()},
+    }

@@ -113,3 +113,4 @@ async def test_health_and_readiness(api: Api) -> None:
     assert (await api["anonymous"].get("/healthz")).json() == {"status": "ok"}
     ready = await api["anonymous"].get("/readyz")
     assert ready.status_code == 200 and ready.json()["status"] == "ready"
+    assert ready.json()["packs"] == {"sales": "sales_0001"}  # every enabled pack's schema is checked too
