@@ -14,6 +14,8 @@ promises, documented in docs/). In the order a developer meets them:
 - **Build a guarded agent**: `prepare_database(create_engine(url), packs)` then `build_runtime(...)`, which
   gives a `Runtime`: its `runner` starts and resumes runs (`RunOutcome`), its `approvals` approve, edit and
   deny pending calls (`ApprovalError` and subclasses say why one cannot be decided).
+- `Runtime.packs` holds each enabled pack as a `LoadedPack`; `RunDeps.prompt` is a `PromptRef`. The
+  runtime's other parts (`decider`, `ledger`, `model_calls`, `registry`) are internal: use its methods.
 - **Read what happened**: `Runtime.audit_trail(run_id)` (`ToolCallRecord`s), `Runtime.ledger_entries(run_id)`
   (`LedgerEntry`s) and `Runtime.ledger_totals(run_id)` (`LedgerTotals`, cost None when any price is unknown).
 """
@@ -33,8 +35,8 @@ from signoff.agent.runtime import Runtime, build_runtime, prepare_database
 from signoff.agent.store.engine import create_engine, create_session_factory
 from signoff.policies import Decision, PolicyConfig, PolicyEngine, build_policy_engine, load_policy_config
 from signoff.prompts import PromptRegistry, PromptTemplate, load_prompt
-from signoff.tools.context import RunDeps
-from signoff.tools.packs import PackContext, PackLoadError, PackTools, ToolPack, load_packs
+from signoff.tools.context import PromptRef, RunDeps
+from signoff.tools.packs import LoadedPack, PackContext, PackLoadError, PackTools, ToolPack, load_packs
 from signoff.tools.registry import ApprovalFacts, ToolArgumentsError, ToolSpec, UnknownToolError
 
 __all__ = [
@@ -47,11 +49,13 @@ __all__ = [
     "Decision",
     "LedgerEntry",
     "LedgerTotals",
+    "LoadedPack",
     "PackContext",
     "PackLoadError",
     "PackTools",
     "PolicyConfig",
     "PolicyEngine",
+    "PromptRef",
     "PromptRegistry",
     "PromptTemplate",
     "RunDeps",

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -152,6 +152,10 @@ class Runner:
     settings: RunnerSettings = field(default_factory=RunnerSettings)
     worker_id: str = field(default_factory=lambda: f"worker-{uuid.uuid4()}")
     model_calls: ModelCalls | None = None
+    prompt_loader: Callable[[str, str], PromptTemplate] = field(
+        default=lambda name, version: load_prompt(name, version=version)
+    )
+    """Loads the pinned prompt version a run began with (name, version): a pack's prompt comes from its folder."""
     """Routed model calls for tools, handed to them in each run's `RunDeps` (None: tools get none)."""
     _agents: dict[str, Agent[RunDeps, str | DeferredToolRequests]] = field(
         default_factory=dict[str, "Agent[RunDeps, str | DeferredToolRequests]"], init=False
@@ -471,7 +475,7 @@ class Runner:
     ) -> RunOutcome:
         messages: list[ModelMessage] = history
         try:
-            prompt = self.prompt if run.prompt_hash == self.prompt.content_hash else _prompt_of(run)
+            prompt = self.prompt if run.prompt_hash == self.prompt.content_hash else self._prompt_of(run)
             deps = await self._deps_for(run, prompt)
             agent = self.agent_for(prompt)
         except Exception as error:
@@ -616,6 +620,12 @@ class Runner:
         if not still_ours:
             raise LeaseLost(run_id)
 
+    def _prompt_of(self, run: RunRow) -> PromptTemplate:
+        prompt = self.prompt_loader(run.prompt_name, run.prompt_version)
+        if prompt.content_hash != run.prompt_hash:
+            raise RuntimeError(f"prompt {run.prompt_name}@{run.prompt_version} changed since run {run.run_id} began")
+        return prompt
+
     async def _deps_for(self, run: RunRow, prompt: PromptTemplate) -> RunDeps:
         async with self.session_factory() as session:
             requests, cost = (
@@ -656,13 +666,6 @@ class Runner:
         if excluding_run_id is None and latest.status not in ("completed", "failed", "cancelled"):
             raise ConversationBusy(conversation_id, latest.status)
         return _load(latest.message_history)
-
-
-def _prompt_of(run: RunRow) -> PromptTemplate:
-    prompt = load_prompt(run.prompt_name, version=run.prompt_version)
-    if prompt.content_hash != run.prompt_hash:
-        raise RuntimeError(f"prompt {run.prompt_name}@{run.prompt_version} changed since run {run.run_id} began")
-    return prompt
 
 
 def _dump(messages: Sequence[ModelMessage]) -> str:

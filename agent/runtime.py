@@ -27,10 +27,10 @@ from signoff.agent.store.engine import SessionFactory, create_session_factory
 from signoff.agent.store.migrate import upgrade_database
 from signoff.policies import PolicyEngine
 from signoff.prompts import DEFAULT_LABEL, PromptRegistry, PromptTemplate
-from signoff.tools.packs import LoadedPack, PackContext, PackLoadError, PackTools, ToolPack, build_packs
+from signoff.tools.packs import LoadedPack, PackContext, PackTools, ToolPack, build_packs
 from signoff.tools.registry import ToolRegistry
 
-__all__ = ["Runtime", "build_runtime", "default_prompt", "prepare_database"]
+__all__ = ["Runtime", "build_runtime", "default_prompt", "prepare_database", "prompt_registry_for"]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -75,6 +75,14 @@ async def prepare_database(engine: AsyncEngine, packs: Sequence[ToolPack] = ()) 
     return create_session_factory(engine)
 
 
+def prompt_registry_for(prompt_name: str, packs: Sequence[ToolPack]) -> PromptRegistry:
+    """Where a prompt lives: the prompts folder of the first pack that ships it, else Signoff's own."""
+    for pack in packs:
+        if pack.prompt_dir is not None and (pack.prompt_dir / "templates" / prompt_name).is_dir():
+            return PromptRegistry(root=pack.prompt_dir)
+    return PromptRegistry()
+
+
 def default_prompt(packs: Sequence[ToolPack], *, label: str = DEFAULT_LABEL) -> PromptTemplate:
     """The prompt a runtime of these packs runs with when none is given: the first pack's that names one,
     at `label`, from the pack's own prompts folder (`ToolPack.prompt_dir`) or else Signoff's."""
@@ -83,7 +91,7 @@ def default_prompt(packs: Sequence[ToolPack], *, label: str = DEFAULT_LABEL) -> 
             registry = PromptRegistry() if pack.prompt_dir is None else PromptRegistry(root=pack.prompt_dir)
             return registry.load(pack.prompt, label=label)
     names = ", ".join(pack.name for pack in packs) or "(none)"
-    raise PackLoadError(names, "no enabled pack names a prompt, so the agent has no instructions; pass one")
+    raise ValueError(f"no enabled tool pack ({names}) names a prompt, so the agent has no instructions; pass one")
 
 
 def _known_recipients(packs: Sequence[LoadedPack]) -> KnownRecipientsLookup | None:
@@ -125,6 +133,11 @@ def build_runtime(
     production version of the first pack's prompt. A tool name two packs share is a `PackLoadError`.
     """
     options = pack_options or {}
+    unknown = sorted(set(options) - {pack.name for pack in packs})
+    if unknown:
+        # A misspelt pack name would otherwise drop its options silently (a credential, a limit).
+        enabled = ", ".join(pack.name for pack in packs) or "(none)"
+        raise ValueError(f"pack options name {', '.join(map(repr, unknown))}, not enabled packs ({enabled})")
     registry, loaded = build_packs(
         packs,
         lambda pack: PackContext(session_factory=session_factory, clock=clock, options=options.get(pack.name, {})),
@@ -154,6 +167,7 @@ def build_runtime(
         ledger=ledger,
         settings=settings,
         model_calls=model_calls,
+        prompt_loader=lambda name, version: prompt_registry_for(name, packs).load(name, version=version),
         **runner_kwargs,
     )
     return Runtime(

@@ -30,7 +30,7 @@ from signoff.agent.store.migrate import applied_revision, pack_head_revision
 from signoff.agent.store.tables import APPROVAL_STATES, RUN_STATUSES
 from signoff.api.cli_format import render_table, truncate
 from signoff.api.keys import ROLES, ApiKeyError, create_api_key, revoke_api_key
-from signoff.api.runtime import enabled_packs, open_runtime
+from signoff.api.runtime import check_configuration, enabled_packs, open_runtime
 from signoff.api.settings import Settings
 from signoff.api.views import (
     approval_view,
@@ -569,11 +569,13 @@ def serve_command(host: str, port: int) -> None:
 
     from signoff.api.app import create_app
 
-    settings = _settings()
     try:
-        # Loaded before the server starts, so a pack that does not import is one line, not a traceback.
+        settings = _settings()
+        # Checked before the server starts, so a bad pack, policy or prompt is one line, not a traceback
+        # from the server's start-up.
         packs = enabled_packs(settings)
-    except PackLoadError as error:
+        check_configuration(settings, packs)
+    except (PackLoadError, PolicyConfigError, PromptError, ValueError) as error:
         raise click.ClickException(str(error)) from None
     app = create_app(settings, packs=packs)
     uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)

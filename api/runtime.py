@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 
 import logfire
 from pydantic_ai.models import Model
 from sqlalchemy.exc import ArgumentError
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from signoff.agent.models import ModelRoutes, build_model_routes
 from signoff.agent.offline_model import offline_model_for
@@ -16,14 +18,26 @@ from signoff.agent.store.engine import create_engine
 from signoff.agent.telemetry import configure_telemetry
 from signoff.api.settings import Settings
 from signoff.policies import build_policy_engine, load_policy_config
-from signoff.tools.packs import ToolPack, load_packs
+from signoff.tools.packs import PackContext, ToolPack, build_packs, load_packs
 
-__all__ = ["enabled_packs", "open_runtime", "select_model", "select_model_routes"]
+__all__ = ["check_configuration", "enabled_packs", "open_runtime", "select_model", "select_model_routes"]
 
 
 def enabled_packs(settings: Settings) -> list[ToolPack]:
     """The packs SIGNOFF_PACKS names, loaded from their entry points (`PackLoadError` naming a bad one)."""
     return load_packs(settings.packs)
+
+
+def check_configuration(settings: Settings, packs: Sequence[ToolPack]) -> None:
+    """What `open_runtime` would refuse, checked without a database: the packs build, the policy file fits
+    their tools, a prompt is named and loads, the pack options name enabled packs."""
+    unbound = PackContext(session_factory=async_sessionmaker(), clock=lambda: datetime.now(UTC))
+    registry, _ = build_packs(packs, lambda _pack: unbound)
+    load_policy_config(settings.policy_file).check_tools(registry)
+    default_prompt(packs, label=settings.prompt_label)
+    unknown = sorted(set(settings.pack_options) - {pack.name for pack in packs})
+    if unknown:
+        raise ValueError(f"SIGNOFF_PACK_OPTIONS names {', '.join(map(repr, unknown))}, which are not enabled packs")
 
 
 def select_model_routes(settings: Settings, packs: Sequence[ToolPack] = ()) -> ModelRoutes:

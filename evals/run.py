@@ -31,6 +31,7 @@ from typing import Any
 import logfire
 from pydantic_evals.reporting import EvaluationReport
 
+from signoff.agent.runtime import prompt_registry_for
 from signoff.evals.case_runner import DEFAULT_MAX_ROUNDS, CaseOutcome, run_case
 from signoff.evals.dataset import CaseSpec, LoadedDataset
 from signoff.evals.evaluators import ALL_EVALUATORS, GUARD_EVALUATORS, default_evaluators
@@ -148,14 +149,6 @@ class EvalResult:
             finished_at=self.finished_at,
             created_by=created_by,
         )
-
-
-def prompt_registry_for(prompt_name: str, packs: Sequence[ToolPack]) -> PromptRegistry:
-    """Where a prompt lives: the prompts folder of the first pack that ships it, else Signoff's own."""
-    for pack in packs:
-        if pack.prompt_dir is not None and (pack.prompt_dir / "templates" / prompt_name).is_dir():
-            return PromptRegistry(root=pack.prompt_dir)
-    return PromptRegistry()
 
 
 def resolve_prompt(

@@ -72,8 +72,8 @@ class PackLoadError(RuntimeError):
 class PackContext:
     """What a pack's `build` gets from the runtime: the database, the clock and its options.
 
-    `options` are the pack's own settings (the service maps `SIGNOFF_PACK_<NAME>_<KEY>` variables onto
-    them; tests pass them directly), so a pack never reads the environment itself.
+    `options` are the pack's own settings (the service passes its entry of `SIGNOFF_PACK_OPTIONS`; tests
+    pass them directly), so a pack never reads the environment itself.
     """
 
     session_factory: async_sessionmaker[AsyncSession]
@@ -99,7 +99,7 @@ class ToolPack:
     """A plugin: tools with their safety metadata, plus the tables, migrations and prompts they need.
 
     - `build` makes the pack's `PackTools` for one runtime (called once per runtime).
-    - `metadata` holds the pack's tables (names should start with the pack's name); `migrations` is the
+    - `metadata` holds the pack's tables (names start with `<name>_`); `migrations` is the
       folder of alembic revision files that create them, applied by the same upgrade as the core's and
       recorded in the version table `alembic_version_<name>`. A pack with tables must ship migrations.
     - `prompt` names the prompt template its agent runs with by default (templates live in
@@ -126,6 +126,12 @@ class ToolPack:
             raise PackLoadError(self.name, "a pack name is a lower-case identifier, e.g. 'support_desk'")
         if self.metadata is not None and self.metadata.tables and self.migrations is None:
             raise PackLoadError(self.name, "it declares tables but no migrations folder to create them")
+        # A pack's tables carry its name, so no pack can declare (or shadow) the core's or another pack's.
+        prefix = f"{self.name}_"
+        tables = self.metadata.tables if self.metadata is not None else {}
+        foreign = sorted(table for table in tables if not table.startswith(prefix))
+        if foreign:
+            raise PackLoadError(self.name, f"its table names must start with {prefix!r}: {', '.join(foreign)}")
         if self.migrations is not None and not self.migrations.is_dir():
             raise PackLoadError(self.name, f"its migrations folder {str(self.migrations)!r} does not exist")
 
@@ -201,7 +207,11 @@ def build_packs(
             raise
         except Exception as error:
             raise PackLoadError(pack.name, f"building its tools failed: {error}") from error
+        if not isinstance(built, PackTools):
+            raise PackLoadError(pack.name, f"its build returned {type(built).__name__}, not PackTools")
         for spec in built.tools:
+            if not isinstance(spec, ToolSpec):
+                raise PackLoadError(pack.name, f"its tools include {type(spec).__name__}, not a ToolSpec")
             if spec.name in owner:
                 other = owner[spec.name]
                 where = "twice" if other == pack.name else f"also by pack {other!r}"

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from signoff.agent.store.engine import SessionFactory
 from signoff.agent.store.tables import Base
-from signoff.tools.packs import ToolPack
+from signoff.tools.packs import PackLoadError, ToolPack
 
 __all__ = [
     "CORE_VERSION_TABLE",
@@ -79,10 +79,13 @@ def head_revision() -> str:
 
 
 def pack_head_revision(pack: ToolPack) -> str | None:
-    """The newest migration of a pack, or None for a pack without tables."""
+    """The newest migration of a pack, or None for a pack without tables (`PackLoadError` if it has none)."""
     if pack.migrations is None:
         return None
-    return _head(_alembic_config(pack=pack), f"tool pack {pack.name!r}")
+    try:
+        return _head(_alembic_config(pack=pack), f"tool pack {pack.name!r}")
+    except Exception as error:  # several heads, a revision file that does not import, an empty folder
+        raise PackLoadError(pack.name, f"its migrations cannot be read: {error}") from error
 
 
 async def upgrade_database(engine: AsyncEngine, packs: Sequence[ToolPack] = ()) -> None:
@@ -91,8 +94,12 @@ async def upgrade_database(engine: AsyncEngine, packs: Sequence[ToolPack] = ()) 
     def _upgrade(connection: Connection) -> None:
         command.upgrade(_alembic_config(connection), "head")
         for pack in packs:
-            if pack.migrations is not None:
+            if pack.migrations is None:
+                continue
+            try:
                 command.upgrade(_alembic_config(connection, pack=pack), "head")
+            except Exception as error:  # the pack's revisions, not the database: say whose
+                raise PackLoadError(pack.name, f"its migrations failed: {error!r}") from error
 
     async with engine.begin() as connection:
         if connection.dialect.name == "postgresql":

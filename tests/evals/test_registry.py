@@ -44,7 +44,13 @@ def test_the_sales_packs_world_suite_and_goals_are_registered_by_its_evaluation_
 
 
 def test_a_pack_whose_evaluation_module_does_not_import_fails_naming_it() -> None:
-    broken = replace(sales_pack(), name="broken", eval_modules=("signoff.tools.sales.no_such_module",))
+    broken = replace(
+        sales_pack(),
+        name="broken",
+        metadata=None,
+        migrations=None,
+        eval_modules=("signoff.tools.sales.no_such_module",),
+    )
     with pytest.raises(
         PackLoadError, match=r"tool pack 'broken': evaluation module 'signoff.tools.sales.no_such_module'"
     ):

@@ -185,3 +185,31 @@ def test_an_unbound_context_builds_the_sales_tools_without_a_database() -> None:
 def test_signoff_migrate_applies_the_core_and_every_enabled_packs_migrations(signoff: Signoff) -> None:
     assert signoff.json("migrate") == snapshot({"core": "0007", "packs": {"sales": "sales_0001"}})
     assert signoff.ok("migrate").splitlines() == ["core: 0007", "sales: sales_0001"]
+
+
+def test_a_build_that_returns_no_pack_tools_or_tables_outside_the_packs_prefix_are_refused() -> None:
+    not_tools = _pack("helpdesk", lambda _context: [_spec()])
+    with pytest.raises(PackLoadError, match="tool pack 'helpdesk': its build returned list, not PackTools"):
+        build_packs([not_tools], lambda _pack: _CONTEXT)
+    not_a_spec = _pack("helpdesk", lambda _context: PackTools(tools=[close_ticket]))  # type: ignore[list-item]
+    with pytest.raises(PackLoadError, match="tool pack 'helpdesk': its tools include function, not a ToolSpec"):
+        build_packs([not_a_spec], lambda _pack: _CONTEXT)
+    sales = sales_pack()
+    with pytest.raises(
+        PackLoadError, match=r"tool pack 'crm': its table names must start with 'crm_': sales_campaigns"
+    ):
+        ToolPack(name="crm", description="", build=sales.build, metadata=sales.metadata, migrations=sales.migrations)
+
+
+def test_serve_refuses_a_bad_configuration_with_one_line_before_starting(signoff: Signoff, tmp_path: Path) -> None:
+    policy = tmp_path / "policy.toml"
+    policy.write_text("[tools.close_ticket]\nrequires_approval = true\n")
+    lines = signoff.with_env(SIGNOFF_POLICY_FILE=str(policy)).fails("serve")
+    assert lines[0] == "Error: policy config does not match the registered tools:"
+    assert signoff.with_env(SIGNOFF_PACKS="helpdesk").error("serve").startswith("tool pack 'helpdesk': not installed")
+    assert signoff.with_env(SIGNOFF_PACK_OPTIONS='{"sals": {"key": "x"}}').error("serve") == (
+        "SIGNOFF_PACK_OPTIONS names 'sals', which are not enabled packs"
+    )
+    assert signoff.with_env(SIGNOFF_PACK_OPTIONS='{"sals": {"key": "x"}}').error("tools") == (
+        "pack options name 'sals', not enabled packs (sales)"
+    )
