@@ -30,7 +30,14 @@ from signoff.prompts import DEFAULT_LABEL, PromptRegistry, PromptTemplate
 from signoff.tools.packs import LoadedPack, PackContext, PackTools, ToolPack, build_packs
 from signoff.tools.registry import ToolRegistry
 
-__all__ = ["Runtime", "build_runtime", "default_prompt", "prepare_database", "prompt_registry_for"]
+__all__ = [
+    "Runtime",
+    "build_runtime",
+    "check_pack_options",
+    "default_prompt",
+    "prepare_database",
+    "prompt_registry_for",
+]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,6 +80,14 @@ async def prepare_database(engine: AsyncEngine, packs: Sequence[ToolPack] = ()) 
     """Migrate the database to the current schema of the core and these packs; a session factory for it."""
     await upgrade_database(engine, packs)
     return create_session_factory(engine)
+
+
+def check_pack_options(options: Mapping[str, object], packs: Sequence[ToolPack]) -> None:
+    """Options for a pack that is not enabled are refused: a misspelt name would drop them silently."""
+    unknown = sorted(set(options) - {pack.name for pack in packs})
+    if unknown:
+        enabled = ", ".join(pack.name for pack in packs) or "(none)"
+        raise ValueError(f"pack options name {', '.join(map(repr, unknown))}, not enabled packs ({enabled})")
 
 
 def prompt_registry_for(prompt_name: str, packs: Sequence[ToolPack]) -> PromptRegistry:
@@ -133,11 +148,7 @@ def build_runtime(
     production version of the first pack's prompt. A tool name two packs share is a `PackLoadError`.
     """
     options = pack_options or {}
-    unknown = sorted(set(options) - {pack.name for pack in packs})
-    if unknown:
-        # A misspelt pack name would otherwise drop its options silently (a credential, a limit).
-        enabled = ", ".join(pack.name for pack in packs) or "(none)"
-        raise ValueError(f"pack options name {', '.join(map(repr, unknown))}, not enabled packs ({enabled})")
+    check_pack_options(options, packs)
     registry, loaded = build_packs(
         packs,
         lambda pack: PackContext(session_factory=session_factory, clock=clock, options=options.get(pack.name, {})),

@@ -4,16 +4,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 
 import logfire
 from pydantic_ai.models import Model
 from sqlalchemy.exc import ArgumentError
-from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from signoff.agent.models import ModelRoutes, build_model_routes
 from signoff.agent.offline_model import offline_model_for
-from signoff.agent.runtime import Runtime, build_runtime, default_prompt, prepare_database
+from signoff.agent.runtime import Runtime, build_runtime, check_pack_options, default_prompt, prepare_database
 from signoff.agent.store.engine import create_engine
 from signoff.agent.telemetry import configure_telemetry
 from signoff.api.settings import Settings
@@ -31,13 +29,10 @@ def enabled_packs(settings: Settings) -> list[ToolPack]:
 def check_configuration(settings: Settings, packs: Sequence[ToolPack]) -> None:
     """What `open_runtime` would refuse, checked without a database: the packs build, the policy file fits
     their tools, a prompt is named and loads, the pack options name enabled packs."""
-    unbound = PackContext(session_factory=async_sessionmaker(), clock=lambda: datetime.now(UTC))
-    registry, _ = build_packs(packs, lambda _pack: unbound)
+    registry, _ = build_packs(packs, lambda _pack: PackContext.unbound())
     load_policy_config(settings.policy_file).check_tools(registry)
     default_prompt(packs, label=settings.prompt_label)
-    unknown = sorted(set(settings.pack_options) - {pack.name for pack in packs})
-    if unknown:
-        raise ValueError(f"SIGNOFF_PACK_OPTIONS names {', '.join(map(repr, unknown))}, which are not enabled packs")
+    check_pack_options(settings.pack_options, packs)
 
 
 def select_model_routes(settings: Settings, packs: Sequence[ToolPack] = ()) -> ModelRoutes:

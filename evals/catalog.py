@@ -11,10 +11,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-
-from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from signoff.tools.packs import PackContext, PackLoadError, ToolPack, build_packs
 from signoff.tools.registry import ToolRegistry
@@ -43,7 +40,5 @@ def eval_catalog(packs: Sequence[ToolPack]) -> EvalCatalog:
                 importlib.import_module(module)
             except Exception as error:  # the pack's module failed: say whose
                 raise PackLoadError(pack.name, f"evaluation module {module!r} does not import: {error!r}") from error
-    # Building touches no database: a pack's tools only use the session factory when called.
-    unbound = PackContext(session_factory=async_sessionmaker(), clock=lambda: datetime.now(UTC))
-    registry, _ = build_packs(packs, lambda _pack: unbound)
+    registry, _ = build_packs(packs, lambda _pack: PackContext.unbound())
     return EvalCatalog(packs=tuple(packs), registry=registry)

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
 
@@ -79,6 +79,12 @@ class PackContext:
     session_factory: async_sessionmaker[AsyncSession]
     clock: Callable[[], datetime]
     options: Mapping[str, str] = field(default_factory=dict[str, str])
+
+    @classmethod
+    def unbound(cls) -> PackContext:
+        """A context on no database, for building a pack's tools to read their names and metadata (a
+        pack's tools use the session factory only when called; `build` must not do I/O)."""
+        return cls(session_factory=async_sessionmaker(), clock=lambda: datetime.now(UTC))
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -17,9 +17,8 @@ processes creating the same tables fail one of them, or (in one process) deadloc
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
 
 from alembic import command
 from alembic.config import Config
@@ -108,24 +107,24 @@ async def upgrade_database(engine: AsyncEngine, packs: Sequence[ToolPack] = ()) 
         await connection.run_sync(_upgrade)
 
 
-async def applied_revision(session_factory: SessionFactory, pack: ToolPack | None = None) -> str | None:
-    """`current_revision` through a session factory (what a runtime holds)."""
+def _revision_reader(pack: ToolPack | None) -> Callable[[Connection], str | None]:
     version_table = CORE_VERSION_TABLE if pack is None else pack.version_table
 
-    def _current(connection: Connection) -> Any:
-        return MigrationContext.configure(connection, opts={"version_table": version_table}).get_current_revision()
+    def read(connection: Connection) -> str | None:
+        context = MigrationContext.configure(connection, opts={"version_table": version_table})
+        return context.get_current_revision()
 
+    return read
+
+
+async def applied_revision(session_factory: SessionFactory, pack: ToolPack | None = None) -> str | None:
+    """`current_revision` through a session factory (what a runtime holds)."""
     async with session_factory() as session:
         connection = await session.connection()
-        return await connection.run_sync(_current)
+        return await connection.run_sync(_revision_reader(pack))
 
 
 async def current_revision(engine: AsyncEngine, pack: ToolPack | None = None) -> str | None:
     """The core's revision the database is at (or that pack's), or None where nothing was applied."""
-    version_table = CORE_VERSION_TABLE if pack is None else pack.version_table
-
-    def _current(connection: Connection) -> Any:
-        return MigrationContext.configure(connection, opts={"version_table": version_table}).get_current_revision()
-
     async with engine.connect() as connection:
-        return await connection.run_sync(_current)
+        return await connection.run_sync(_revision_reader(pack))

@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
 from importlib.metadata import EntryPoint
 from pathlib import Path
 from typing import Any
 
 import pytest
 from inline_snapshot import snapshot
-from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from signoff.tools.packs import (
     ENTRY_POINT_GROUP,
@@ -26,7 +24,7 @@ from signoff.tools.registry import ToolSpec
 from signoff.tools.sales import sales_pack
 from tests.support.cli import Signoff
 
-_CONTEXT = PackContext(session_factory=async_sessionmaker(), clock=lambda: datetime.now(UTC))
+_CONTEXT = PackContext.unbound()
 
 
 async def close_ticket(ticket_id: str, note: str = "") -> str:
@@ -208,7 +206,7 @@ def test_serve_refuses_a_bad_configuration_with_one_line_before_starting(signoff
     assert lines[0] == "Error: policy config does not match the registered tools:"
     assert signoff.with_env(SIGNOFF_PACKS="helpdesk").error("serve").startswith("tool pack 'helpdesk': not installed")
     assert signoff.with_env(SIGNOFF_PACK_OPTIONS='{"sals": {"key": "x"}}').error("serve") == (
-        "SIGNOFF_PACK_OPTIONS names 'sals', which are not enabled packs"
+        "pack options name 'sals', not enabled packs (sales)"
     )
     assert signoff.with_env(SIGNOFF_PACK_OPTIONS='{"sals": {"key": "x"}}').error("tools") == (
         "pack options name 'sals', not enabled packs (sales)"
