@@ -30,17 +30,16 @@ from pathlib import Path
 from pydantic_ai.models import Model
 from pydantic_evals.evaluators import EvaluationReason, Evaluator, EvaluatorContext
 from pydantic_evals.otel import SpanTreeRecordingError
-from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from signoff.evals.case_runner import CaseOutcome
 from signoff.evals.dataset import CaseSpec, Expectation, LoadedDataset
 from signoff.evals.evaluators import FinalAnswer, RunCompleted, ToolTrajectory
 from signoff.evals.suites import SuiteGate
+from signoff.tools.packs import PackContext
 from signoff.tools.registry import ToolRegistry
 from signoff.tools.sales.injection.goals import INJECTION_GOALS
 from signoff.tools.sales.injection.harness import describe_error, run_unguarded
-from signoff.tools.sales.offline import offline_providers
-from signoff.tools.sales.pack import build_sales_tools
+from signoff.tools.sales.plugin import sales_pack
 
 __all__ = [
     "MIN_UTILITY_RATIO",
@@ -141,8 +140,8 @@ def _share(flags: Iterable[bool]) -> float | None:
 
 @cache
 def _sales_registry() -> ToolRegistry:
-    # For metadata only: building the tools touches no database, the unbound session factory is never used.
-    return ToolRegistry(build_sales_tools(offline_providers(async_sessionmaker())))
+    # For metadata only: the pack built on no database, as every metadata-only build is.
+    return ToolRegistry(sales_pack().build(PackContext.unbound()).tools)
 
 
 def _read_only(case: CaseSpec) -> bool:
