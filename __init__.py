@@ -4,6 +4,10 @@ The public API is exactly the names in `__all__` below; every other module is in
 between releases (the CLI, the HTTP API and the `signoff.tool_packs` entry-point contract are the other
 promises, documented in docs/). In the order a developer meets them:
 
+- **Guard an agent you already have**: `Guard` is a pydantic-ai capability. Give each tool a `ToolSafety` as
+  its metadata (`@agent.tool_plain(metadata={"signoff": ToolSafety(...)})`), put the guard on the agent
+  (`Agent(..., capabilities=[guard])` or `guard.bind(agent)`), and drive it with `guard.run(...)` and
+  `guard.resume(...)`; `guard.approvals` decides. docs/tutorial.md walks through it.
 - **Declare tools** with their safety metadata: `ToolSpec` (destructive, requires approval, batch limit,
   unit cost, the summary a person approves), and `ApprovalFacts` for conditional approval.
   A tool that makes routed model calls takes `RunContext[RunDeps]` first.
@@ -28,6 +32,7 @@ from signoff.agent.approvals import (
     ApprovalService,
     SelfApprovalRefused,
 )
+from signoff.agent.guarded import Guard
 from signoff.agent.ledger import LedgerEntry
 from signoff.agent.records import LedgerTotals, ToolCallRecord
 from signoff.agent.runner import Runner, RunnerSettings, RunNotFound, RunOutcome
@@ -37,7 +42,7 @@ from signoff.policies import Decision, PolicyConfig, PolicyEngine, build_policy_
 from signoff.prompts import PromptRegistry, PromptTemplate, load_prompt
 from signoff.tools.context import PromptRef, RunDeps
 from signoff.tools.packs import LoadedPack, PackContext, PackLoadError, PackTools, ToolPack, load_packs
-from signoff.tools.registry import ApprovalFacts, ToolArgumentsError, ToolSpec, UnknownToolError
+from signoff.tools.registry import ApprovalFacts, ToolArgumentsError, ToolSafety, ToolSpec, UnknownToolError
 
 __all__ = [
     "ApprovalAlreadyDecided",
@@ -47,6 +52,7 @@ __all__ = [
     "ApprovalRefused",
     "ApprovalService",
     "Decision",
+    "Guard",
     "LedgerEntry",
     "LedgerTotals",
     "LoadedPack",
@@ -68,6 +74,7 @@ __all__ = [
     "ToolArgumentsError",
     "ToolCallRecord",
     "ToolPack",
+    "ToolSafety",
     "ToolSpec",
     "UnknownToolError",
     "build_policy_engine",

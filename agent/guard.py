@@ -10,6 +10,11 @@ overriding only `call_tool`. For a call the model makes, it:
 3. `allow`: runs the tool and records the result; `deny`: returns the reason to the model as a failed
    tool result it can act on; `require_approval`: raises `ApprovalRequired`, pausing the run.
 
+The wrapped toolset may be the registry's own (the built-in agent) or any pydantic-ai toolset (an agent
+a developer brought, under a `Guard`): a tool the registry does not know is described from its
+definition and the `ToolSafety` in its metadata (`ToolSpec.for_definition`), with the cautious defaults
+when it has none, and pydantic-ai's `requires_approval=True` always means a person decides.
+
 When the run resumes with a person's approval, the same method is called again with
 `ctx.tool_call_approved` set. The durable approval row, not pydantic-ai's flag, is the authority: the call
 runs only if the row is `approved`, its digest matches the arguments and current policy version, and this
@@ -24,31 +29,42 @@ import hashlib
 import json
 import time
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
 import logfire
-from pydantic_ai.exceptions import ApprovalRequired, ModelRetry, ToolFailed
+from pydantic_ai.exceptions import ApprovalRequired, ModelRetry, ToolFailed, UserError
 from pydantic_ai.tools import RunContext
-from pydantic_ai.toolsets import WrapperToolset
+from pydantic_ai.toolsets import AbstractToolset, WrapperToolset
 from pydantic_ai.toolsets.abstract import ToolsetTool
 from pydantic_core import to_jsonable_python
 
 from signoff.agent.decider import CallDecider
+from signoff.agent.ledger import LedgerCapability
+from signoff.agent.run_scope import current_run
 from signoff.agent.store import approvals as approval_store
 from signoff.agent.store import audit as audit_store
 from signoff.agent.store.engine import SessionFactory
 from signoff.agent.store.events import append_event
 from signoff.agent.store.tables import ApprovalRow, ToolCallRow
 from signoff.policies import Decision, PolicyEngine
-from signoff.tools.context import RunDeps
-from signoff.tools.registry import ToolRegistry, canonical_json
+from signoff.tools.registry import (
+    SAFETY_METADATA_KEY,
+    ArgsValidator,
+    ToolRegistry,
+    ToolSafety,
+    ToolSpec,
+    canonical_json,
+)
 
 __all__ = [
     "DEFAULT_EXECUTION_LEASE",
+    "GuardCapability",
     "GuardedToolset",
     "approval_digest",
+    "spec_for_tool",
 ]
 
 # How long one tool execution may take before it is abandoned (its outcome then is `unknown`).
@@ -78,9 +94,50 @@ def _failure_text(error: BaseException) -> str:
     return f"the tool failed unexpectedly ({type(error).__name__})"
 
 
+def spec_for_tool(
+    *,
+    name: str,
+    description: str | None,
+    parameters_json_schema: dict[str, Any],
+    args_validator: ArgsValidator,
+    metadata: Mapping[str, Any] | None,
+    requires_approval: bool,
+) -> ToolSpec:
+    """The spec of a tool from another toolset: its definition plus the `ToolSafety` in its metadata.
+
+    `requires_approval` is pydantic-ai's flag (`Tool(requires_approval=True)`): when set, a person decides
+    every call, whatever the metadata says. Raises `UserError` naming the tool when the metadata is not a
+    `ToolSafety` or does not fit the tool's parameters.
+    """
+    declared = (metadata or {}).get(SAFETY_METADATA_KEY)
+    if declared is None:
+        safety = ToolSafety()  # undeclared: taken to have side effects, so a person decides
+        logfire.warn("tool {tool_name} declares no Signoff safety metadata; every call needs approval", tool_name=name)
+    elif isinstance(declared, ToolSafety):
+        safety = declared
+    else:
+        raise UserError(
+            f"tool {name!r}: metadata[{SAFETY_METADATA_KEY!r}] must be a signoff.ToolSafety, "
+            f"not {type(declared).__name__}"
+        )
+    if requires_approval and safety.requires_approval is not True:
+        # pydantic-ai was told a person approves every call of this tool: that is never relaxed.
+        safety = replace(safety, requires_approval=True)
+    try:
+        return ToolSpec.for_definition(
+            name=name,
+            description=description or "",
+            parameters_json_schema=parameters_json_schema,
+            args_validator=args_validator,
+            safety=safety,
+        )
+    except ValueError as error:
+        raise UserError(str(error)) from None
+
+
 @dataclass(kw_only=True)
-class GuardedToolset(WrapperToolset[RunDeps]):
-    """Wraps the registry's toolset with policy decisions, audit rows, approvals and exactly-once execution."""
+class GuardedToolset(WrapperToolset[Any]):
+    """Wraps a toolset with policy decisions, audit rows, approvals and exactly-once execution."""
 
     decider: CallDecider
     approval_ttl: timedelta | None = None
@@ -101,10 +158,45 @@ class GuardedToolset(WrapperToolset[RunDeps]):
     def clock(self) -> datetime:
         return self.decider.clock()
 
+    async def get_tools(self, ctx: RunContext[Any]) -> dict[str, ToolsetTool[Any]]:
+        tools = await super().get_tools(ctx)
+        for name, tool in tools.items():
+            if tool.tool_def.kind == "external":
+                raise UserError(
+                    f"tool {name!r} is an external (deferred) tool: its calls run outside this process, "
+                    "where Signoff cannot guard them"
+                )
+            if self.registry.get(name) is None:
+                definition = tool.tool_def
+                spec = spec_for_tool(
+                    name=name,
+                    description=definition.description,
+                    parameters_json_schema=definition.parameters_json_schema,
+                    args_validator=tool.args_validator,
+                    metadata=definition.metadata,
+                    requires_approval=definition.kind == "unapproved",
+                )
+                try:
+                    self.registry.describe(spec)
+                except ValueError as error:
+                    raise UserError(str(error)) from None
+        # pydantic-ai defers an `unapproved` tool's calls without calling the toolset; the guard must see
+        # them to record a durable approval, so they reach it as plain calls (its spec requires approval).
+        return {
+            name: replace(tool, tool_def=replace(tool.tool_def, kind="function"))
+            if tool.tool_def.kind == "unapproved"
+            else tool
+            for name, tool in tools.items()
+        }
+
     async def call_tool(
-        self, name: str, tool_args: dict[str, Any], ctx: RunContext[RunDeps], tool: ToolsetTool[RunDeps]
+        self, name: str, tool_args: dict[str, Any], ctx: RunContext[Any], tool: ToolsetTool[Any]
     ) -> Any:
-        run_id = ctx.deps.run_id
+        run = current_run()
+        if run is None:
+            # Not driven by Signoff: there is no run to record the call against, so it does not run.
+            raise ToolFailed("Not executed: this tool is guarded by Signoff and the run was not started through it.")
+        run_id = run.run_id
         tool_call_id = ctx.tool_call_id
         if tool_call_id is None:  # pragma: no cover - pydantic-ai always sets it for tool calls
             raise ToolFailed("tool call has no id; not executed")
@@ -221,8 +313,8 @@ class GuardedToolset(WrapperToolset[RunDeps]):
         name: str,
         tool_args: dict[str, Any],
         args: dict[str, Any],
-        ctx: RunContext[RunDeps],
-        tool: ToolsetTool[RunDeps],
+        ctx: RunContext[Any],
+        tool: ToolsetTool[Any],
         *,
         run_id: str,
         tool_call_id: str,
@@ -294,8 +386,8 @@ class GuardedToolset(WrapperToolset[RunDeps]):
         self,
         name: str,
         tool_args: dict[str, Any],
-        ctx: RunContext[RunDeps],
-        tool: ToolsetTool[RunDeps],
+        ctx: RunContext[Any],
+        tool: ToolsetTool[Any],
         *,
         audit: ToolCallRow,
         approval_id: str | None,
@@ -402,3 +494,32 @@ class GuardedToolset(WrapperToolset[RunDeps]):
                 raise ToolFailed(
                     _UNKNOWN_OUTCOME.format(why="the process running it stopped before recording a result")
                 )
+
+
+@dataclass(kw_only=True)
+class GuardCapability(LedgerCapability):
+    """The guard as one pydantic-ai capability: the ledger on every model request, and every tool call of
+    the agent (its assembled toolset, whatever it holds) through `GuardedToolset`.
+
+    A run must be driven by Signoff (the runner binds it, see `agent.run_scope`): one that is not is
+    refused before its first request, since nothing of it could be recorded.
+    """
+
+    decider: CallDecider
+    approval_ttl: timedelta | None = None
+    execution_lease: timedelta = DEFAULT_EXECUTION_LEASE
+
+    def get_wrapper_toolset(self, toolset: AbstractToolset[Any]) -> AbstractToolset[Any] | None:
+        return GuardedToolset(
+            wrapped=toolset,
+            decider=self.decider,
+            approval_ttl=self.approval_ttl,
+            execution_lease=self.execution_lease,
+        )
+
+    async def before_run(self, ctx: RunContext[Any]) -> None:
+        if current_run() is None:
+            raise UserError(
+                "this agent is guarded by Signoff: start it with `await guard.run(...)` (or a Runner), "
+                "not agent.run(), so that its calls are decided, approved and recorded"
+            )

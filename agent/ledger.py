@@ -34,13 +34,14 @@ import genai_prices
 import logfire
 from pydantic_ai.capabilities import AbstractCapability
 from pydantic_ai.capabilities.abstract import WrapModelRequestHandler
-from pydantic_ai.exceptions import ModelAPIError
+from pydantic_ai.exceptions import ModelAPIError, UserError
 from pydantic_ai.messages import ModelResponse
 from pydantic_ai.models import ModelRequestContext
 from pydantic_ai.run import AgentRunResult
 from pydantic_ai.tools import RunContext
 from sqlalchemy import func, select
 
+from signoff.agent.run_scope import run_of
 from signoff.agent.store.engine import SessionFactory
 from signoff.agent.store.tables import LedgerRow
 from signoff.tools.context import PromptRef, RunDeps
@@ -421,12 +422,20 @@ class LedgerWriter:
             )
 
 
+def _run_of(ctx: RunContext[Any]) -> RunDeps:
+    run = run_of(ctx)
+    if run is None:
+        # Every request is charged to a run; one outside any run would be spend nobody can see.
+        raise UserError("this agent's model requests are recorded by Signoff: drive it through its Guard or Runner")
+    return run
+
+
 # The purpose of the agent's own requests: planning the task (other kinds are routed, see agent/models.py).
 PLANNING = "planning"
 
 
 @dataclass(kw_only=True)
-class LedgerCapability(AbstractCapability[RunDeps]):
+class LedgerCapability(AbstractCapability[Any]):
     """Records every model request of a run in the ledger; optionally stops a run at a cost limit.
 
     `purpose` is the kind of work the requests do (`planning` for the agent, `summary` for a tool's
@@ -445,9 +454,9 @@ class LedgerCapability(AbstractCapability[RunDeps]):
         return deps.prompt if self.prompt is None else self.prompt
 
     async def before_model_request(
-        self, ctx: RunContext[RunDeps], request_context: ModelRequestContext
+        self, ctx: RunContext[Any], request_context: ModelRequestContext
     ) -> ModelRequestContext:
-        deps = ctx.deps
+        deps = _run_of(ctx)
         if self.max_run_cost_usd is not None and deps.model_cost_usd >= self.max_run_cost_usd:
             raise RunCostLimitExceeded(
                 run_id=deps.run_id, spent_usd=deps.model_cost_usd, limit_usd=self.max_run_cost_usd
@@ -472,7 +481,7 @@ class LedgerCapability(AbstractCapability[RunDeps]):
         )
         return request_context
 
-    async def on_run_error(self, ctx: RunContext[RunDeps], *, error: BaseException) -> AgentRunResult[Any]:
+    async def on_run_error(self, ctx: RunContext[Any], *, error: BaseException) -> AgentRunResult[Any]:
         """Record a response that broke off after the SDK handed it over (a dropped stream) as a failed
         attempt, and raise it as `ResponseBrokeOff`: no SDK retry covers it, and the SDK middleware saw
         only its successful start."""
@@ -488,7 +497,7 @@ class LedgerCapability(AbstractCapability[RunDeps]):
         raise error
 
     async def wrap_model_request(
-        self, ctx: RunContext[RunDeps], *, request_context: ModelRequestContext, handler: WrapModelRequestHandler
+        self, ctx: RunContext[Any], *, request_context: ModelRequestContext, handler: WrapModelRequestHandler
     ) -> ModelResponse:
         started = time.perf_counter()
         response: ModelResponse = await handler(request_context)
@@ -496,7 +505,7 @@ class LedgerCapability(AbstractCapability[RunDeps]):
         in_flight = _request_in_flight.get()
         if in_flight is not None:
             in_flight.settled = True
-        deps = ctx.deps
+        deps = _run_of(ctx)
         price = price_response(response)
         if price is not None:
             deps.model_cost_usd += price.total_usd

@@ -28,24 +28,26 @@ from pydantic_ai.messages import (
 )
 from pydantic_ai.models import Model
 from pydantic_ai.tools import DeferredToolRequests, DeferredToolResults, ToolApproved, ToolDenied
-from pydantic_ai.usage import UsageLimits
-from sqlalchemy import func, select
+from pydantic_ai.usage import RunUsage, UsageLimits
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.exc import IntegrityError
 
 from signoff.agent.decider import CallDecider
 from signoff.agent.framing import frame_task
-from signoff.agent.guard import DEFAULT_EXECUTION_LEASE, GuardedToolset
-from signoff.agent.ledger import LedgerCapability, LedgerWriter, ResponseBrokeOff, RunCostLimitExceeded
+from signoff.agent.guard import DEFAULT_EXECUTION_LEASE, GuardCapability
+from signoff.agent.ledger import LedgerWriter, ResponseBrokeOff, RunCostLimitExceeded
 from signoff.agent.model_calls import ModelCalls
 from signoff.agent.models import describe_model_failure
+from signoff.agent.run_scope import bound_run
 from signoff.agent.store import approvals as approval_store
 from signoff.agent.store import audit as audit_store
 from signoff.agent.store import runs as run_store
 from signoff.agent.store.events import append_event
-from signoff.agent.store.tables import ApprovalRow, LedgerRow, RunRow, RunStatus
+from signoff.agent.store.tables import ApprovalRow, LedgerRow, RunRow, RunStatus, ToolCallRow
 from signoff.agent.telemetry import redact_text
 from signoff.prompts import PromptTemplate, load_prompt
 from signoff.tools.context import PromptRef, RunDeps
+from signoff.tools.registry import canonical_json
 
 __all__ = [
     "ConversationBusy",
@@ -60,6 +62,9 @@ __all__ = [
 # Requests one run may make before it is stopped: generous for real work (a 25-contact task needs
 # about ten), small enough that a model stuck in a loop stops within minutes and cents.
 DEFAULT_REQUEST_LIMIT = 50
+# Tool calls one run may make: a 25-contact task makes about thirty, so this only stops a model that
+# calls tools in a loop (each call is also bounded by the policy's rate limits).
+DEFAULT_TOOL_CALL_LIMIT = 200
 # How long a worker may hold a run without renewing its lease (it renews at every step). A step is
 # one model request plus its tool calls, each bounded by its own timeout, so this is their sum and more.
 DEFAULT_RUN_LEASE = timedelta(minutes=15)
@@ -70,6 +75,14 @@ DEFAULT_STREAM_RESTARTS = 2
 STREAM_RESTART_DELAY_SECONDS = 0.5
 
 _RESUMABLE_APPROVAL_STATES = ("approved", "executing", "executed", "failed", "unknown")
+
+AGENT_PROMPT_PREFIX = "agent:"
+"""Runs of a developer's own agent record `agent:<its name>` as their prompt: it has no versioned template."""
+
+
+def agent_identity(agent: Agent[Any, Any]) -> PromptRef:
+    """What a developer's agent's runs and ledger rows record as their prompt."""
+    return PromptRef(name=f"{AGENT_PROMPT_PREFIX}{agent.name or 'agent'}", version="unversioned", content_hash="")
 
 
 class LeaseLost(Exception):
@@ -112,6 +125,9 @@ class RunnerSettings:
     execution_lease: timedelta = DEFAULT_EXECUTION_LEASE
     run_lease: timedelta = DEFAULT_RUN_LEASE
     request_limit: int = DEFAULT_REQUEST_LIMIT
+    """Model requests one run may make, across all its pauses and resumes (the tools' routed calls included)."""
+    tool_call_limit: int = DEFAULT_TOOL_CALL_LIMIT
+    """Tool calls one run may make, across all its pauses and resumes."""
     max_run_cost_usd: Decimal | None = None
     # Receive model responses as streams (server-sent events) rather than whole. The ledger records the
     # same figures either way; streaming keeps a long response from running into a read timeout.
@@ -127,6 +143,8 @@ class RunnerSettings:
             raise ValueError("execution_lease must be shorter than run_lease")
         if self.stream_restarts < 0:
             raise ValueError("stream_restarts must be 0 or more")
+        if self.request_limit < 1 or self.tool_call_limit < 1:
+            raise ValueError("request_limit and tool_call_limit must be at least 1")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -146,20 +164,34 @@ class Runner:
     """Drives runs: `start`, `resume` after decisions, and `recover` what a dead process left."""
 
     decider: CallDecider
-    model: Model
-    prompt: PromptTemplate
+    model: Model | None
+    """The model the built-in agent plans with; None with `agent` (a developer's agent has its own)."""
+    prompt: PromptTemplate | None
+    """The built-in agent's prompt version for new runs; None with `agent`."""
     ledger: LedgerWriter
     settings: RunnerSettings = field(default_factory=RunnerSettings)
     worker_id: str = field(default_factory=lambda: f"worker-{uuid.uuid4()}")
     model_calls: ModelCalls | None = None
+    """Routed model calls for tools, handed to them in each run's `RunDeps` (None: tools get none)."""
     prompt_loader: Callable[[str, str], PromptTemplate] = field(
         default=lambda name, version: load_prompt(name, version=version)
     )
     """Loads the pinned prompt version a run began with (name, version): a pack's prompt comes from its folder."""
-    """Routed model calls for tools, handed to them in each run's `RunDeps` (None: tools get none)."""
+    agent: Agent[Any, Any] | None = None
+    """A developer's own pydantic-ai agent to drive instead of the built-in one (see `signoff.Guard`)."""
+    agent_has_guard: bool = False
+    """Whether `agent` already carries the guard among its capabilities (else it is added to each run)."""
+    deps_factory: Callable[[], Any] | None = None
+    """Makes `agent`'s deps for a run resumed or recovered without deps given (None: the agent gets None)."""
     _agents: dict[str, Agent[RunDeps, str | DeferredToolRequests]] = field(
         default_factory=dict[str, "Agent[RunDeps, str | DeferredToolRequests]"], init=False
     )
+
+    def __post_init__(self) -> None:
+        if (self.agent is None) == (self.prompt is None and self.model is None):
+            raise ValueError("a Runner drives either its own agent (model and prompt) or a given agent, not both")
+        if self.agent is None and (self.prompt is None or self.model is None):
+            raise ValueError("the built-in agent needs both a model and a prompt")
 
     def clock(self) -> datetime:
         """Now, from the decider's clock (one clock for the whole runtime)."""
@@ -171,27 +203,44 @@ class Runner:
 
     # --- building the agent -------------------------------------------------------------------
 
+    @property
+    def identity(self) -> PromptRef:
+        """What new runs record as their prompt: the built-in prompt version, or the developer's agent."""
+        if self.agent is not None:
+            return agent_identity(self.agent)
+        assert self.prompt is not None
+        return PromptRef(name=self.prompt.name, version=self.prompt.version, content_hash=self.prompt.content_hash)
+
+    def drives(self, prompt_name: str) -> bool:
+        """Whether runs recorded with this prompt name are this runner's to drive (a developer's agent
+        drives its own runs only; the built-in agent drives every run that is not a developer's agent's)."""
+        if self.agent is not None:
+            return prompt_name == self.identity.name
+        return not prompt_name.startswith(AGENT_PROMPT_PREFIX)
+
+    def guard_capability(self) -> GuardCapability:
+        """The guard and the ledger as one pydantic-ai capability, for this runner's settings."""
+        return GuardCapability(
+            writer=self.ledger,
+            max_run_cost_usd=self.settings.max_run_cost_usd,
+            clock=self.clock,
+            decider=self.decider,
+            approval_ttl=self.settings.approval_ttl,
+            execution_lease=self.settings.execution_lease,
+        )
+
     def agent_for(self, prompt: PromptTemplate) -> Agent[RunDeps, str | DeferredToolRequests]:
-        """The agent for one prompt version (built once, reused across runs)."""
+        """The built-in agent for one prompt version (built once, reused across runs)."""
         agent = self._agents.get(prompt.content_hash)
         if agent is None:
-            toolset = GuardedToolset(
-                wrapped=self.decider.registry.toolset(),
-                decider=self.decider,
-                approval_ttl=self.settings.approval_ttl,
-                execution_lease=self.settings.execution_lease,
-            )
+            assert self.model is not None
             agent = Agent[RunDeps, str | DeferredToolRequests](
                 self.model,
                 deps_type=RunDeps,
                 output_type=[str, DeferredToolRequests],
                 instructions=self.instructions(prompt),
-                toolsets=[toolset],
-                capabilities=[
-                    LedgerCapability(
-                        writer=self.ledger, max_run_cost_usd=self.settings.max_run_cost_usd, clock=self.clock
-                    )
-                ],
+                toolsets=[self.decider.registry.toolset()],
+                capabilities=[self.guard_capability()],
                 name="signoff",
             )
             self._agents[prompt.content_hash] = agent
@@ -211,12 +260,15 @@ class Runner:
         context: Mapping[str, Any] | None = None,
         requested_by: str = "cli",
         conversation_id: str | None = None,
+        deps: Any = None,
     ) -> RunOutcome:
-        """Create a run for a task and drive it until it completes, fails or waits for approval."""
+        """Create a run for a task and drive it until it completes, fails or waits for approval.
+
+        `deps` are a developer's agent's own deps for this drive (see `Runner.agent`)."""
         run, _created = await self.create_run(
             task_text, context=context, requested_by=requested_by, conversation_id=conversation_id
         )
-        return await self.drive_new(run.run_id)
+        return await self.drive_new(run.run_id, deps=deps)
 
     async def create_run(
         self,
@@ -241,6 +293,7 @@ class Runner:
         if conversation_id is not None:
             await self._conversation_history(conversation_id)  # it exists and is not busy
         now = self.clock()
+        identity = self.identity
         run = RunRow(
             run_id=str(uuid.uuid4()),
             conversation_id=conversation_id or str(uuid.uuid4()),
@@ -249,11 +302,11 @@ class Runner:
             context_json=json.dumps(context, sort_keys=True) if context else None,
             requested_by=requested_by,
             idempotency_key=idempotency_key,
-            model_name=self.model.model_name,
-            prompt_name=self.prompt.name,
-            prompt_version=self.prompt.version,
-            prompt_hash=self.prompt.content_hash,
-            prompt_label=self.prompt.label,
+            model_name=self._model_name(),
+            prompt_name=identity.name,
+            prompt_version=identity.version,
+            prompt_hash=identity.content_hash,
+            prompt_label=None if self.prompt is None else self.prompt.label,
             policy_version=self.decider.policy.version,
             # Empty until the run starts: the conversation's history is read when it is driven.
             message_history="[]",
@@ -283,13 +336,13 @@ class Runner:
         logfire.info("run {run_id} created", run_id=run.run_id, requested_by=requested_by)
         return run, True
 
-    async def drive_new(self, run_id: str) -> RunOutcome:
+    async def drive_new(self, run_id: str, *, deps: Any = None) -> RunOutcome:
         """Drive a run this worker created with `create_run` from its task to its first stop."""
         async with self.session_factory() as session:
             run = await run_store.get_run(session, run_id=run_id)
         if run is None:
             raise RunNotFound(run_id)
-        return await self._continue(run_id)
+        return await self._continue(run_id, deps=deps)
 
     async def _run_for_idempotency_key(self, requested_by: str, idempotency_key: str) -> RunRow | None:
         async with self.session_factory() as session:
@@ -298,9 +351,10 @@ class Runner:
             )
             return result.scalar_one_or_none()
 
-    async def resume(self, run_id: str) -> RunOutcome:
+    async def resume(self, run_id: str, *, deps: Any = None) -> RunOutcome:
         """Continue a run whose approvals are all decided. Safe to call twice, or from two processes:
-        only one caller drives the run; the others get its current state back.
+        only one caller drives the run; the others get its current state back. A run another agent
+        drives (see `drives`) is left for it.
         """
         now = self.clock()
         async with self.session_factory.begin() as session:
@@ -308,7 +362,11 @@ class Runner:
             run = await run_store.get_run(session, run_id=run_id)
             if run is None:
                 raise RunNotFound(run_id)
-            if run.status != "awaiting_approval" or await approval_store.count_pending(session, run_id=run_id):
+            if (
+                not self.drives(run.prompt_name)
+                or run.status != "awaiting_approval"
+                or await approval_store.count_pending(session, run_id=run_id)
+            ):
                 claimed = False
             else:
                 claimed = await run_store.claim_for_resume(
@@ -322,7 +380,7 @@ class Runner:
                     append_event(session, run_id=run_id, kind="run_resumed", payload={}, now=now)
         if not claimed:
             return await self.outcome(run_id)
-        return await self._continue(run_id)
+        return await self._continue(run_id, deps=deps)
 
     async def recover(self) -> list[RunOutcome]:
         """Settle what dead processes left behind, then continue the runs that can continue.
@@ -343,6 +401,7 @@ class Runner:
                         select(RunRow.run_id).where(
                             RunRow.status == "running",
                             (RunRow.lease_expires_at.is_(None)) | (RunRow.lease_expires_at <= now),
+                            self._driven_here(),
                         )
                     )
                 ).scalars()
@@ -356,7 +415,9 @@ class Runner:
                 (
                     await session.execute(
                         select(RunRow.run_id).where(
-                            RunRow.status == "awaiting_approval", RunRow.run_id.not_in(undecided_runs)
+                            RunRow.status == "awaiting_approval",
+                            RunRow.run_id.not_in(undecided_runs),
+                            self._driven_here(),
                         )
                     )
                 ).scalars()
@@ -383,6 +444,18 @@ class Runner:
             if outcome.status != "awaiting_approval":
                 outcomes.append(outcome)
         return outcomes
+
+    def _driven_here(self) -> ColumnElement[bool]:
+        """The SQL form of `drives`: which runs recovery may take up."""
+        if self.agent is not None:
+            return RunRow.prompt_name == self.identity.name
+        return RunRow.prompt_name.not_like(f"{AGENT_PROMPT_PREFIX}%")
+
+    def _model_name(self) -> str:
+        if self.model is not None:
+            return self.model.model_name
+        model = self.agent.model if self.agent is not None else None
+        return model if isinstance(model, str) else model.model_name if model is not None else "unknown"
 
     async def release(self, run_ids: Sequence[str]) -> None:
         """Hand runs this worker was driving (and has stopped driving) to whoever recovers next.
@@ -421,7 +494,7 @@ class Runner:
 
     # --- driving ----------------------------------------------------------------------------------
 
-    async def _continue(self, run_id: str, *, stream_restarts: int = 0) -> RunOutcome:
+    async def _continue(self, run_id: str, *, stream_restarts: int = 0, deps: Any = None) -> RunOutcome:
         """Drive a run this worker has claimed, from its stored history and decided approvals.
 
         `stream_restarts` counts the restarts after broken-off responses so far in this drive."""
@@ -442,6 +515,7 @@ class Runner:
                     history=earlier,
                     deferred=None,
                     stream_restarts=stream_restarts,
+                    deps=deps,
                 )
             final = _final_answer(history)
             if final is not None:
@@ -462,6 +536,7 @@ class Runner:
             history=history,
             deferred=deferred if has_results else None,
             stream_restarts=stream_restarts,
+            deps=deps,
         )
 
     async def _drive(
@@ -472,27 +547,32 @@ class Runner:
         history: list[ModelMessage],
         deferred: DeferredToolResults | None,
         stream_restarts: int = 0,
+        deps: Any = None,
     ) -> RunOutcome:
         messages: list[ModelMessage] = history
         try:
-            prompt = self.prompt if run.prompt_hash == self.prompt.content_hash else self._prompt_of(run)
-            deps = await self._deps_for(run, prompt)
-            agent = self.agent_for(prompt)
+            agent, run_deps, agent_deps, run_options = await self._agent_for_run(run, deps)
         except Exception as error:
             # A run this worker cannot drive (say, its prompt version is not deployed here) fails with
             # the reason; it must not stay `running` for recovery to trip over again and again.
             logfire.exception("run {run_id} cannot be driven by this worker", run_id=run.run_id)
             return await self._fail(run.run_id, messages, f"cannot drive this run: {redact_text(str(error))}")
         try:
-            with logfire.span("run {run_id}", run_id=run.run_id):
+            with logfire.span("run {run_id}", run_id=run.run_id), bound_run(run_deps):
                 async with agent.iter(
                     user_content,
                     message_history=history or None,
                     deferred_tool_results=deferred,
-                    deps=deps,
-                    # pydantic-ai gives each start or resume its own run id; ours lives in `deps` and spans them.
+                    deps=agent_deps,
+                    # pydantic-ai gives each start or resume its own run id; ours is bound and spans them.
                     conversation_id=run.conversation_id,
-                    usage_limits=UsageLimits(request_limit=self.settings.request_limit),
+                    # pydantic-ai counts per call of `iter`; starting from the run's own counts makes the
+                    # limits hold for the whole run, however often it paused.
+                    usage=RunUsage(requests=run_deps.model_requests, tool_calls=run_deps.tool_calls),
+                    usage_limits=UsageLimits(
+                        request_limit=self.settings.request_limit, tool_calls_limit=self.settings.tool_call_limit
+                    ),
+                    **run_options,
                 ) as agent_run:
                     async for node in agent_run:
                         if self.settings.stream_model_responses and Agent.is_model_request_node(node):
@@ -525,7 +605,7 @@ class Runner:
                     restart=stream_restarts + 1,
                 )
                 await asyncio.sleep(STREAM_RESTART_DELAY_SECONDS * (stream_restarts + 1))
-                return await self._continue(run.run_id, stream_restarts=stream_restarts + 1)
+                return await self._continue(run.run_id, stream_restarts=stream_restarts + 1, deps=deps)
             breaks = stream_restarts + 1
             times = "once" if breaks == 1 else f"{breaks} times"
             reason = f"{describe_model_failure(error.broken)}; the streamed response broke off {times}"
@@ -563,7 +643,30 @@ class Runner:
             return await self.resume(run.run_id)
         return await self._complete(run.run_id, messages, output)
 
-    async def _complete(self, run_id: str, messages: list[ModelMessage], output: str) -> RunOutcome:
+    async def _agent_for_run(self, run: RunRow, deps: Any) -> tuple[Agent[Any, Any], RunDeps, Any, dict[str, Any]]:
+        """The agent that drives `run`, the run's own deps (bound for the guard and the ledger), the deps
+        the agent gets, and options for its `iter` (a developer's agent gets the guard and the deferred
+        output type here unless it has them)."""
+        if self.agent is not None:
+            identity = self.identity
+            if run.prompt_name != identity.name:
+                raise RuntimeError(f"run {run.run_id} belongs to {run.prompt_name!r}, not {identity.name!r}")
+            run_deps = await self._deps_for(run, identity)
+            agent_deps = deps if deps is not None else self.deps_factory() if self.deps_factory is not None else None
+            options: dict[str, Any] = {"output_type": [self.agent.output_type, DeferredToolRequests]}
+            if not self.agent_has_guard:
+                options["capabilities"] = [self.guard_capability()]
+            return self.agent, run_deps, agent_deps, options
+        assert self.prompt is not None
+        prompt = self.prompt if run.prompt_hash == self.prompt.content_hash else self._prompt_of(run)
+        run_deps = await self._deps_for(
+            run, PromptRef(name=prompt.name, version=prompt.version, content_hash=prompt.content_hash)
+        )
+        return self.agent_for(prompt), run_deps, run_deps, {}
+
+    async def _complete(self, run_id: str, messages: list[ModelMessage], output: Any) -> RunOutcome:
+        if not isinstance(output, str):
+            output = canonical_json(output)  # a developer's agent may answer with structured output
         return await self._finish(run_id, messages, status="completed", output=output)
 
     async def _fail(self, run_id: str, messages: list[ModelMessage], reason: str) -> RunOutcome:
@@ -626,7 +729,7 @@ class Runner:
             raise RuntimeError(f"prompt {run.prompt_name}@{run.prompt_version} changed since run {run.run_id} began")
         return prompt
 
-    async def _deps_for(self, run: RunRow, prompt: PromptTemplate) -> RunDeps:
+    async def _deps_for(self, run: RunRow, prompt: PromptRef) -> RunDeps:
         async with self.session_factory() as session:
             requests, cost = (
                 await session.execute(
@@ -636,10 +739,19 @@ class Runner:
                     )
                 )
             ).one()
+            # Calls still awaiting approval are counted by pydantic-ai when they run on this resume.
+            tool_calls = (
+                await session.execute(
+                    select(func.count()).where(
+                        ToolCallRow.run_id == run.run_id, ToolCallRow.status != "awaiting_approval"
+                    )
+                )
+            ).scalar_one()
         return RunDeps(
             run_id=run.run_id,
-            prompt=PromptRef(name=prompt.name, version=prompt.version, content_hash=prompt.content_hash),
+            prompt=prompt,
             model_requests=int(requests),
+            tool_calls=int(tool_calls),
             model_cost_usd=cost or Decimal("0"),
             model_calls=self.model_calls,
         )

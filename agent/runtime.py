@@ -51,8 +51,9 @@ class Runtime:
     approvals: ApprovalService
     ledger: LedgerWriter
     runner: Runner
-    model_calls: ModelCalls
-    """Routed one-shot calls (summaries, classifications) for tools, charged to the run in the ledger."""
+    model_calls: ModelCalls | None
+    """Routed one-shot calls (summaries, classifications) for tools, charged to the run in the ledger
+    (None under a `Guard`: a developer's tools make their own model calls)."""
 
     async def audit_trail(self, run_id: str) -> list[ToolCallRecord]:
         """Every tool call of the run: arguments, the policy's decision, the approval, the outcome."""
@@ -170,7 +171,7 @@ def build_runtime(
         max_run_cost_usd=settings.max_run_cost_usd,
         clock=clock,
     )
-    runner_kwargs = {} if worker_id is None else {"worker_id": worker_id}
+    runner_kwargs: dict[str, str] = {} if worker_id is None else {"worker_id": worker_id}
     runner = Runner(
         decider=decider,
         model=model,
@@ -179,7 +180,7 @@ def build_runtime(
         settings=settings,
         model_calls=model_calls,
         prompt_loader=lambda name, version: prompt_registry_for(name, packs).load(name, version=version),
-        **runner_kwargs,
+        **runner_kwargs,  # pyright: ignore[reportArgumentType]
     )
     return Runtime(
         session_factory=session_factory,

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
+import os
+import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
@@ -9,6 +12,7 @@ import logfire
 from pydantic_ai.models import Model
 from sqlalchemy.exc import ArgumentError
 
+from signoff.agent.guarded import Guard
 from signoff.agent.models import ModelRoutes, build_model_routes
 from signoff.agent.offline_model import offline_model_for
 from signoff.agent.runtime import Runtime, build_runtime, check_pack_options, default_prompt, prepare_database
@@ -18,17 +22,46 @@ from signoff.api.settings import Settings
 from signoff.policies import build_policy_engine, load_policy_config
 from signoff.tools.packs import PackContext, ToolPack, build_packs, load_packs
 
-__all__ = ["check_configuration", "enabled_packs", "open_runtime", "select_model", "select_model_routes"]
+__all__ = ["check_configuration", "enabled_packs", "load_guard", "open_runtime", "select_model", "select_model_routes"]
 
 
 def enabled_packs(settings: Settings) -> list[ToolPack]:
-    """The packs SIGNOFF_PACKS names, loaded from their entry points (`PackLoadError` naming a bad one)."""
+    """The packs SIGNOFF_PACKS names, loaded from their entry points (`PackLoadError` naming a bad one).
+
+    None under SIGNOFF_GUARD: the guard's agent brings the tools."""
+    if settings.guard is not None:
+        return []
     return load_packs(settings.packs)
+
+
+def load_guard(reference: str) -> Guard:
+    """The `Guard` at `module:attribute`, imported as `signoff serve` would (the current directory first).
+
+    `ValueError` with the reason when the module does not import or the attribute is not a `Guard`.
+    """
+    module_name, _, attribute = reference.partition(":")
+    if os.getcwd() not in sys.path:
+        sys.path.insert(0, os.getcwd())  # as `uvicorn module:app` does: your project is where you stand
+    try:
+        module = importlib.import_module(module_name)
+    except Exception as error:
+        raise ValueError(f"SIGNOFF_GUARD {reference!r}: {module_name!r} does not import: {error}") from None
+    guard = getattr(module, attribute, None)
+    if not isinstance(guard, Guard):
+        found = "nothing" if guard is None else f"a {type(guard).__name__}"
+        raise ValueError(
+            f"SIGNOFF_GUARD {reference!r}: {attribute!r} in {module_name!r} is {found}, not a signoff.Guard"
+        )
+    return guard
 
 
 def check_configuration(settings: Settings, packs: Sequence[ToolPack]) -> None:
     """What `open_runtime` would refuse, checked without a database: the packs build, the policy file fits
-    their tools, a prompt is named and loads, the pack options name enabled packs."""
+    their tools, a prompt is named and loads, the pack options name enabled packs (or the guard imports,
+    guards an agent, and its tools' metadata and its policy agree)."""
+    if settings.guard is not None:
+        load_guard(settings.guard).check()
+        return
     registry, _ = build_packs(packs, lambda _pack: PackContext.unbound())
     load_policy_config(settings.policy_file).check_tools(registry)
     default_prompt(packs, label=settings.prompt_label)
@@ -69,6 +102,13 @@ async def open_runtime(
     configure_telemetry(
         logfire_token=None if settings.logfire_token is None else settings.logfire_token.get_secret_value()
     )
+    if settings.guard is not None:
+        guard = load_guard(settings.guard)
+        try:
+            yield await guard.open(allow_self_approval=allow_self_approval)
+        finally:
+            await guard.aclose()
+        return
     if settings.database_url is None:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
     policy_config = load_policy_config(settings.policy_file)

@@ -26,7 +26,13 @@ from signoff.agent.models import (
     ModelPurpose,
     validate_model_id,
 )
-from signoff.agent.runner import DEFAULT_RUN_LEASE, DEFAULT_STREAM_RESTARTS, RunnerSettings
+from signoff.agent.runner import (
+    DEFAULT_REQUEST_LIMIT,
+    DEFAULT_RUN_LEASE,
+    DEFAULT_STREAM_RESTARTS,
+    DEFAULT_TOOL_CALL_LIMIT,
+    RunnerSettings,
+)
 from signoff.api.event_stream import MAX_STREAM_SECONDS
 
 __all__ = ["DEFAULT_PACKS", "OFFLINE_MODEL", "Settings"]
@@ -112,9 +118,22 @@ class Settings(BaseSettings):
         default_factory=dict[str, dict[str, str]],
         description='Options per pack, as JSON: {"sales": {"key": "value"}}; each pack documents its own.',
     )
+    guard: str | None = Field(
+        default=None,
+        description=(
+            "`module:attribute` of a signoff.Guard on your own pydantic-ai agent: the service then serves its "
+            "database, tools, policy and runs (instead of packs). The module is imported from the current directory."
+        ),
+    )
     policy_file: Path | None = None
     prompt_label: str = "production"
     approval_ttl_seconds: int | None = Field(default=None, gt=0, description="Pending approvals expire after this.")
+    request_limit: int = Field(
+        default=DEFAULT_REQUEST_LIMIT, ge=1, description="Model requests one run may make, across its pauses."
+    )
+    tool_call_limit: int = Field(
+        default=DEFAULT_TOOL_CALL_LIMIT, ge=1, description="Tool calls one run may make, across its pauses."
+    )
     max_run_cost_usd: Decimal | None = Field(default=None, gt=0, description="Hard model-cost limit per run (off).")
     daily_cost_warning_usd: Decimal | None = Field(default=None, gt=0)
     allow_self_approval: bool = Field(
@@ -167,6 +186,26 @@ class Settings(BaseSettings):
         if not value:
             raise ValueError("name at least one tool pack to enable (the agent has no tools otherwise)")
         return list(dict.fromkeys(value))
+
+    @field_validator("guard")
+    @classmethod
+    def _module_and_attribute(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        module, _, attribute = value.strip().partition(":")
+        if not module or not attribute.isidentifier():
+            raise ValueError("must be module:attribute, e.g. refunds:guard")
+        return value.strip()
+
+    @model_validator(mode="after")
+    def _guard_brings_its_own_tools(self) -> Self:
+        # A guard's agent brings its tools, policy and database: settings that also name them would be ignored.
+        if self.guard is not None:
+            clashing = sorted({"packs", "pack_options", "policy_file", "database_url"} & self.model_fields_set)
+            if clashing:
+                names = ", ".join(f"SIGNOFF_{name.upper()}" for name in clashing)
+                raise ValueError(f"SIGNOFF_GUARD brings its own tools, policy and database; unset {names}")
+        return self
 
     @field_validator("model")
     @classmethod
@@ -259,6 +298,8 @@ class Settings(BaseSettings):
         return RunnerSettings(
             approval_ttl=None if self.approval_ttl_seconds is None else timedelta(seconds=self.approval_ttl_seconds),
             max_run_cost_usd=self.max_run_cost_usd,
+            request_limit=self.request_limit,
+            tool_call_limit=self.tool_call_limit,
             stream_model_responses=self.stream_model_responses,
             stream_restarts=self.stream_restarts,
         )

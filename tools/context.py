@@ -90,6 +90,8 @@ class RunDeps:
     prompt: PromptRef
     model_requests: int = 0
     model_cost_usd: Decimal = Decimal("0")
+    tool_calls: int = 0
+    """Tool calls the run made before this drive (for the run-wide tool-call limit)."""
     model_calls: RoutedModelCalls | None = None
 
     def next_step(self) -> int:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field, fields
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 
 from jinja2 import TemplateSyntaxError, meta
 from jinja2.sandbox import SandboxedEnvironment
@@ -23,10 +23,13 @@ from pydantic_ai.toolsets import FunctionToolset
 from pydantic_core import to_jsonable_python
 
 __all__ = [
+    "SAFETY_METADATA_KEY",
     "ApprovalFacts",
     "ApprovalPredicate",
+    "ArgsValidator",
     "ToolArgumentsError",
     "ToolRegistry",
+    "ToolSafety",
     "ToolSpec",
     "UnknownToolError",
     "canonical_json",
@@ -34,6 +37,16 @@ __all__ = [
 
 ApprovalPredicate = Callable[[Mapping[str, Any], "ApprovalFacts"], bool]
 """Decides from validated (JSON-shaped) arguments and run facts whether a call needs a person."""
+
+SAFETY_METADATA_KEY = "signoff"
+"""The key of a pydantic-ai tool's `metadata` under which its `ToolSafety` is given."""
+
+
+class ArgsValidator(Protocol):
+    """What validates a tool's raw arguments: pydantic-core's `SchemaValidator` (a tool's `args_validator`)."""
+
+    def validate_python(self, input: Any, /) -> Any: ...
+
 
 # Jinja's sandbox keeps approval summaries from reaching attributes or callables of argument values:
 # summaries are written by tool authors, but the values come from the model.
@@ -72,43 +85,72 @@ def canonical_json(value: Any) -> str:
 
 
 @dataclass(frozen=True, kw_only=True)
-class ToolSpec:
-    """One registered tool: the function the model may call and the metadata it never sees.
+class ToolSafety:
+    """The safety metadata of a tool you already have as a pydantic-ai tool (see `ToolSpec` for each field).
 
-    `requires_approval` is either a constant or a predicate over the validated arguments (in JSON shape)
-    and the run's facts. `max_batch` bounds `batch_size(args)`, the number of items the call touches,
-    counted from `batch_arg` (the length of a list, or the value of an integer such as `limit`).
-    `unit_cost_usd` is the estimated external cost of one item; `approval_summary` is a jinja2 template
-    rendered with the arguments for the person who decides. `recipients_arg` names the argument holding
-    outbound email addresses, for the outbound-email policy rule. `untrusted_output` marks tools whose
-    result is outside data (a lead database, an enrichment vendor, CRM notes, inbound email) that anyone
-    may have written: the provenance policy rule treats values first seen there as suspect.
-
-    `function` may take pydantic-ai's `RunContext` as its first parameter (see `takes_ctx`), e.g. to make
-    a routed model call charged to the run; every other parameter is an argument the model gives.
+    Give it as the tool's metadata, `@agent.tool_plain(metadata={"signoff": ToolSafety(...)})`, and the
+    `Guard` on the agent applies it. The defaults are the cautious ones: a tool is taken to have side
+    effects and to need a person unless it says otherwise. An empty `approval_summary` shows the tool's
+    name and arguments.
     """
 
-    name: str
-    function: Callable[..., Awaitable[Any]]
-    description: str
-    destructive: bool
-    requires_approval: bool | ApprovalPredicate
-    approval_summary: str
+    destructive: bool = True
+    requires_approval: bool | ApprovalPredicate = True
+    approval_summary: str = ""
     idempotent: bool = False
     max_batch: int | None = None
     batch_arg: str | None = None
     unit_cost_usd: Decimal = Decimal("0")
     recipients_arg: str | None = None
     untrusted_output: bool = False
-    tool: Tool[Any] = field(init=False, repr=False, compare=False)
 
-    def __post_init__(self) -> None:
+
+@dataclass(frozen=True, kw_only=True)
+class ToolSpec(ToolSafety):
+    """One registered tool: the function the model may call and the metadata it never sees.
+
+    `requires_approval` is either a constant or a predicate over the validated arguments (in JSON shape)
+    and the run's facts. `max_batch` bounds `batch_size(args)`, the number of items the call touches,
+    counted from `batch_arg` (the length of a list, or the value of an integer such as `limit`).
+    `unit_cost_usd` is the estimated external cost of one item; `approval_summary` is a jinja2 template
+    rendered with the arguments for the person who decides (empty: the tool's name and arguments).
+    `recipients_arg` names the argument holding outbound email addresses, for the outbound-email policy
+    rule. `untrusted_output` marks tools whose result is outside data (a lead database, an enrichment
+    vendor, CRM notes, inbound email) that anyone may have written: the provenance policy rule treats
+    values first seen there as suspect. The safety fields and their cautious defaults are `ToolSafety`'s.
+
+    `function` may take pydantic-ai's `RunContext` as its first parameter (see `takes_ctx`), e.g. to make
+    a routed model call charged to the run; every other parameter is an argument the model gives.
+    A tool that lives in another toolset (an agent's own tools under a `Guard`) is described by
+    `ToolSpec.for_definition`, with no function: it runs where it lives, and the spec only describes it.
+    """
+
+    name: str
+    function: Callable[..., Awaitable[Any]] | None
+    description: str
+    definition: InitVar[tuple[dict[str, Any], ArgsValidator] | None] = None
+    """Internal: the argument schema and validator of a tool without `function` (see `for_definition`)."""
+    _tool: Tool[Any] | None = field(init=False, repr=False, compare=False, default=None)
+    _schema: dict[str, Any] = field(init=False, repr=False, compare=False, default_factory=dict[str, Any])
+    _validator: ArgsValidator | None = field(init=False, repr=False, compare=False, default=None)
+
+    def __post_init__(self, definition: tuple[dict[str, Any], ArgsValidator] | None) -> None:
         if self.max_batch is not None and self.batch_arg is None:
             raise ValueError(f"tool {self.name!r} sets max_batch but not batch_arg")
-        # A function whose first parameter is `RunContext[...]` gets the run's context (pydantic-ai infers
-        # it); that parameter is not part of the argument schema, so validation and listings never see it.
-        tool = Tool(self.function, name=self.name, description=self.description)
-        parameters = set(tool.function_schema.json_schema.get("properties", {}))
+        if self.function is not None:
+            # A function whose first parameter is `RunContext[...]` gets the run's context (pydantic-ai
+            # infers it); that parameter is not in the argument schema, so validation never sees it.
+            tool = Tool(self.function, name=self.name, description=self.description)
+            object.__setattr__(self, "_tool", tool)
+            definition = (tool.function_schema.json_schema, tool.function_schema.validator)
+        if definition is None:
+            raise ValueError(f"tool {self.name!r} has neither a function nor a definition")
+        object.__setattr__(self, "_schema", definition[0])
+        object.__setattr__(self, "_validator", definition[1])
+        parameters = set(definition[0].get("properties", {}))
+        if not self.approval_summary:
+            shown = ", ".join(f"{p}={{{{ {p} }}}}" for p in definition[0].get("properties", {}))
+            object.__setattr__(self, "approval_summary", f"{self.name}({shown})")
         for option, argument in (("batch_arg", self.batch_arg), ("recipients_arg", self.recipients_arg)):
             if argument is not None and argument not in parameters:
                 raise ValueError(f"tool {self.name!r}: {option} {argument!r} is not one of its parameters")
@@ -123,22 +165,52 @@ class ToolSpec:
                 f"tool {self.name!r}: approval_summary names {', '.join(map(repr, unknown))}, "
                 f"which {'is not a parameter' if len(unknown) == 1 else 'are not parameters'}"
             )
-        object.__setattr__(self, "tool", tool)
+
+    @classmethod
+    def for_definition(
+        cls,
+        *,
+        name: str,
+        description: str,
+        parameters_json_schema: dict[str, Any],
+        args_validator: ArgsValidator,
+        safety: ToolSafety,
+    ) -> ToolSpec:
+        """The spec of a tool defined elsewhere (a pydantic-ai toolset), from its schema and `ToolSafety`.
+
+        Raises `ValueError` naming the tool when the metadata does not fit its parameters.
+        """
+        values = {f.name: getattr(safety, f.name) for f in fields(ToolSafety)}
+        return cls(
+            name=name,
+            function=None,
+            description=description,
+            definition=(parameters_json_schema, args_validator),
+            **values,
+        )
+
+    @property
+    def tool(self) -> Tool[Any]:
+        """The pydantic-ai tool that runs `function` (only for specs with a function)."""
+        if self._tool is None:
+            raise TypeError(f"tool {self.name!r} runs in its own toolset; Signoff only describes it")
+        return self._tool
 
     @property
     def takes_ctx(self) -> bool:
         """Whether `function` takes the run's `RunContext` as its first parameter (before the arguments)."""
-        return self.tool.takes_ctx
+        return self._tool is not None and self._tool.takes_ctx
 
     @property
     def parameters_json_schema(self) -> dict[str, Any]:
         """The JSON schema of the arguments, as the model sees it."""
-        return self.tool.function_schema.json_schema
+        return self._schema
 
     def validate_args(self, raw_args: Mapping[str, Any]) -> dict[str, Any]:
         """Validate raw arguments exactly as a model call would be; returns them in JSON shape."""
+        assert self._validator is not None  # set by __post_init__
         try:
-            validated = self.tool.function_schema.validator.validate_python(dict(raw_args))
+            validated = self._validator.validate_python(dict(raw_args))
         except ValidationError as error:
             raise ToolArgumentsError(self.name, error) from error
         return to_jsonable_python(validated)
@@ -233,5 +305,16 @@ class ToolRegistry:
         return sorted(self._specs)
 
     def toolset(self) -> FunctionToolset[Any]:
-        """A fresh pydantic-ai toolset with every registered tool (wrap it with the guard)."""
-        return FunctionToolset[Any](tools=[spec.tool for spec in self])
+        """A fresh pydantic-ai toolset with every registered tool that has a function (the guard wraps it)."""
+        return FunctionToolset[Any](tools=[spec.tool for spec in self if spec.function is not None])
+
+    def describe(self, spec: ToolSpec) -> None:
+        """Record the spec of a tool that lives in another toolset (a `Guard`'s agent's own tool).
+
+        Describing the same tool again is a no-op; a different spec under a name already taken is an error.
+        """
+        existing = self._specs.get(spec.name)
+        if existing is None:
+            self._specs[spec.name] = spec
+        elif existing.function is not None or existing.metadata() != spec.metadata():
+            raise ValueError(f"a different tool named {spec.name!r} is already registered")

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import socket
 import subprocess
 import sys
 import sysconfig
@@ -22,6 +20,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from tests.support.serve import csrf_token, free_port, wait_until_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "support_desk"
@@ -129,19 +129,13 @@ def test_an_eval_run_of_the_packs_own_dataset_passes(env: Env) -> None:
     assert result["dataset"]["name"] == "support-basics"
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def served(env: Env) -> Iterator[tuple[str, dict[str, str]]]:
     keys = {
         name: env.json("keys", "create", f"{name}-{time.monotonic_ns()}", "--role", role)["key"]
         for name, role in (("requester", "requester"), ("approver", "approver"))
     }
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen(
         [str(env.python), "-m", "signoff.api.cli", "serve", "--port", str(port)],
         env=env.variables,
@@ -150,23 +144,11 @@ def served(env: Env) -> Iterator[tuple[str, dict[str, str]]]:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(150):
-            try:
-                if httpx.get(f"{base}/readyz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
+        wait_until_ready(base)
         yield base, keys
     finally:
         server.terminate()
         server.wait(timeout=30)
-
-
-def _csrf(html: str) -> str:
-    match = re.search(r'name="csrf_token" value="([^"]+)"', html)
-    assert match is not None, "no CSRF token in the page"
-    return match.group(1)
 
 
 def test_the_http_api_and_the_inbox_work_the_packs_approvals(served: tuple[str, dict[str, str]]) -> None:
@@ -191,12 +173,14 @@ def test_the_http_api_and_the_inbox_work_the_packs_approvals(served: tuple[str, 
 
     with httpx.Client(base_url=base, follow_redirects=True) as browser:
         form = browser.get("/inbox/sign-in")
-        signed_in = browser.post("/inbox/sign-in", data={"csrf_token": _csrf(form.text), "api_key": keys["approver"]})
+        signed_in = browser.post(
+            "/inbox/sign-in", data={"csrf_token": csrf_token(form.text), "api_key": keys["approver"]}
+        )
         assert signed_in.status_code == 200
         inbox = browser.get("/inbox")
         assert "About T-1001" in inbox.text  # the approval's summary, rendered for a person
         approved = browser.post(
-            f"/inbox/approvals/{approval['approval_id']}/approve", data={"csrf_token": _csrf(inbox.text)}
+            f"/inbox/approvals/{approval['approval_id']}/approve", data={"csrf_token": csrf_token(inbox.text)}
         )
         assert approved.status_code == 200, approved.text
     for _ in range(100):
