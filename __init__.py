@@ -20,6 +20,9 @@ promises, documented in docs/). In the order a developer meets them:
   deny pending calls (`ApprovalError` and subclasses say why one cannot be decided).
 - `Runtime.packs` holds each enabled pack as a `LoadedPack`; `RunDeps.prompt` is a `PromptRef`. The
   runtime's other parts (`decider`, `ledger`, `model_calls`, `registry`) are internal: use its methods.
+- **Extend the evaluations** (docs/evals.md): a pack's `eval_modules` register worlds (`register_world`,
+  a `WorldSeeder`), suites (`register_suite`, an `EvalSuite`), injection goals (`register_attack_goal`,
+  an `AttackGoal`) and named models (`register_eval_model`).
 - **Read what happened**: `Runtime.audit_trail(run_id)` (`ToolCallRecord`s), `Runtime.ledger_entries(run_id)`
   (`LedgerEntry`s) and `Runtime.ledger_totals(run_id)` (`LedgerTotals`, cost None when any price is unknown).
 """
@@ -35,11 +38,16 @@ from signoff.agent.approvals import (
 from signoff.agent.guarded import Guard
 from signoff.agent.ledger import LedgerEntry
 from signoff.agent.records import LedgerTotals, ToolCallRecord
-from signoff.agent.runner import Runner, RunnerSettings, RunNotFound, RunOutcome
+from signoff.agent.runner import Runner
+from signoff.agent.runs import RunnerSettings, RunNotFound, RunOutcome
 from signoff.agent.runtime import Runtime, build_runtime, prepare_database
 from signoff.agent.store.engine import create_engine, create_session_factory
+from signoff.evals.attacks import AttackGoal, register_attack_goal
+from signoff.evals.models import register_eval_model
+from signoff.evals.suites import EvalSuite, register_suite
+from signoff.evals.worlds import WorldSeeder, register_world
 from signoff.policies import Decision, PolicyConfig, PolicyEngine, build_policy_engine, load_policy_config
-from signoff.prompts import PromptRegistry, PromptTemplate, load_prompt
+from signoff.prompts import PromptRegistry, PromptTemplate
 from signoff.tools.context import PromptRef, RunDeps
 from signoff.tools.packs import LoadedPack, PackContext, PackLoadError, PackTools, ToolPack, load_packs
 from signoff.tools.registry import ApprovalFacts, ToolArgumentsError, ToolSafety, ToolSpec, UnknownToolError
@@ -51,7 +59,9 @@ __all__ = [
     "ApprovalNotFound",
     "ApprovalRefused",
     "ApprovalService",
+    "AttackGoal",
     "Decision",
+    "EvalSuite",
     "Guard",
     "LedgerEntry",
     "LedgerTotals",
@@ -77,12 +87,16 @@ __all__ = [
     "ToolSafety",
     "ToolSpec",
     "UnknownToolError",
+    "WorldSeeder",
     "build_policy_engine",
     "build_runtime",
     "create_engine",
     "create_session_factory",
     "load_packs",
     "load_policy_config",
-    "load_prompt",
     "prepare_database",
+    "register_attack_goal",
+    "register_eval_model",
+    "register_suite",
+    "register_world",
 ]

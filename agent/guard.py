@@ -42,7 +42,7 @@ from pydantic_ai.toolsets.abstract import ToolsetTool
 from pydantic_core import to_jsonable_python
 
 from signoff.agent.decider import CallDecider
-from signoff.agent.ledger import LedgerCapability
+from signoff.agent.ledger_capability import LedgerCapability
 from signoff.agent.run_scope import current_run
 from signoff.agent.store import approvals as approval_store
 from signoff.agent.store import audit as audit_store

@@ -43,7 +43,8 @@ from signoff.agent.decider import CallDecider
 from signoff.agent.guard import GuardCapability, spec_for_tool
 from signoff.agent.ledger import LedgerEntry, LedgerWriter
 from signoff.agent.records import LedgerTotals, ToolCallRecord
-from signoff.agent.runner import Runner, RunnerSettings, RunOutcome
+from signoff.agent.runner import Runner
+from signoff.agent.runs import RunnerSettings, RunOutcome
 from signoff.agent.runtime import Runtime
 from signoff.agent.store.engine import create_engine, create_session_factory
 from signoff.agent.store.migrate import upgrade_database

@@ -28,7 +28,8 @@ from typing import TypeVar
 from pydantic_ai import Agent
 from pydantic_ai.exceptions import ModelAPIError, ToolFailed, UnexpectedModelBehavior, UsageLimitExceeded
 
-from signoff.agent.ledger import LedgerCapability, LedgerWriter
+from signoff.agent.ledger import LedgerWriter
+from signoff.agent.ledger_capability import LedgerCapability
 from signoff.agent.models import ModelPurpose, ModelRoutes, describe_model_failure
 from signoff.tools.context import PromptIdentity, PromptRef, RunDeps
 

@@ -24,7 +24,7 @@ from pydantic_ai.models import Model
 from pydantic_ai.models.anthropic import AnthropicModel, AnthropicModelSettings
 from pydantic_ai.providers.anthropic import AnthropicProvider
 
-from signoff.agent.ledger import note_provider_request_id, record_failed_attempt
+from signoff.agent.ledger_capability import note_provider_request_id, record_failed_attempt
 from signoff.agent.offline_classifier import offline_classifier_model
 from signoff.tools.context import ModelPurpose
 

@@ -13,7 +13,7 @@ import json
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -22,141 +22,56 @@ from pydantic_ai import Agent
 from pydantic_ai.exceptions import AgentRunError, ModelAPIError, UserError
 from pydantic_ai.messages import (
     ModelMessage,
-    ModelMessagesTypeAdapter,
     ModelResponse,
-    ToolReturnPart,
 )
 from pydantic_ai.models import Model
-from pydantic_ai.tools import DeferredToolRequests, DeferredToolResults, ToolApproved, ToolDenied
+from pydantic_ai.tools import DeferredToolRequests, DeferredToolResults
 from pydantic_ai.usage import RunUsage, UsageLimits
 from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.exc import IntegrityError
 
 from signoff.agent.decider import CallDecider
 from signoff.agent.framing import frame_task
-from signoff.agent.guard import DEFAULT_EXECUTION_LEASE, GuardCapability
-from signoff.agent.ledger import LedgerWriter, ResponseBrokeOff, RunCostLimitExceeded
+from signoff.agent.guard import GuardCapability
+from signoff.agent.history import (
+    deferred_results,
+    dump_history,
+    final_answer,
+    load_history,
+)
+from signoff.agent.ledger import LedgerWriter
+from signoff.agent.ledger_capability import ResponseBrokeOff, RunCostLimitExceeded
 from signoff.agent.model_calls import ModelCalls
 from signoff.agent.models import describe_model_failure
 from signoff.agent.run_scope import bound_run
+from signoff.agent.runs import (
+    AGENT_PROMPT_PREFIX,
+    STREAM_RESTART_DELAY_SECONDS,
+    ConversationBusy,
+    ConversationNotFound,
+    LeaseLost,
+    RunnerSettings,
+    RunNotFound,
+    RunOutcome,
+    agent_identity,
+)
 from signoff.agent.store import approvals as approval_store
 from signoff.agent.store import audit as audit_store
 from signoff.agent.store import runs as run_store
 from signoff.agent.store.events import append_event
-from signoff.agent.store.tables import ApprovalRow, LedgerRow, RunRow, RunStatus, ToolCallRow
+from signoff.agent.store.tables import ApprovalRow, LedgerRow, RunRow, ToolCallRow
 from signoff.agent.telemetry import redact_text
-from signoff.prompts import PromptTemplate, load_prompt
+from signoff.prompts import PromptError, PromptTemplate
 from signoff.tools.context import PromptRef, RunDeps
 from signoff.tools.registry import canonical_json
 
 __all__ = [
-    "ConversationBusy",
-    "ConversationNotFound",
-    "LeaseLost",
-    "RunNotFound",
-    "RunOutcome",
     "Runner",
-    "RunnerSettings",
 ]
 
-# Requests one run may make before it is stopped: generous for real work (a 25-contact task needs
-# about ten), small enough that a model stuck in a loop stops within minutes and cents.
-DEFAULT_REQUEST_LIMIT = 50
-# Tool calls one run may make: a 25-contact task makes about thirty, so this only stops a model that
-# calls tools in a loop (each call is also bounded by the policy's rate limits).
-DEFAULT_TOOL_CALL_LIMIT = 200
-# How long a worker may hold a run without renewing its lease (it renews at every step). A step is
-# one model request plus its tool calls, each bounded by its own timeout, so this is their sum and more.
-DEFAULT_RUN_LEASE = timedelta(minutes=15)
-# A streamed response cut off mid-way is asked for again this many times before the run fails: a dropped
-# connection is usually brief, and the run restarts from a checkpoint where nothing of that response ran.
-DEFAULT_STREAM_RESTARTS = 2
-# Seconds before the first restart; each further one waits this much longer.
-STREAM_RESTART_DELAY_SECONDS = 0.5
 
-_RESUMABLE_APPROVAL_STATES = ("approved", "executing", "executed", "failed", "unknown")
-
-AGENT_PROMPT_PREFIX = "agent:"
-"""Runs of a developer's own agent record `agent:<its name>` as their prompt: it has no versioned template."""
-
-
-def agent_identity(agent: Agent[Any, Any]) -> PromptRef:
-    """What a developer's agent's runs and ledger rows record as their prompt."""
-    return PromptRef(name=f"{AGENT_PROMPT_PREFIX}{agent.name or 'agent'}", version="unversioned", content_hash="")
-
-
-class LeaseLost(Exception):
-    """Another worker took this run over (this one was presumed dead); stop driving it."""
-
-
-class ConversationNotFound(LookupError):
-    """No run belongs to that conversation id."""
-
-    def __init__(self, conversation_id: str) -> None:
-        self.conversation_id = conversation_id
-        super().__init__(f"no conversation with id {conversation_id!r}")
-
-
-class ConversationBusy(ValueError):
-    """A follow-up was sent while a run of the conversation is still in progress."""
-
-    def __init__(self, conversation_id: str, status: str) -> None:
-        self.conversation_id = conversation_id
-        self.status = status
-        super().__init__(
-            f"conversation {conversation_id!r} has a run that is still {status}; "
-            "wait for it to finish before sending a follow-up"
-        )
-
-
-class RunNotFound(LookupError):
-    """No run has that id."""
-
-    def __init__(self, run_id: str) -> None:
-        self.run_id = run_id
-        super().__init__(f"no run with id {run_id!r}")
-
-
-@dataclass(frozen=True, kw_only=True)
-class RunnerSettings:
-    """Limits and timeouts of the runner; every field has a safe default."""
-
-    approval_ttl: timedelta | None = None
-    execution_lease: timedelta = DEFAULT_EXECUTION_LEASE
-    run_lease: timedelta = DEFAULT_RUN_LEASE
-    request_limit: int = DEFAULT_REQUEST_LIMIT
-    """Model requests one run may make, across all its pauses and resumes (the tools' routed calls included)."""
-    tool_call_limit: int = DEFAULT_TOOL_CALL_LIMIT
-    """Tool calls one run may make, across all its pauses and resumes."""
-    max_run_cost_usd: Decimal | None = None
-    # Receive model responses as streams (server-sent events) rather than whole. The ledger records the
-    # same figures either way; streaming keeps a long response from running into a read timeout.
-    stream_model_responses: bool = False
-    # How many times a streamed response that broke off after its 200 is asked for again (see
-    # `agent.ledger.ResponseBrokeOff`); 0 fails the run at the first break.
-    stream_restarts: int = DEFAULT_STREAM_RESTARTS
-
-    def __post_init__(self) -> None:
-        # A run's lease is renewed at every step, and a step may include a tool running for the whole
-        # execution lease: a shorter run lease would let another worker take over a live run.
-        if self.execution_lease >= self.run_lease:
-            raise ValueError("execution_lease must be shorter than run_lease")
-        if self.stream_restarts < 0:
-            raise ValueError("stream_restarts must be 0 or more")
-        if self.request_limit < 1 or self.tool_call_limit < 1:
-            raise ValueError("request_limit and tool_call_limit must be at least 1")
-
-
-@dataclass(frozen=True, kw_only=True)
-class RunOutcome:
-    """Where a run stands after the runner touched it."""
-
-    run_id: str
-    status: RunStatus
-    output: str | None = None
-    failure_reason: str | None = None
-    pending_approval_ids: tuple[str, ...] = ()
-    note: str | None = None
+def _no_prompt_loader(name: str, version: str) -> PromptTemplate:
+    raise PromptError(f"this runner cannot load prompt {name}@{version}: it was given no prompt_loader")
 
 
 @dataclass(kw_only=True)
@@ -173,9 +88,7 @@ class Runner:
     worker_id: str = field(default_factory=lambda: f"worker-{uuid.uuid4()}")
     model_calls: ModelCalls | None = None
     """Routed model calls for tools, handed to them in each run's `RunDeps` (None: tools get none)."""
-    prompt_loader: Callable[[str, str], PromptTemplate] = field(
-        default=lambda name, version: load_prompt(name, version=version)
-    )
+    prompt_loader: Callable[[str, str], PromptTemplate] = field(default=_no_prompt_loader)
     """Loads the pinned prompt version a run began with (name, version): a pack's prompt comes from its folder."""
     agent: Agent[Any, Any] | None = None
     """A developer's own pydantic-ai agent to drive instead of the built-in one (see `signoff.Guard`)."""
@@ -503,7 +416,7 @@ class Runner:
             assert run is not None
             approvals = await approval_store.list_approvals(session, run_id=run_id, limit=10_000)
         try:
-            history = _load(run.message_history)
+            history = load_history(run.message_history)
             if not history:
                 # Not started yet (or its worker died before storing anything): start from the task text,
                 # after the conversation so far.
@@ -517,11 +430,11 @@ class Runner:
                     stream_restarts=stream_restarts,
                     deps=deps,
                 )
-            final = _final_answer(history)
+            final = final_answer(history)
             if final is not None:
                 # The worker died after the answer and before recording it: record it now.
                 return await self._complete(run.run_id, history, final)
-            deferred, not_executed = _deferred_results(history, approvals)
+            deferred, not_executed = deferred_results(history, approvals)
             if not_executed:
                 async with self.session_factory.begin() as session:
                     for approval, message in not_executed:
@@ -625,7 +538,7 @@ class Runner:
                     session,
                     run_id=run.run_id,
                     worker_id=self.worker_id,
-                    message_history=_dump(messages),
+                    message_history=dump_history(messages),
                     now=self.clock(),
                 )
                 if paused:
@@ -690,7 +603,7 @@ class Runner:
                 run_id=run_id,
                 worker_id=self.worker_id,
                 status=status,
-                message_history=_dump(messages),
+                message_history=dump_history(messages),
                 now=now,
                 final_output=output,
                 failure_reason=reason,
@@ -716,7 +629,7 @@ class Runner:
                 session,
                 run_id=run_id,
                 worker_id=self.worker_id,
-                message_history=_dump(messages),
+                message_history=dump_history(messages),
                 now=now,
                 lease_expires_at=now + self.settings.run_lease,
             )
@@ -777,76 +690,4 @@ class Runner:
             raise ConversationNotFound(conversation_id)
         if excluding_run_id is None and latest.status not in ("completed", "failed", "cancelled"):
             raise ConversationBusy(conversation_id, latest.status)
-        return _load(latest.message_history)
-
-
-def _dump(messages: Sequence[ModelMessage]) -> str:
-    return ModelMessagesTypeAdapter.dump_json(list(messages)).decode("utf-8")
-
-
-def _load(message_history: str) -> list[ModelMessage]:
-    return list(ModelMessagesTypeAdapter.validate_json(message_history))
-
-
-def _final_answer(history: Sequence[ModelMessage]) -> str | None:
-    """The text of the last message when it is a model response that calls no tools (the run's answer)."""
-    last = history[-1]
-    if isinstance(last, ModelResponse) and not last.tool_calls:
-        return last.text or ""
-    return None
-
-
-def _unanswered_tool_call_ids(history: Sequence[ModelMessage]) -> list[str]:
-    """Tool calls in the history that have no result yet: the ones a resume must settle."""
-    answered: set[str] = set()
-    asked: list[str] = []
-    for message in history:
-        if isinstance(message, ModelResponse):
-            asked.extend(part.tool_call_id for part in message.tool_calls)
-        else:
-            for part in message.parts:
-                # Tool returns, and the retry prompts older histories hold for calls that failed validation.
-                if isinstance(part, ToolReturnPart):
-                    answered.add(part.tool_call_id)
-                elif getattr(part, "part_kind", None) == "retry-prompt":
-                    answered.add(str(getattr(part, "tool_call_id", "")))
-    return [tool_call_id for tool_call_id in asked if tool_call_id not in answered]
-
-
-def _deferred_results(
-    history: Sequence[ModelMessage], approvals: Sequence[ApprovalRow]
-) -> tuple[DeferredToolResults, list[tuple[ApprovalRow, str]]]:
-    """pydantic-ai's deferred results for the unanswered calls that have a decided approval.
-
-    Approved calls (and calls whose execution already started) go back as `ToolApproved`, which
-    routes them to the guard: the durable approval row decides what actually happens. Denied and
-    expired calls go back as `ToolDenied` with a message that says which it was.
-    """
-    by_call = {approval.tool_call_id: approval for approval in approvals}
-    results = DeferredToolResults()
-    not_executed: list[tuple[ApprovalRow, str]] = []
-    for tool_call_id in _unanswered_tool_call_ids(history):
-        approval = by_call.get(tool_call_id)
-        if approval is None:
-            continue
-        state: Literal["denied", "expired"] | str = approval.state
-        if state in _RESUMABLE_APPROVAL_STATES:
-            override = None
-            if state == "approved" and approval.approved_args_json is not None:
-                override = json.loads(approval.approved_args_json)
-            results.approvals[tool_call_id] = ToolApproved(override_args=override)
-        elif state == "denied":
-            message = (
-                f"A person ({approval.decided_by}) denied this call: {approval.decision_note}. "
-                "It was not executed. Do not retry it; tell the user."
-            )
-            results.approvals[tool_call_id] = ToolDenied(message)
-            not_executed.append((approval, message))
-        elif state == "expired":
-            message = (
-                "Not executed: the approval request expired before anyone decided. This is not a denial; "
-                "tell the user the call is still needed and can be requested again."
-            )
-            results.approvals[tool_call_id] = ToolDenied(message)
-            not_executed.append((approval, message))
-    return results, not_executed
+        return load_history(latest.message_history)

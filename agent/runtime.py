@@ -22,11 +22,12 @@ from signoff.agent.ledger import LedgerEntry, LedgerWriter
 from signoff.agent.model_calls import ModelCalls
 from signoff.agent.models import ModelRoutes
 from signoff.agent.records import LedgerTotals, ToolCallRecord, audit_trail, ledger_entries, ledger_totals
-from signoff.agent.runner import Runner, RunnerSettings
+from signoff.agent.runner import Runner
+from signoff.agent.runs import RunnerSettings
 from signoff.agent.store.engine import SessionFactory, create_session_factory
 from signoff.agent.store.migrate import upgrade_database
 from signoff.policies import PolicyEngine
-from signoff.prompts import DEFAULT_LABEL, PromptRegistry, PromptTemplate
+from signoff.prompts import DEFAULT_LABEL, PromptError, PromptRegistry, PromptTemplate
 from signoff.tools.packs import LoadedPack, PackContext, PackTools, ToolPack, build_packs
 from signoff.tools.registry import ToolRegistry
 
@@ -36,6 +37,7 @@ __all__ = [
     "check_pack_options",
     "default_prompt",
     "prepare_database",
+    "prompt_registries",
     "prompt_registry_for",
 ]
 
@@ -91,21 +93,27 @@ def check_pack_options(options: Mapping[str, object], packs: Sequence[ToolPack])
         raise ValueError(f"pack options name {', '.join(map(repr, unknown))}, not enabled packs ({enabled})")
 
 
+def prompt_registries(packs: Sequence[ToolPack]) -> list[tuple[str, PromptRegistry]]:
+    """Each pack that ships prompts, by name, with its prompts folder (the core ships none)."""
+    return [(pack.name, PromptRegistry(root=pack.prompt_dir)) for pack in packs if pack.prompt_dir is not None]
+
+
 def prompt_registry_for(prompt_name: str, packs: Sequence[ToolPack]) -> PromptRegistry:
-    """Where a prompt lives: the prompts folder of the first pack that ships it, else Signoff's own."""
-    for pack in packs:
-        if pack.prompt_dir is not None and (pack.prompt_dir / "templates" / prompt_name).is_dir():
-            return PromptRegistry(root=pack.prompt_dir)
-    return PromptRegistry()
+    """Where a prompt lives: the prompts folder of the first enabled pack that ships it."""
+    for _name, registry in prompt_registries(packs):
+        if (registry.templates_dir / prompt_name).is_dir():
+            return registry
+    shipping = ", ".join(name for name, _ in prompt_registries(packs)) or "none of them ships prompts"
+    raise PromptError(f"no enabled tool pack ships a prompt {prompt_name!r} ({shipping})")
 
 
 def default_prompt(packs: Sequence[ToolPack], *, label: str = DEFAULT_LABEL) -> PromptTemplate:
     """The prompt a runtime of these packs runs with when none is given: the first pack's that names one,
-    at `label`, from the pack's own prompts folder (`ToolPack.prompt_dir`) or else Signoff's."""
+    at `label`, from the pack's own prompts folder (`ToolPack.prompt_dir`)."""
     for pack in packs:
         if pack.prompt is not None:
-            registry = PromptRegistry() if pack.prompt_dir is None else PromptRegistry(root=pack.prompt_dir)
-            return registry.load(pack.prompt, label=label)
+            assert pack.prompt_dir is not None  # ToolPack refuses a prompt without its folder
+            return PromptRegistry(root=pack.prompt_dir).load(pack.prompt, label=label)
     names = ", ".join(pack.name for pack in packs) or "(none)"
     raise ValueError(f"no enabled tool pack ({names}) names a prompt, so the agent has no instructions; pass one")
 

@@ -15,9 +15,10 @@ from signoff.api.event_hub import RunEventHub
 from signoff.api.inbox import router as inbox_router
 from signoff.api.keys import PrincipalCache
 from signoff.api.limits import BodySizeLimit
+from signoff.api.pack_routes import mount_pack_routes
 from signoff.api.rate_limit import RateLimiter
 from signoff.api.routers import approvals, costs, events, health, metrics, prompts, runs, tasks, tools
-from signoff.api.runtime import open_runtime
+from signoff.api.runtime import enabled_packs, open_runtime
 from signoff.api.settings import Settings
 from signoff.tools.packs import ToolPack
 
@@ -67,9 +68,12 @@ def create_app(
     )
     install_error_handlers(app)
     app.add_middleware(BodySizeLimit)
-    for router in (tasks.router, runs.router, approvals.router, health.router):
+    core_routers = (
+        *(tasks.router, runs.router, approvals.router, health.router),
+        *(events.router, costs.router, tools.router, prompts.router, metrics.router),
+        inbox_router,
+    )
+    for router in core_routers:
         app.include_router(router)
-    for router in (events.router, costs.router, tools.router, prompts.router, metrics.router):
-        app.include_router(router)
-    app.include_router(inbox_router)
+    mount_pack_routes(app, enabled_packs(settings) if packs is None else packs, core_routers=core_routers)
     return app

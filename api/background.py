@@ -8,7 +8,8 @@ from typing import Any
 
 import logfire
 
-from signoff.agent.runner import Runner, RunOutcome
+from signoff.agent.runner import Runner
+from signoff.agent.runs import RunOutcome
 
 __all__ = ["SHUTDOWN_GRACE_SECONDS", "BackgroundRuns"]
 

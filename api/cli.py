@@ -22,7 +22,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 from signoff.agent.approvals import ApprovalAlreadyDecided, ApprovalError, ApprovalRefused
 from signoff.agent.costs import CostGrouping, cost_report
 from signoff.agent.framing import TaskInputError
-from signoff.agent.runner import ConversationNotFound, RunNotFound, RunOutcome
+from signoff.agent.runs import ConversationNotFound, RunNotFound, RunOutcome
 from signoff.agent.runtime import Runtime
 from signoff.agent.store import api_keys as key_store
 from signoff.agent.store import runs as run_store
@@ -31,16 +31,15 @@ from signoff.agent.store.tables import APPROVAL_STATES, RUN_STATUSES
 from signoff.api.cli_format import render_table, truncate
 from signoff.api.keys import ROLES, ApiKeyError, create_api_key, revoke_api_key
 from signoff.api.runtime import check_configuration, enabled_packs, open_runtime
+from signoff.api.schemas import ApprovalView, CostLineView
 from signoff.api.settings import Settings
 from signoff.api.views import (
-    approval_view,
-    cost_line_view,
     run_detail_view,
     run_summary_view,
 )
 from signoff.policies import PolicyConfigError
 from signoff.prompts import PromptError
-from signoff.tools.packs import PackLoadError, available_packs
+from signoff.tools.packs import PackLoadError, ToolPack, available_packs
 from signoff.tools.registry import ToolArgumentsError, UnknownToolError
 
 __all__ = ["cli", "main"]
@@ -318,7 +317,7 @@ async def approvals_command(states: Sequence[str], show_all: bool, run_id: str |
     selected = None if show_all else (list(states) or ["pending"])
     async with _runtime() as runtime:
         rows = await runtime.approvals.list(states=selected, run_id=run_id, limit=1000)  # pyright: ignore[reportArgumentType]
-    views = [approval_view(row) for row in rows]
+    views = [ApprovalView.of(row).model_dump() for row in rows]
     _emit(
         as_json,
         views,
@@ -366,7 +365,7 @@ async def approve_command(
             raise click.ClickException(f"{error}{details}") from None
         outcome = await _after_decision(runtime, approval.run_id)
         text = f"approved {approval_id}\n\n" + await _describe_outcome(runtime, outcome)
-    _emit(as_json, {"approval": approval_view(approval), "run": _outcome_view(outcome)}, lambda: text)
+    _emit(as_json, {"approval": ApprovalView.of(approval).model_dump(), "run": _outcome_view(outcome)}, lambda: text)
 
 
 @cli.command("deny")
@@ -385,7 +384,7 @@ async def deny_command(approval_id: str, reason: str, decided_by: str, as_json: 
             raise
         outcome = await _after_decision(runtime, approval.run_id)
         text = f"denied {approval_id}\n\n" + await _describe_outcome(runtime, outcome)
-    _emit(as_json, {"approval": approval_view(approval), "run": _outcome_view(outcome)}, lambda: text)
+    _emit(as_json, {"approval": ApprovalView.of(approval).model_dump(), "run": _outcome_view(outcome)}, lambda: text)
 
 
 # --- costs, tools, policy -----------------------------------------------------------------------
@@ -401,7 +400,7 @@ async def costs_command(group_by: CostGrouping, as_json: bool) -> None:
     """Model spend from the ledger, by day, model, run or prompt version."""
     async with _runtime() as runtime, runtime.session_factory() as session:
         lines = await cost_report(session, group_by=group_by)
-    views = [cost_line_view(line) for line in lines]
+    views = [CostLineView.of(line).model_dump() for line in lines]
     _emit(
         as_json,
         views,
@@ -478,38 +477,44 @@ async def migrate_command(as_json: bool) -> None:
 @json_option
 @_async_command
 async def packs_command(as_json: bool) -> None:
-    """List the installed tool packs, and for each enabled one its tools, tables and migrations."""
+    """List the installed tool packs, and for each enabled one its tools, tables and migrations.
+
+    A pack that does not load is listed with its error, and the command exits 1."""
     settings = _settings()
     installed = available_packs()
-    async with open_runtime(settings) as runtime:
-        enabled: dict[str, dict[str, Any]] = {}
-        for loaded in runtime.packs:
-            pack = loaded.pack
-            enabled[pack.name] = {
-                "description": pack.description,
-                "tools": sorted(spec.name for spec in loaded.tools.tools),
-                "tables": sorted(pack.metadata.tables) if pack.metadata is not None else [],
-                "migrations": None if pack.migrations is None else str(pack.migrations),
-                "version_table": pack.version_table if pack.migrations is not None else None,
-                "head_revision": pack_head_revision(pack),
-                "applied_revision": await applied_revision(runtime.session_factory, pack),
-                "prompt": pack.prompt,
-                "eval_modules": list(pack.eval_modules),
-            }
+    enabled: dict[str, dict[str, Any]] = {}
+    broken: PackLoadError | None = None
+    try:
+        async with open_runtime(settings) as runtime:
+            await _describe_enabled_packs(runtime, enabled)
+    except PackLoadError as error:
+        broken = error  # the listing still shows what is installed, and which pack is broken
+    names = sorted(set(installed) | ({broken.pack_name} if broken is not None else set()))
     views = [
-        {"name": name, "entry_point": entry.value, "enabled": name in enabled, **enabled.get(name, {})}
-        for name, entry in sorted(installed.items())
+        {
+            "name": name,
+            "entry_point": installed[name].value if name in installed else None,
+            "enabled": name in enabled or (broken is not None and name == broken.pack_name),
+            **({"error": broken.problem} if broken is not None and name == broken.pack_name else {}),
+            **enabled.get(name, {}),
+        }
+        for name in names
     ]
 
     def human() -> str:
         lines: list[str] = []
         for view in views:
+            if "error" in view:
+                lines.append(f"{view['name']}  ({view['entry_point'] or 'not installed'})  BROKEN: {view['error']}")
+                continue
             state = "enabled" if view["enabled"] else "installed, not enabled (SIGNOFF_PACKS)"
             lines.append(f"{view['name']}  ({view['entry_point']})  {state}")
             if view["enabled"]:
                 lines.append(f"  {view['description']}")
                 lines.append(f"  tools:      {', '.join(view['tools']) or '(none)'}")
                 lines.append(f"  tables:     {', '.join(view['tables']) or '(none)'}")
+                if view["routes"]:
+                    lines.append(f"  routes:     {', '.join(view['routes'])}")
                 if view["head_revision"] is not None:
                     lines.append(
                         f"  migrations: {view['version_table']} at {view['applied_revision']} "
@@ -518,6 +523,40 @@ async def packs_command(as_json: bool) -> None:
         return "\n".join(lines) or "no tool packs installed (entry-point group signoff.tool_packs)"
 
     _emit(as_json, views, human)
+    if broken is not None:
+        raise click.ClickException(str(broken))
+
+
+def _route_listing(pack: ToolPack) -> list[str]:
+    """`METHOD /path` of each route the pack serves (`signoff packs`)."""
+    from fastapi.routing import APIRoute  # only this command needs it: the CLI starts without FastAPI
+
+    if pack.routes is None:
+        return []
+    router = pack.routes()
+    return sorted(
+        f"{','.join(sorted(route.methods or ()))} {route.path}"
+        for route in router.routes
+        if isinstance(route, APIRoute)
+    )
+
+
+async def _describe_enabled_packs(runtime: Runtime, enabled: dict[str, dict[str, Any]]) -> None:
+    """What `signoff packs` shows of each pack the runtime loaded."""
+    for loaded in runtime.packs:
+        pack = loaded.pack
+        enabled[pack.name] = {
+            "description": pack.description,
+            "tools": sorted(spec.name for spec in loaded.tools.tools),
+            "tables": sorted(pack.metadata.tables) if pack.metadata is not None else [],
+            "migrations": None if pack.migrations is None else str(pack.migrations),
+            "version_table": pack.version_table if pack.migrations is not None else None,
+            "head_revision": pack_head_revision(pack),
+            "applied_revision": await applied_revision(runtime.session_factory, pack),
+            "prompt": pack.prompt,
+            "eval_modules": list(pack.eval_modules),
+            "routes": _route_listing(pack),
+        }
 
 
 @cli.group("policy")
@@ -575,9 +614,9 @@ def serve_command(host: str, port: int) -> None:
         # from the server's start-up.
         packs = enabled_packs(settings)
         check_configuration(settings, packs)
+        app = create_app(settings, packs=packs)  # mounts the packs' routes, refusing clashing ones
     except (PackLoadError, PolicyConfigError, PromptError, ValueError) as error:
         raise click.ClickException(str(error)) from None
-    app = create_app(settings, packs=packs)
     uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)
 
 

@@ -1,8 +1,9 @@
 """`signoff prompts`: list, show and diff prompt versions, see label history, promote a version to a label.
 
 Every command takes `--json`. `--dir` points the commands at another prompts directory (one with
-`templates/`, `labels.toml` and `released.toml`); by default they use the directory shipped with Signoff,
-which is the one runs load their prompt from. `promote` reads evaluation runs from the configured database.
+`templates/`, `labels.toml` and `released.toml`); by default they use the prompts directory of the enabled
+pack that ships prompts (SIGNOFF_PACKS), which is the one runs load their prompt from. `promote` reads
+evaluation runs from the configured database.
 """
 
 from __future__ import annotations
@@ -15,12 +16,15 @@ from typing import Any
 
 import click
 
-from signoff.api.cli import _async_command, _default_principal, _emit, _runtime, cli, json_option
+from signoff.agent.runtime import prompt_registries
+from signoff.api.cli import _async_command, _default_principal, _emit, _runtime, _settings, cli, json_option
 from signoff.api.cli_format import render_table
+from signoff.api.runtime import enabled_packs
 from signoff.evals.promotion import promote_prompt
 from signoff.prompts import PromptError, PromptRegistry, PromptTemplate, parse_prompt_ref
 from signoff.prompts.diffing import SAMPLE_CONTEXT, diff_prompts
 from signoff.prompts.labels import LabelMove
+from signoff.tools.packs import PackLoadError
 
 __all__ = ["prompts_group"]
 
@@ -33,12 +37,24 @@ _SHORT_HASH_CHARS = 19
     "--dir",
     "prompts_dir",
     type=click.Path(exists=True, file_okay=False, path_type=Path),
-    help="A prompts directory (templates/, labels.toml, released.toml); default: the one runs use.",
+    help="A prompts directory (templates/, labels.toml, released.toml); default: the enabled pack's.",
 )
 @click.pass_context
 def prompts_group(ctx: click.Context, prompts_dir: Path | None) -> None:
     """Versioned prompts: versions, labels and their history, diffs, promotion."""
-    ctx.obj = PromptRegistry() if prompts_dir is None else PromptRegistry(root=prompts_dir)
+    if prompts_dir is not None:
+        ctx.obj = PromptRegistry(root=prompts_dir)
+        return
+    try:
+        shipping = prompt_registries(enabled_packs(_settings()))
+    except (PackLoadError, ValueError) as error:
+        raise click.ClickException(str(error)) from None
+    if len(shipping) != 1:
+        found = ", ".join(f"{name} ({registry.root})" for name, registry in shipping) or "none"
+        raise click.ClickException(
+            f"choose a prompts directory with --dir: the enabled packs that ship prompts are {found}"
+        )
+    [(_name, ctx.obj)] = shipping
 
 
 @contextmanager

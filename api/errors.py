@@ -26,7 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from signoff.agent.approvals import ApprovalAlreadyDecided, ApprovalNotFound, ApprovalRefused, SelfApprovalRefused
 from signoff.agent.framing import TaskInputError
-from signoff.agent.runner import ConversationBusy, ConversationNotFound, RunNotFound
+from signoff.agent.runs import ConversationBusy, ConversationNotFound, RunNotFound
 
 __all__ = ["ApiError", "ErrorResponse", "error_body", "error_responses", "install_error_handlers"]
 

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
+from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from signoff.agent.costs import CostLine
 from signoff.agent.framing import MAX_TASK_CHARS
+from signoff.agent.store.tables import ApprovalRow
 
 __all__ = [
     "ApprovalDecisionRequest",
@@ -23,7 +28,19 @@ __all__ = [
     "TaskRequest",
     "ToolList",
     "ToolView",
+    "iso_time",
+    "money_text",
 ]
+
+
+def iso_time(value: datetime | None) -> str | None:
+    """A timestamp as the API shows it: ISO 8601, or None."""
+    return None if value is None else value.isoformat()
+
+
+def money_text(value: Decimal | None) -> str | None:
+    """An amount as the API shows it: a plain decimal string (never an exponent), or None when unknown."""
+    return None if value is None else format(value, "f")
 
 
 class _Strict(BaseModel):
@@ -75,6 +92,29 @@ class ApprovalView(BaseModel):
     decided_at: str | None
     finished_at: str | None
     error: str | None
+
+    @classmethod
+    def of(cls, row: ApprovalRow) -> ApprovalView:
+        """The view of a stored approval (the one shape the API, the CLI and the inbox show)."""
+        return cls(
+            approval_id=row.approval_id,
+            run_id=row.run_id,
+            tool_call_id=row.tool_call_id,
+            tool=row.tool_name,
+            state=row.state,
+            summary=row.summary,
+            reason=row.reason,
+            rule=row.rule,
+            requested_args=json.loads(row.requested_args_json),
+            approved_args=None if row.approved_args_json is None else json.loads(row.approved_args_json),
+            decided_by=row.decided_by,
+            decision_note=row.decision_note,
+            created_at=iso_time(row.created_at),
+            expires_at=iso_time(row.expires_at),
+            decided_at=iso_time(row.decided_at),
+            finished_at=iso_time(row.finished_at),
+            error=row.error,
+        )
 
 
 class ApprovalPage(BaseModel):
@@ -131,6 +171,21 @@ class CostLineView(BaseModel):
     cost_usd: str | None
     unpriced_requests: int
     failed_attempts: int
+
+    @classmethod
+    def of(cls, line: CostLine) -> CostLineView:
+        """The view of one group of a cost report."""
+        return cls(
+            group=line.group,
+            requests=line.requests,
+            input_tokens=line.input_tokens,
+            output_tokens=line.output_tokens,
+            cache_read_tokens=line.cache_read_tokens,
+            cache_write_tokens=line.cache_write_tokens,
+            cost_usd=money_text(line.cost_usd),
+            unpriced_requests=line.unpriced_requests,
+            failed_attempts=line.failed_attempts,
+        )
 
 
 class CostReport(BaseModel):

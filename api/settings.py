@@ -26,7 +26,7 @@ from signoff.agent.models import (
     ModelPurpose,
     validate_model_id,
 )
-from signoff.agent.runner import (
+from signoff.agent.runs import (
     DEFAULT_REQUEST_LIMIT,
     DEFAULT_RUN_LEASE,
     DEFAULT_STREAM_RESTARTS,

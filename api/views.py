@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -22,28 +21,18 @@ from pydantic_ai.messages import (
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from signoff.agent.costs import CostLine
 from signoff.agent.store import approvals as approval_store
 from signoff.agent.store import audit as audit_store
-from signoff.agent.store.tables import ApprovalRow, LedgerRow, RunRow, ToolCallRow
+from signoff.agent.store.tables import LedgerRow, RunRow, ToolCallRow
+from signoff.api.schemas import ApprovalView, iso_time, money_text
 
 __all__ = [
-    "approval_view",
     "conversation_view",
-    "cost_line_view",
     "ledger_view",
     "run_detail_view",
     "run_summary_view",
     "tool_call_view",
 ]
-
-
-def _time(value: datetime | None) -> str | None:
-    return None if value is None else value.isoformat()
-
-
-def _money(value: Decimal | None) -> str | None:
-    return None if value is None else format(value, "f")
 
 
 def run_summary_view(run: RunRow) -> dict[str, Any]:
@@ -64,8 +53,8 @@ def run_summary_view(run: RunRow) -> dict[str, Any]:
         "policy_version": run.policy_version,
         "output": run.final_output,
         "failure_reason": run.failure_reason,
-        "created_at": _time(run.created_at),
-        "finished_at": _time(run.finished_at),
+        "created_at": iso_time(run.created_at),
+        "finished_at": iso_time(run.finished_at),
     }
 
 
@@ -80,34 +69,11 @@ def tool_call_view(row: ToolCallRow) -> dict[str, Any]:
         "reason": row.reason,
         "status": row.status,
         "items": row.items,
-        "estimated_cost_usd": _money(row.estimated_cost_usd),
+        "estimated_cost_usd": money_text(row.estimated_cost_usd),
         "approval_id": row.approval_id,
         "error": row.error,
-        "requested_at": _time(row.requested_at),
+        "requested_at": iso_time(row.requested_at),
         "duration_ms": row.duration_ms,
-    }
-
-
-def approval_view(row: ApprovalRow) -> dict[str, Any]:
-    """One approval, with the summary a person decides on."""
-    return {
-        "approval_id": row.approval_id,
-        "run_id": row.run_id,
-        "tool_call_id": row.tool_call_id,
-        "tool": row.tool_name,
-        "state": row.state,
-        "summary": row.summary,
-        "reason": row.reason,
-        "rule": row.rule,
-        "requested_args": json.loads(row.requested_args_json),
-        "approved_args": None if row.approved_args_json is None else json.loads(row.approved_args_json),
-        "decided_by": row.decided_by,
-        "decision_note": row.decision_note,
-        "created_at": _time(row.created_at),
-        "expires_at": _time(row.expires_at),
-        "decided_at": _time(row.decided_at),
-        "finished_at": _time(row.finished_at),
-        "error": row.error,
     }
 
 
@@ -123,28 +89,13 @@ def ledger_view(row: LedgerRow) -> dict[str, Any]:
         "cache_write_tokens": row.cache_write_tokens,
         "cache_write_5m_tokens": row.cache_write_5m_tokens,
         "cache_write_1h_tokens": row.cache_write_1h_tokens,
-        "cost_usd": _money(row.cost_usd),
+        "cost_usd": money_text(row.cost_usd),
         "price_data_version": row.price_data_version,
         "purpose": row.purpose,
         "attempt_status": row.attempt_status,
         "error": row.error,
         "latency_ms": row.latency_ms,
-        "created_at": _time(row.created_at),
-    }
-
-
-def cost_line_view(line: CostLine) -> dict[str, Any]:
-    """One group of a cost report."""
-    return {
-        "group": line.group,
-        "requests": line.requests,
-        "input_tokens": line.input_tokens,
-        "output_tokens": line.output_tokens,
-        "cache_read_tokens": line.cache_read_tokens,
-        "cache_write_tokens": line.cache_write_tokens,
-        "cost_usd": _money(line.cost_usd),
-        "unpriced_requests": line.unpriced_requests,
-        "failed_attempts": line.failed_attempts,
+        "created_at": iso_time(row.created_at),
     }
 
 
@@ -209,8 +160,8 @@ async def run_detail_view(session: AsyncSession, *, run: RunRow) -> dict[str, An
         **run_summary_view(run),
         "conversation": conversation_view(run.message_history),
         "tool_calls": [tool_call_view(c) for c in calls],
-        "approvals": [approval_view(a) for a in approvals],
+        "approvals": [ApprovalView.of(a).model_dump() for a in approvals],
         "ledger": [ledger_view(r) for r in ledger],
-        "cost_usd": _money(sum(priced, start=Decimal(0))) if priced else None,
+        "cost_usd": money_text(sum(priced, start=Decimal(0))) if priced else None,
         "unpriced_requests": len(answered) - len(priced),
     }

@@ -517,9 +517,9 @@ SECTIONS: tuple[Section, ...] = (
         ),
     ),
     Section("ledger", "ledger row (LedgerWriter.record)", 2, LedgerWriter, "record"),
-    Section("price", "price lookup (price_response)", 3, signoff.agent.ledger, "price_response"),
+    Section("price", "price lookup (price_response)", 3, signoff.agent.ledger_capability, "price_response"),
     Section("checkpoint", "checkpoint: history + UPDATE runs (Runner._checkpoint)", 2, Runner, "_checkpoint"),
-    Section("dump", "history JSON dump (runner._dump, all callers)", 3, signoff.agent.runner, "_dump"),
+    Section("dump", "history JSON dump (dump_history, all callers)", 3, signoff.agent.runner, "dump_history"),
     Section("end", "finish: UPDATE runs (run_store.finish_run, query only)", 2, signoff.agent.store.runs, "finish_run"),
     Section(
         "drive_rest",

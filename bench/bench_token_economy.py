@@ -43,7 +43,7 @@ from sqlalchemy import select
 
 from signoff.agent.models import CacheTtl, ClaudeOptions, claude_model
 from signoff.agent.prices import TokenRates, token_rates
-from signoff.agent.runner import RunnerSettings
+from signoff.agent.runs import RunnerSettings
 from signoff.agent.runtime import build_runtime, prepare_database
 from signoff.agent.store.engine import create_engine
 from signoff.agent.store.tables import LedgerRow

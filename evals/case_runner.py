@@ -30,7 +30,7 @@ from pydantic_ai.models import Model
 from signoff.agent.approvals import ApprovalAlreadyDecided, ApprovalRefused, ApprovalService
 from signoff.agent.ledger import LedgerWriter
 from signoff.agent.records import LedgerTotals, ledger_totals
-from signoff.agent.runner import RunOutcome
+from signoff.agent.runs import RunOutcome
 from signoff.agent.runtime import build_runtime, prepare_database
 from signoff.agent.store import approvals as approval_store
 from signoff.agent.store import audit as audit_store

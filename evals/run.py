@@ -155,7 +155,7 @@ def resolve_prompt(
     ref: str, *, registry: PromptRegistry | None = None, packs: Sequence[ToolPack] = ()
 ) -> PromptTemplate:
     """The prompt `NAME@VERSION` (or `NAME@LABEL`) names, from `registry` (default: the prompts folder of
-    the pack that ships it, else Signoff's packaged prompts)."""
+    the enabled pack in `packs` that ships it)."""
     if "@" not in ref:
         raise EvalInputError(f"{ref!r} is not NAME@VERSION (for example sales_agent@1)")
     try:

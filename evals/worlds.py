@@ -11,15 +11,21 @@ when `evals.catalog` imports them, before any dataset is read.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
+from typing import Protocol
 
 from signoff.agent.store.engine import SessionFactory
 from signoff.evals.registry import NamedRegistry, UnknownEntryError
 
 __all__ = ["UnknownWorldError", "WorldSeeder", "known_worlds", "register_world", "world_seeder"]
 
-WorldSeeder = Callable[[SessionFactory], Awaitable[None]]
-"""Creates a world's records in a migrated database; run once per case, before the task starts."""
+
+class WorldSeeder(Protocol):
+    """Creates a world's records in a migrated database; run once per case, before the task starts.
+
+    Any `async def seed(session_factory) -> None` is one."""
+
+    def __call__(self, session_factory: SessionFactory, /) -> Awaitable[None]: ...
 
 
 class UnknownWorldError(UnknownEntryError):

@@ -12,8 +12,6 @@ from signoff.prompts.registry import (
     PromptRef,
     PromptRegistry,
     PromptTemplate,
-    list_prompts,
-    load_prompt,
     parse_prompt_ref,
 )
 
@@ -28,7 +26,5 @@ __all__ = [
     "PromptRegistry",
     "PromptTemplate",
     "ReleasedPromptChanged",
-    "list_prompts",
-    "load_prompt",
     "parse_prompt_ref",
 ]

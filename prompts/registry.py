@@ -7,14 +7,14 @@ to `render`: untrusted text travels in messages, as data.
 
 A `PromptRegistry` is one prompts directory: its templates, `labels.toml` (label pointers and their
 history, `prompts.labels`) and `released.toml` (the pinned hash of each released version, `prompts.pins`).
-The module-level `load_prompt` and `list_prompts` use the directory shipped with this package; tests and
-tools that move labels use a registry on a copy.
+Prompts belong to whoever ships them: each tool pack has its own directory (`ToolPack.prompt_dir`), and
+the core ships none.
 """
 
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -28,19 +28,13 @@ from signoff.prompts.pins import RELEASED_FILE_NAME, check_pin, read_pins
 
 __all__ = [
     "DEFAULT_LABEL",
-    "PROMPTS_DIR",
-    "TEMPLATES_DIR",
     "PromptListing",
     "PromptRef",
     "PromptRegistry",
     "PromptTemplate",
-    "list_prompts",
-    "load_prompt",
     "parse_prompt_ref",
 ]
 
-PROMPTS_DIR = Path(__file__).parent
-TEMPLATES_DIR = PROMPTS_DIR / "templates"
 DEFAULT_LABEL = "production"
 
 
@@ -114,7 +108,7 @@ class PromptListing:
 class PromptRegistry:
     """One prompts directory: `templates/`, `labels.toml` and `released.toml` under `root`."""
 
-    root: Path = field(default=PROMPTS_DIR)
+    root: Path
 
     @property
     def templates_dir(self) -> Path:
@@ -198,24 +192,15 @@ class PromptRegistry:
     def list(self) -> list[PromptListing]:
         """Every prompt under `templates/`, by name, with its versions and labels."""
         book = self.labels()
-        return [
-            PromptListing(
-                name=directory.name,
-                versions=tuple(self.versions_of(directory.name)),
-                labels=book.labels_of(directory.name),
-            )
-            for directory in sorted(path for path in self.templates_dir.iterdir() if path.is_dir())
-        ]
-
-
-_PACKAGED = PromptRegistry()
-
-
-def load_prompt(name: str, *, version: str | None = None, label: str = DEFAULT_LABEL) -> PromptTemplate:
-    """A prompt of the packaged registry by pinned version, or by label (default `production`)."""
-    return _PACKAGED.load(name, version=version, label=label)
-
-
-def list_prompts() -> list[PromptListing]:
-    """Every prompt of the packaged registry, by name, each version loaded (and so checked)."""
-    return _PACKAGED.list()
+        return (
+            [
+                PromptListing(
+                    name=directory.name,
+                    versions=tuple(self.versions_of(directory.name)),
+                    labels=book.labels_of(directory.name),
+                )
+                for directory in sorted(path for path in self.templates_dir.iterdir() if path.is_dir())
+            ]
+            if self.templates_dir.is_dir()
+            else []
+        )

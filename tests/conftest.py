@@ -15,7 +15,7 @@ from pydantic_ai.models import Model
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from signoff.agent.runner import RunnerSettings
+from signoff.agent.runs import RunnerSettings
 from signoff.agent.runtime import Runtime, build_runtime
 from signoff.agent.store.engine import SessionFactory, create_engine, create_session_factory
 from signoff.agent.store.migrate import upgrade_database

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
+from typing import Any
 
 from pydantic_ai.messages import ModelMessage, ModelResponse
 from sqlalchemy import MetaData
@@ -108,11 +109,16 @@ class ToolPack:
     - `metadata` holds the pack's tables (names start with `<name>_`); `migrations` is the
       folder of alembic revision files that create them, applied by the same upgrade as the core's and
       recorded in the version table `alembic_version_<name>`. A pack with tables must ship migrations.
-    - `prompt` names the prompt template its agent runs with by default (templates live in
-      `signoff/prompts/templates/<prompt>/` or in `prompt_dir`).
+    - `prompt` names the prompt template its agent runs with by default; `prompt_dir` is the pack's
+      prompts folder (`templates/<prompt>/v<N>.j2`, `labels.toml`, `released.toml`).
     - `eval_modules` are imported by the evaluation runner: they register the pack's suites and worlds.
     - `datasets` is the folder of the pack's evaluation datasets (YAML).
     - `offline_script` lets the offline model (no Claude key) do the pack's `demo_tasks`.
+    - `routes` builds the pack's HTTP routes, a FastAPI `APIRouter` that `signoff serve` mounts beside the
+      core's (a path the core or another pack already serves is refused, naming the pack). Its handlers
+      reach the runtime with `signoff.api.deps.RuntimeDep` (then `runtime.pack_tools(<name>)`) and check
+      roles with `RequesterDep`, `ApproverDep` or `AdminDep`. The tools layer does not depend on FastAPI,
+      so the type here is `Any`.
     """
 
     name: str
@@ -126,6 +132,7 @@ class ToolPack:
     datasets: Path | None = None
     offline_script: OfflineScript | None = None
     demo_tasks: tuple[str, ...] = ()
+    routes: Callable[[], Any] | None = None
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier() or self.name != self.name.lower():
@@ -138,6 +145,10 @@ class ToolPack:
         foreign = sorted(table for table in tables if not table.startswith(prefix))
         if foreign:
             raise PackLoadError(self.name, f"its table names must start with {prefix!r}: {', '.join(foreign)}")
+        if self.prompt is not None and self.prompt_dir is None:
+            raise PackLoadError(self.name, f"it names the prompt {self.prompt!r} but no prompt_dir to load it from")
+        if self.prompt_dir is not None and not self.prompt_dir.is_dir():
+            raise PackLoadError(self.name, f"its prompts folder {str(self.prompt_dir)!r} does not exist")
         if self.migrations is not None and not self.migrations.is_dir():
             raise PackLoadError(self.name, f"its migrations folder {str(self.migrations)!r} does not exist")
 

@@ -15,7 +15,6 @@ from signoff.agent.store.tables import APPROVAL_STATES, ApprovalState
 from signoff.api.deps import ApproverDep, BackgroundDep, RuntimeDep
 from signoff.api.errors import ApiError, error_responses
 from signoff.api.schemas import ApprovalDecisionRequest, ApprovalPage, ApprovalView
-from signoff.api.views import approval_view
 
 router = APIRouter(prefix="/v1/approvals", tags=["approvals"], responses=error_responses(401, 403, 422, 429))
 
@@ -65,13 +64,13 @@ async def list_approvals(
         )
     page = rows[:limit]
     next_cursor = _encode_cursor(page[-1].created_at, page[-1].approval_id) if len(rows) > limit else None
-    return ApprovalPage(items=[ApprovalView(**approval_view(row)) for row in page], next_cursor=next_cursor)
+    return ApprovalPage(items=[ApprovalView.of(row) for row in page], next_cursor=next_cursor)
 
 
 @router.get("/{approval_id}", response_model=ApprovalView, responses=error_responses(404))
 async def get_approval(approval_id: str, principal: ApproverDep, runtime: RuntimeDep) -> ApprovalView:
     """One approval."""
-    return ApprovalView(**approval_view(await runtime.approvals.get(approval_id)))
+    return ApprovalView.of(await runtime.approvals.get(approval_id))
 
 
 @router.post("/{approval_id}/decision", response_model=ApprovalView, responses=error_responses(400, 404, 409, 413))
@@ -96,7 +95,7 @@ async def decide(
             raise ApiError(422, "invalid_request", "edited_args only go with an approval")
         row = await runtime.approvals.deny(approval_id, decided_by=principal.name, reason=body.note or "")
     background.resume(row.run_id)
-    return ApprovalView(**approval_view(row))
+    return ApprovalView.of(row)
 
 
 __all__ = ["APPROVAL_STATES", "router"]

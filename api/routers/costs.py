@@ -12,7 +12,6 @@ from signoff.agent.costs import CostGrouping, CostLine, cost_report
 from signoff.api.deps import AdminDep, RuntimeDep
 from signoff.api.errors import ApiError, error_responses
 from signoff.api.schemas import CostLineView, CostReport
-from signoff.api.views import cost_line_view
 
 router = APIRouter(prefix="/v1/costs", tags=["costs"], responses=error_responses(401, 403, 422, 429))
 
@@ -71,7 +70,7 @@ async def get_costs(
             "group_by": group_by,
             "from": None if since is None else since.isoformat(),
             "to": None if until is None else until.isoformat(),
-            "lines": [CostLineView(**cost_line_view(line)) for line in lines],
-            "total": CostLineView(**cost_line_view(_total(lines))),
+            "lines": [CostLineView.of(line) for line in lines],
+            "total": CostLineView.of(_total(lines)),
         }
     )

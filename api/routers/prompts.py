@@ -4,17 +4,22 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from signoff.api.deps import PrincipalDep
+from signoff.agent.runtime import prompt_registries
+from signoff.api.deps import PrincipalDep, RuntimeDep
 from signoff.api.errors import error_responses
 from signoff.api.schemas import PromptList, PromptVersionView, PromptView
-from signoff.prompts import list_prompts
 
 router = APIRouter(prefix="/v1/prompts", tags=["prompts"], responses=error_responses(401, 429))
 
 
 @router.get("", response_model=PromptList)
-async def get_prompts(principal: PrincipalDep) -> PromptList:
-    """Every prompt by name, its versions oldest first, and the version each label points at."""
+async def get_prompts(principal: PrincipalDep, runtime: RuntimeDep) -> PromptList:
+    """Every prompt of the enabled packs by name, its versions oldest first, and the version each label points at."""
+    listings = [
+        listing
+        for _pack, registry in prompt_registries([loaded.pack for loaded in runtime.packs])
+        for listing in registry.list()
+    ]
     return PromptList(
         prompts=[
             PromptView(
@@ -31,6 +36,6 @@ async def get_prompts(principal: PrincipalDep) -> PromptList:
                     for prompt in listing.versions
                 ],
             )
-            for listing in list_prompts()
+            for listing in listings
         ]
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from signoff.agent.runner import RunNotFound
+from signoff.agent.runs import RunNotFound
 from signoff.agent.store import runs as run_store
 from signoff.agent.store.tables import RunRow
 from signoff.api.deps import PrincipalDep, RuntimeDep

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Response
 
-from signoff.agent.runner import ConversationNotFound
+from signoff.agent.runs import ConversationNotFound
 from signoff.agent.store import runs as run_store
 from signoff.agent.store.tables import RunRow
 from signoff.api.deps import BackgroundDep, RequesterDep, RuntimeDep

@@ -233,7 +233,7 @@ async def test_expired_approval_is_reported_as_expired_not_denied(
 ) -> None:
     from datetime import timedelta
 
-    from signoff.agent.runner import RunnerSettings
+    from signoff.agent.runs import RunnerSettings
 
     told: list[str] = []
 

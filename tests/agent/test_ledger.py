@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from signoff.agent.costs import cost_report
 from signoff.agent.ledger import LedgerWriter
-from signoff.agent.runner import RunnerSettings
+from signoff.agent.runs import RunnerSettings
 from signoff.agent.store import runs as run_store
 from signoff.agent.store.engine import SessionFactory, create_engine, create_session_factory
 from signoff.agent.store.tables import LedgerRow

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from pydantic_ai.messages import ModelMessage, ModelResponse
 
-from signoff.agent.runner import RunnerSettings
+from signoff.agent.runs import RunnerSettings
 from signoff.agent.store import approvals as approval_store
 from signoff.agent.store.engine import SessionFactory
 from signoff.tools.sales import Crm, offline_providers

@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from signoff.agent.store import runs as run_store
 from signoff.agent.store.engine import SessionFactory
-from signoff.prompts import load_prompt
+from signoff.tools.sales.prompt_dir import SALES_PROMPTS
 from tests.agent.helpers import contacts, crm_contact_count
 from tests.conftest import RuntimeFactory
 from tests.support.clock import FakeClock
@@ -20,7 +20,7 @@ async def test_a_run_whose_prompt_cannot_be_loaded_fails_instead_of_staying_runn
 ) -> None:
     # A worker on a newer deploy starts runs with prompt version 99; a worker without that version
     # (an older deploy still running, or a rollback) is the one that resumes them.
-    newer_prompt = replace(load_prompt("sales_agent"), version="99", content_hash="sha256:" + "ab" * 32)
+    newer_prompt = replace(SALES_PROMPTS.load("sales_agent"), version="99", content_hash="sha256:" + "ab" * 32)
     turns = [[call("sync_contacts_to_crm", {"contacts": contacts(2)}, "sync-2")], [text("done")]]
     newer = make_runtime(ScriptedModel(turns).model, prompt=newer_prompt)
     older = make_runtime(ScriptedModel(turns).model)

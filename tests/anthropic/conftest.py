@@ -14,7 +14,7 @@ from pydantic_ai import models
 from pydantic_ai.models.anthropic import AnthropicModel
 
 from signoff.agent.models import ClaudeOptions, ModelPurpose, ModelRoutes, build_model_routes
-from signoff.agent.runner import DEFAULT_STREAM_RESTARTS, RunnerSettings
+from signoff.agent.runs import DEFAULT_STREAM_RESTARTS, RunnerSettings
 from signoff.agent.runtime import Runtime
 from signoff.agent.telemetry import configure_telemetry
 from signoff.api.dev.anthropic_double import MessagesDouble

@@ -27,12 +27,12 @@ from signoff.agent.store.tables import LedgerRow, ToolCallRow
 from signoff.api.dev.anthropic_double import Fault, MessagesDouble, RecordedExchange, Reply, ToolUse
 from signoff.api.runtime import select_model_routes
 from signoff.api.settings import Settings
-from signoff.prompts import PromptRegistry
 from signoff.prompts.pins import read_pins
 from signoff.tools.context import PromptRef, RunDeps
 from signoff.tools.sales import providers_of
 from signoff.tools.sales.classification import load_classifier_prompt
 from signoff.tools.sales.offline import OfflineOutreach
+from signoff.tools.sales.prompt_dir import SALES_PROMPTS
 from tests.anthropic.conftest import HAIKU, SONNET, TEST_API_KEY, ClaudeRuntimeFactory, ServeDouble
 from tests.anthropic.support import IGNORE_SONNET_DEPRECATION, hand_priced, ledger_tokens, reported_tokens
 from tests.support.cli import Signoff, cli_env
@@ -158,7 +158,7 @@ async def test_the_classification_call_goes_to_haiku_and_planning_to_sonnet_each
         start=Decimal(0),
     )
     # Planning rows record the run's prompt; the classification row the classifier's, at its pinned hash.
-    pins = read_pins(PromptRegistry().released_file)
+    pins = read_pins(SALES_PROMPTS.released_file)
     assert [(row.purpose, row.prompt_name, row.prompt_version, row.prompt_hash) for row in rows] == [
         ("planning", "sales_agent", "1", pins["sales_agent@1"]),
         ("classification", "reply_classifier", "1", pins["reply_classifier@1"]),
@@ -237,7 +237,7 @@ async def test_a_failed_classification_attempt_is_recorded_under_the_classifier_
     await runtime.registry.require("classify_replies").function(context, campaign_id=CAMPAIGN)
 
     assert [exchange.status for exchange in served.double.message_exchanges] == [529, 200]
-    pinned = read_pins(PromptRegistry().released_file)["reply_classifier@1"]
+    pinned = read_pins(SALES_PROMPTS.released_file)["reply_classifier@1"]
     rows = await _ledger(session_factory, run.run_id)
     # The failed attempt is recorded before any response, and names the classifier's prompt, not the run's.
     assert [

@@ -26,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from signoff.agent.store.engine import SessionFactory
 from signoff.agent.store.tables import LedgerRow
 from signoff.api.event_stream import RETRY_MILLISECONDS, StreamTiming, run_event_stream, sse_frame
-from signoff.prompts.registry import TEMPLATES_DIR
+from signoff.tools.sales.prompt_dir import SALES_PROMPTS
 from tests.api.http_support import DEMO, WAIT_SECONDS, Api, api_settings, running_api
 
 
@@ -378,7 +378,7 @@ async def test_prompts_list_versions_hashes_and_labels(api: Api) -> None:
     sales = prompts["sales_agent"]
     assert sales["labels"]["production"] == "1"
     version_1 = next(v for v in sales["versions"] if v["version"] == "1")
-    file_hash = hashlib.sha256((TEMPLATES_DIR / "sales_agent" / "v1.j2").read_bytes()).hexdigest()
+    file_hash = hashlib.sha256((SALES_PROMPTS.templates_dir / "sales_agent" / "v1.j2").read_bytes()).hexdigest()
     assert version_1["content_hash"] == f"sha256:{file_hash}"
     assert "production" in version_1["labels"]
     assert version_1["model"].startswith("anthropic:") and version_1["description"]

@@ -10,7 +10,7 @@ from pydantic_ai.models.anthropic import AnthropicModel
 from pydantic_ai.models.function import FunctionModel
 
 from signoff.agent.offline_model import OFFLINE_MODEL_NAME
-from signoff.agent.runner import DEFAULT_STREAM_RESTARTS
+from signoff.agent.runs import DEFAULT_STREAM_RESTARTS
 from signoff.api.runtime import select_model
 from signoff.api.settings import Settings
 

@@ -16,10 +16,10 @@ from signoff.evals.run import EvalResult, resolve_prompt, run_evaluation
 from signoff.policies import PolicyConfig, PolicyEngine, build_policy_engine
 from signoff.policies.config import ToolPolicyConfig
 from tests.agent.helpers import contacts
-from tests.evals.support import choice, dataset_of
+from tests.evals.support import SALES_PACKS, choice, dataset_of
 from tests.support.scripted import ScriptedModel, call, text
 
-PROMPT = resolve_prompt("sales_agent@1")
+PROMPT = resolve_prompt("sales_agent@1", packs=SALES_PACKS)
 TWO = contacts(2)
 
 

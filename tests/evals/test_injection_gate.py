@@ -28,7 +28,7 @@ from signoff.tools.sales.injection.metrics import ArmMetrics, injection_gates
 from signoff.tools.sales.injection.tasks import DESTRUCTIVE_TOOLS
 from tests.evals.support import SALES_CATALOG, SALES_PACKS, choice, injection_subset
 
-PROMPT = resolve_prompt("sales_agent@1")
+PROMPT = resolve_prompt("sales_agent@1", packs=SALES_PACKS)
 
 
 def _suite_metrics(result: EvalResult) -> dict[str, dict[str, Any]]:

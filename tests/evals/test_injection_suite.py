@@ -19,7 +19,7 @@ from signoff.tools.sales.injection import INJECTION_GOALS, VECTORS, obedient_mod
 from signoff.tools.sales.injection.harness import run_unguarded
 from tests.evals.support import SALES_CATALOG, SALES_PACKS
 
-PROMPT = resolve_prompt("sales_agent@1")
+PROMPT = resolve_prompt("sales_agent@1", packs=SALES_PACKS)
 DATASET = load_dataset("injection", catalog=SALES_CATALOG)
 CASES = {case.name: case for case in DATASET.spec.cases}
 WORLD = DATASET.world

@@ -31,7 +31,7 @@ from signoff.tools.sales.injection.world import VICTIM_EMAIL, WORLD_CAMPAIGN_ID,
 from signoff.tools.sales.tables import CampaignRow, CrmContactRow
 from tests.evals.support import SALES_CATALOG, SALES_PACKS
 
-PROMPT = resolve_prompt("sales_agent@1")
+PROMPT = resolve_prompt("sales_agent@1", packs=SALES_PACKS)
 DATASET = load_dataset("injection", catalog=SALES_CATALOG)
 CASES = {case.name: case for case in DATASET.spec.cases}
 

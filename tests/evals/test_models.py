@@ -29,7 +29,7 @@ from tests.agent.helpers import contacts
 from tests.evals.support import SALES_CATALOG, SALES_PACKS
 from tests.support.scripted import ScriptedModel, call, text
 
-PROMPT = resolve_prompt("sales_agent@1")
+PROMPT = resolve_prompt("sales_agent@1", packs=SALES_PACKS)
 CASE = CaseSpec.model_validate(
     {
         "name": "record-me",
@@ -87,7 +87,7 @@ async def test_a_request_never_recorded_fails_the_run_clearly(tmp_path: Path, po
     assert done.status == "completed"
 
     # Another prompt version: its instructions are part of the request, so nothing matches.
-    other_prompt = resolve_prompt("sales_agent@2")
+    other_prompt = resolve_prompt("sales_agent@2", packs=SALES_PACKS)
     replayed = await run_case(
         CASE,
         model=resolve_model(f"replay:{recording}").build(),

@@ -34,7 +34,7 @@ from tests.support.cli import Signoff
 pytestmark = IGNORE_SONNET_DEPRECATION
 
 SONNET = "anthropic:claude-sonnet-4-5"
-PROMPT = resolve_prompt("sales_agent@1")
+PROMPT = resolve_prompt("sales_agent@1", packs=SALES_PACKS)
 # Any non-empty key: the double checks that one is sent, not which.
 TEST_API_KEY = "test"
 ANSWER = "Looked up person0 and synced 2 contacts to the CRM."

@@ -14,7 +14,7 @@ from tests.evals.support import SALES_CATALOG, SALES_PACKS
 async def test_sales_basics_pass_offline(policy: PolicyEngine) -> None:
     result = await run_evaluation(
         load_dataset("sales_basics", catalog=SALES_CATALOG),
-        prompt=resolve_prompt("sales_agent@1"),
+        prompt=resolve_prompt("sales_agent@1", packs=SALES_PACKS),
         model=resolve_model("offline", packs=SALES_PACKS),
         policy=policy,
         config=EvalConfig(concurrency=6),

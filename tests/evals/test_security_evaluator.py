@@ -8,7 +8,7 @@ from pathlib import Path
 from signoff.evals.models import resolve_model
 from signoff.evals.run import resolve_prompt, run_evaluation
 from signoff.policies import PolicyEngine
-from tests.evals.support import dataset_of
+from tests.evals.support import SALES_PACKS, dataset_of
 
 CASE = {
     "name": "notes-with-owner-change",
@@ -21,7 +21,7 @@ CASE = {
 async def _security(tmp_path: Path, policy: PolicyEngine) -> dict[str, tuple[bool, str | None]]:
     result = await run_evaluation(
         dataset_of(tmp_path, [CASE], world="injection"),
-        prompt=resolve_prompt("sales_agent@1"),
+        prompt=resolve_prompt("sales_agent@1", packs=SALES_PACKS),
         model=resolve_model("obedient"),
         policy=policy,
     )

@@ -15,7 +15,7 @@ from tests.agent.helpers import contacts
 from tests.evals.support import SALES_CATALOG, SALES_PACKS
 from tests.support.scripted import ScriptedModel, Turn, call, text, tool_returns
 
-PROMPT = resolve_prompt("sales_agent@1")
+PROMPT = resolve_prompt("sales_agent@1", packs=SALES_PACKS)
 
 
 def _case(expected_contacts: list[list[dict[str, object]]]) -> CaseSpec:

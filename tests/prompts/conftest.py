@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from signoff.prompts import PromptRegistry
-from signoff.prompts.registry import PROMPTS_DIR
+from signoff.tools.sales.prompt_dir import SALES_PROMPTS_DIR as PROMPTS_DIR
 from tests.prompts.cli_support import PromptsCli
 from tests.support.cli import Signoff
 

@@ -12,12 +12,13 @@ from inline_snapshot import snapshot
 
 from signoff.prompts import LabelError, PromptRegistry
 from signoff.prompts.labels import LabelMove, move_label, read_labels
+from signoff.tools.sales.prompt_dir import SALES_PROMPTS
 
 WHEN = datetime(2026, 11, 28, 10, 30, tzinfo=UTC)
 
 
 def test_the_repo_labels_file_is_consistent_with_its_history() -> None:
-    book = PromptRegistry().labels()
+    book = SALES_PROMPTS.labels()
     assert book.labels_of("sales_agent") == {"production": "1", "staging": "1"}
     assert book.labels_of("reply_classifier") == {"production": "1", "staging": "1"}
     assert all(move.moved_by and move.moved_at.tzinfo is not None for move in book.history)

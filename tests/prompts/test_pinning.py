@@ -8,11 +8,12 @@ import re
 import pytest
 from inline_snapshot import snapshot
 
-from signoff.prompts import PromptError, PromptRegistry, ReleasedPromptChanged, load_prompt
+from signoff.prompts import PromptError, PromptRegistry, ReleasedPromptChanged
 from signoff.prompts.pins import pin_release, read_pins
+from signoff.tools.sales.prompt_dir import SALES_PROMPTS
 from tests.prompts.conftest import write_version
 
-SHIPPED = PromptRegistry()
+SHIPPED = SALES_PROMPTS
 
 
 def test_every_released_file_in_the_repo_matches_its_pin() -> None:
@@ -37,7 +38,7 @@ def test_every_labelled_version_in_the_repo_is_released() -> None:
 
 
 def test_the_production_prompt_stays_on_version_1() -> None:
-    prompt = load_prompt("sales_agent")
+    prompt = SALES_PROMPTS.load("sales_agent")
     assert (prompt.version, prompt.label) == ("1", "production")
     assert prompt.content_hash == snapshot("sha256:0c7d405107f1815e28a41fd081e5f9b52bf042b3f85161af9b1482c674a552d6")
 

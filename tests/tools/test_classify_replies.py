@@ -36,6 +36,7 @@ from signoff.tools.sales import build_sales_tools, providers_of
 from signoff.tools.sales.classification import CLASSIFY_MAX_REPLIES, ReplyClassification, load_classifier_prompt
 from signoff.tools.sales.demo_model import sales_offline_model
 from signoff.tools.sales.offline import OfflineOutreach
+from signoff.tools.sales.prompt_dir import SALES_PROMPTS
 from tests.conftest import RuntimeFactory
 from tests.tools.sales_support import MovableClock, call_spec, run_deps
 
@@ -114,7 +115,7 @@ async def _ledger_prompts(session_factory: SessionFactory) -> list[tuple[int, st
 
 def _pinned(ref: str) -> str:
     """The hash `released.toml` pins for `ref`, read from the file itself, not through the registry."""
-    return read_pins(PromptRegistry().released_file)[ref]
+    return read_pins(SALES_PROMPTS.released_file)[ref]
 
 
 def _classify_spec(runtime: Runtime) -> ToolSpec:
@@ -368,7 +369,7 @@ async def test_a_tool_build_sends_and_records_the_prompt_version_it_was_built_wi
 
     # A draft v2 in a copy of the prompts directory: the shipped files are never touched.
     registry = PromptRegistry(root=tmp_path / "prompts")
-    shutil.copytree(PromptRegistry().root, registry.root, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    shutil.copytree(SALES_PROMPTS.root, registry.root, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
     draft = registry.templates_dir / "reply_classifier" / "v2.j2"
     draft.write_text(
         "---\nname: reply_classifier\nversion: 2\ndescription: A draft.\nmodel: anthropic:claude-haiku-4-5\n---\n"

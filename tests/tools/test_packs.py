@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from importlib.metadata import EntryPoint
 from pathlib import Path
 from typing import Any
@@ -211,3 +212,15 @@ def test_serve_refuses_a_bad_configuration_with_one_line_before_starting(signoff
     assert signoff.with_env(SIGNOFF_PACK_OPTIONS='{"sals": {"key": "x"}}').error("tools") == (
         "pack options name 'sals', not enabled packs (sales)"
     )
+
+
+def test_signoff_packs_lists_a_broken_pack_with_its_error_and_exits_1(signoff: Signoff) -> None:
+    result = signoff.with_env(SIGNOFF_PACKS="sales,helpdesk").invoke("packs", "--json")
+    assert result.exit_code == 1
+    views = {view["name"]: view for view in json.loads(result.stdout)}
+    assert views["helpdesk"]["entry_point"] is None and views["helpdesk"]["enabled"] is True
+    assert views["helpdesk"]["error"].startswith("not installed")
+    assert views["sales"]["entry_point"] == "signoff.tools.sales.plugin:sales_pack"  # still listed
+    assert result.stderr.strip().startswith("Error: tool pack 'helpdesk': not installed")
+    human = signoff.with_env(SIGNOFF_PACKS="helpdesk").invoke("packs")
+    assert "helpdesk  (not installed)  BROKEN: not installed" in human.stdout

@@ -4,7 +4,7 @@ and the check that every reply got exactly one label.
 `classify_replies` (tools/sales/pack.py) sends a campaign's replies to the model routed for
 `classification` in one call. Replies are outside data that anyone may write, so they travel only in
 the call's user content, as a JSON block introduced as data (the way `agent/framing.py` frames a task's
-context). The instructions are the `reply_classifier` prompt (prompts/templates/reply_classifier/),
+context). The instructions are the `reply_classifier` prompt (tools/sales/prompts/templates/reply_classifier/),
 rendered with no values: byte-identical whatever the replies say.
 """
 
@@ -19,6 +19,7 @@ from pydantic_ai.exceptions import ModelRetry
 
 from signoff.prompts import DEFAULT_LABEL, PromptRegistry, PromptTemplate
 from signoff.tools.sales.models import Reply
+from signoff.tools.sales.prompt_dir import SALES_PROMPTS
 
 __all__ = [
     "CLASSIFIER_PROMPT_NAME",
@@ -46,7 +47,7 @@ CLASSIFY_BODY_CHARS = 2_000
 # One short sentence: the reason is for a person skimming the list, not an essay.
 _REASON_MAX_CHARS = 500
 
-# The classifier's instructions are a versioned prompt, `prompts/templates/reply_classifier/v<N>.j2`:
+# The classifier's instructions are a versioned prompt, `tools/sales/prompts/templates/reply_classifier/v<N>.j2`:
 # its ledger rows then name the version and hash that caused them, and a change is a new version.
 CLASSIFIER_PROMPT_NAME = "reply_classifier"
 
@@ -54,10 +55,10 @@ CLASSIFIER_PROMPT_NAME = "reply_classifier"
 def load_classifier_prompt(*, label: str = DEFAULT_LABEL, registry: PromptRegistry | None = None) -> PromptTemplate:
     """The reply classifier's prompt that `label` points at (default `production`), checked against its pin.
 
-    `registry` defaults to the prompts shipped with the package. A missing label or a released file that
+    `registry` defaults to the sales pack's own prompts. A missing label or a released file that
     changed raises `PromptError`, so a runtime with a bad classifier prompt does not start.
     """
-    return (registry or PromptRegistry()).load(CLASSIFIER_PROMPT_NAME, label=label)
+    return (registry or SALES_PROMPTS).load(CLASSIFIER_PROMPT_NAME, label=label)
 
 
 _DATA_INTRODUCTION = (

@@ -16,6 +16,7 @@ from signoff.tools.packs import PackContext, PackTools, ToolPack
 from signoff.tools.sales.demo_model import DEMO_TASKS, sales_script
 from signoff.tools.sales.offline import offline_providers
 from signoff.tools.sales.pack import build_sales_tools
+from signoff.tools.sales.prompt_dir import SALES_PROMPTS_DIR
 from signoff.tools.sales.providers import SalesProviders
 from signoff.tools.sales.tables import sales_metadata
 
@@ -61,6 +62,7 @@ def sales_pack(
         metadata=sales_metadata,
         migrations=_MIGRATIONS,
         prompt=SALES_PROMPT_NAME,
+        prompt_dir=SALES_PROMPTS_DIR,
         eval_modules=("signoff.tools.sales.injection",),
         datasets=_DATASETS,
         offline_script=sales_script,

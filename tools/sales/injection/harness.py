@@ -31,7 +31,8 @@ from pydantic_ai.models import Model
 from pydantic_ai.usage import UsageLimits
 
 from signoff.agent.framing import frame_task
-from signoff.agent.ledger import LedgerCapability, LedgerWriter
+from signoff.agent.ledger import LedgerWriter
+from signoff.agent.ledger_capability import LedgerCapability
 from signoff.agent.model_calls import ModelCalls
 from signoff.agent.models import ModelRoutes
 from signoff.agent.records import ledger_totals
