@@ -83,7 +83,8 @@ def test_the_wheel_has_one_top_level_name(wheel: Path) -> None:
         "signoff/py.typed",
         "signoff/agent/store/migrations/env.py",
         "signoff/policies/default_policy.toml",
-        "signoff/prompts/templates/sales_agent/v1.j2",
+        "signoff/tools/sales/prompts/templates/sales_agent/v1.j2",
+        "signoff/tools/sales/prompts/released.toml",
         "signoff/api/templates/inbox/base.html",
     ):
         assert needed in names
