@@ -14,7 +14,7 @@ safety metadata is a `ToolSafety` in its pydantic-ai metadata; a tool without on
 side effects (every call waits for a person), and pydantic-ai's `requires_approval=True` always waits.
 
 The guard opens its database lazily (migrating it on first use), so it can be built at import time, next
-to the agent. `signoff serve --guard module:attribute` serves the inbox for it and resumes its runs
+to the agent. `SIGNOFF_GUARD=module:attribute signoff serve` serves the inbox for it and resumes its runs
 there as soon as a person decides.
 """
 
@@ -97,15 +97,8 @@ class Guard(AbstractCapability[Any]):
         self._settings = settings or RunnerSettings()
         self._deps_factory = deps
         self._approvals = ApprovalService(decider=self._decider, clock=clock, allow_self_approval=allow_self_approval)
-        self._capability = GuardCapability(
-            writer=self._ledger,
-            max_run_cost_usd=self._settings.max_run_cost_usd,
-            clock=clock,
-            decider=self._decider,
-            approval_ttl=self._settings.approval_ttl,
-            execution_lease=self._settings.execution_lease,
-        )
         self._runner: Runner | None = None
+        self._capability: GuardCapability | None = None  # the runner's, once the guard guards an agent
         self._migrated = False
         self._migrating = asyncio.Lock()
 
@@ -137,6 +130,7 @@ class Guard(AbstractCapability[Any]):
             agent_has_guard=has_guard,
             deps_factory=self._deps_factory,
         )
+        self._capability = self._runner.guard_capability()
 
     def _describe_agent_tools(self, agent: Agent[Any, Any]) -> None:
         """Describe the agent's own function tools before its first run, so that bad metadata fails
@@ -162,26 +156,31 @@ class Guard(AbstractCapability[Any]):
         if self._policy_config is not None:
             self._policy_config.check_tools(registry)
 
-    # --- the capability: delegated to the guard's own ----------------------------------------------
+    # --- the capability: delegated to the runner's, the one the built-in agent carries too -------------
+
+    def _guard_capability(self) -> GuardCapability:
+        if self._capability is None:  # pydantic-ai binds a constructor capability before any run
+            raise RuntimeError("this Guard guards no agent yet")
+        return self._capability
 
     def get_wrapper_toolset(self, toolset: AbstractToolset[Any]) -> AbstractToolset[Any] | None:
-        return self._capability.get_wrapper_toolset(toolset)
+        return self._guard_capability().get_wrapper_toolset(toolset)
 
     async def before_run(self, ctx: RunContext[Any]) -> None:
-        await self._capability.before_run(ctx)
+        await self._guard_capability().before_run(ctx)
 
     async def before_model_request(
         self, ctx: RunContext[Any], request_context: ModelRequestContext
     ) -> ModelRequestContext:
-        return await self._capability.before_model_request(ctx, request_context)
+        return await self._guard_capability().before_model_request(ctx, request_context)
 
     async def wrap_model_request(
         self, ctx: RunContext[Any], *, request_context: ModelRequestContext, handler: WrapModelRequestHandler
     ) -> ModelResponse:
-        return await self._capability.wrap_model_request(ctx, request_context=request_context, handler=handler)
+        return await self._guard_capability().wrap_model_request(ctx, request_context=request_context, handler=handler)
 
     async def on_run_error(self, ctx: RunContext[Any], *, error: BaseException) -> AgentRunResult[Any]:
-        return await self._capability.on_run_error(ctx, error=error)
+        return await self._guard_capability().on_run_error(ctx, error=error)
 
     # --- driving runs ---------------------------------------------------------------------------
 
