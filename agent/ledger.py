@@ -85,6 +85,13 @@ class LedgerEntry:
         return json.dumps(fields, sort_keys=True)
 
     @classmethod
+    def from_row(cls, row: LedgerRow) -> LedgerEntry:
+        """The entry a stored ledger row holds (the row's columns are the entry's fields)."""
+        values = {name: getattr(row, name) for name in cls.__dataclass_fields__}
+        values["attempt_status"] = "failed" if row.attempt_status == "failed" else "succeeded"
+        return cls(**values)
+
+    @classmethod
     def from_json(cls, line: str) -> LedgerEntry:
         """Read one spool line back."""
         fields: dict[str, Any] = json.loads(line)

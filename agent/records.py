@@ -8,6 +8,7 @@ has an unknown cost (`None`), never a cost of 0 for the part nobody priced.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -35,6 +36,17 @@ class LedgerTotals:
     def cost_usd(self) -> Decimal | None:
         """The run's cost; None when some request had no known price (never 0 for unknown)."""
         return None if self.unpriced_requests else self.priced_cost_usd
+
+    @classmethod
+    def of(cls, entries: Iterable[LedgerEntry]) -> LedgerTotals:
+        """The totals of entries already read (failed attempts carry no tokens and count for nothing)."""
+        answered = [entry for entry in entries if entry.attempt_status == "succeeded"]
+        priced = [entry.cost_usd for entry in answered if entry.cost_usd is not None]
+        return cls(
+            requests=len(answered),
+            priced_cost_usd=sum(priced, start=Decimal(0)),
+            unpriced_requests=len(answered) - len(priced),
+        )
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -101,32 +113,7 @@ async def ledger_entries(session_factory: SessionFactory, run_id: str) -> list[L
                 select(LedgerRow).where(LedgerRow.run_id == run_id).order_by(LedgerRow.step, LedgerRow.ledger_id)
             )
         ).all()
-    return [
-        LedgerEntry(
-            run_id=row.run_id,
-            step=row.step,
-            purpose=row.purpose,
-            model_name=row.model_name,
-            provider_name=row.provider_name,
-            provider_request_id=row.provider_request_id,
-            input_tokens=row.input_tokens,
-            output_tokens=row.output_tokens,
-            cache_read_tokens=row.cache_read_tokens,
-            cache_write_tokens=row.cache_write_tokens,
-            cache_write_5m_tokens=row.cache_write_5m_tokens,
-            cache_write_1h_tokens=row.cache_write_1h_tokens,
-            cost_usd=row.cost_usd,
-            price_data_version=row.price_data_version,
-            attempt_status="failed" if row.attempt_status == "failed" else "succeeded",
-            error=row.error,
-            prompt_name=row.prompt_name,
-            prompt_version=row.prompt_version,
-            prompt_hash=row.prompt_hash,
-            latency_ms=row.latency_ms,
-            created_at=row.created_at,
-        )
-        for row in rows
-    ]
+    return [LedgerEntry.from_row(row) for row in rows]
 
 
 async def ledger_totals(ledger: LedgerWriter, session_factory: SessionFactory, run_id: str) -> LedgerTotals:

@@ -14,7 +14,6 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from decimal import Decimal
 from typing import Any, Literal
 
 import logfire
@@ -27,7 +26,7 @@ from pydantic_ai.messages import (
 from pydantic_ai.models import Model
 from pydantic_ai.tools import DeferredToolRequests, DeferredToolResults
 from pydantic_ai.usage import RunUsage, UsageLimits
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, select
 from sqlalchemy.exc import IntegrityError
 
 from signoff.agent.decider import CallDecider
@@ -57,9 +56,10 @@ from signoff.agent.runs import (
 )
 from signoff.agent.store import approvals as approval_store
 from signoff.agent.store import audit as audit_store
+from signoff.agent.store import recovery as recovery_store
 from signoff.agent.store import runs as run_store
 from signoff.agent.store.events import append_event
-from signoff.agent.store.tables import ApprovalRow, LedgerRow, RunRow, ToolCallRow
+from signoff.agent.store.tables import RunRow
 from signoff.agent.telemetry import redact_text
 from signoff.prompts import PromptError, PromptTemplate
 from signoff.tools.context import PromptRef, RunDeps
@@ -304,39 +304,10 @@ class Runner:
         """
         now = self.clock()
         async with self.session_factory.begin() as session:
-            stale = await approval_store.mark_stale_executions_unknown(session, now=now)
-            for approval in stale:
-                await audit_store.mark_call_of_approval(session, approval, status="unknown", error=approval.error)
-            await approval_store.expire_due(session, now=now)
-            orphaned = list(
-                (
-                    await session.execute(
-                        select(RunRow.run_id).where(
-                            RunRow.status == "running",
-                            (RunRow.lease_expires_at.is_(None)) | (RunRow.lease_expires_at <= now),
-                            self._driven_here(),
-                        )
-                    )
-                ).scalars()
-            )
-            # Only runs with nothing left to decide: a run waiting for a person is not recovery's business,
-            # and asking each of them in turn (a busy queue holds thousands) made start-up take minutes.
-            # NOT IN reads the pending approvals once; a correlated NOT EXISTS was planned on SQLite as a
-            # scan of all pending approvals per run.
-            undecided_runs = select(ApprovalRow.run_id).where(ApprovalRow.state == "pending")
-            waiting = list(
-                (
-                    await session.execute(
-                        select(RunRow.run_id).where(
-                            RunRow.status == "awaiting_approval",
-                            RunRow.run_id.not_in(undecided_runs),
-                            self._driven_here(),
-                        )
-                    )
-                ).scalars()
-            )
+            await recovery_store.settle_stale_calls(session, now=now)
+            stranded = await recovery_store.find_stranded_runs(session, now=now, driven_here=self._driven_here())
         outcomes: list[RunOutcome] = []
-        for run_id in orphaned:
+        for run_id in stranded.orphaned:
             async with self.session_factory.begin() as session:
                 claimed = await run_store.claim_stale_running(
                     session,
@@ -348,7 +319,7 @@ class Runner:
             if claimed:
                 logfire.warn("run {run_id} was abandoned by its worker; continuing it", run_id=run_id)
                 outcomes.append(await self._continue(run_id))
-        for run_id in waiting:
+        for run_id in stranded.resumable:
             try:
                 outcome = await self.resume(run_id)
             except Exception:  # one broken run must not keep the others waiting
@@ -377,18 +348,15 @@ class Runner:
         A call this worker was executing when it stopped may or may not have had its effect: it
         becomes `unknown`, never re-executed.
         """
-        now = self.clock()
-        message = "the server stopped while this call was running"
         async with self.session_factory.begin() as session:
-            for run_id in run_ids:
-                if not await run_store.release_lease(session, run_id=run_id, worker_id=self.worker_id, now=now):
-                    continue
-                for approval in await approval_store.list_approvals(session, states=["executing"], run_id=run_id):
-                    await approval_store.mark_stale_executions_unknown(
-                        session, now=now, approval_id=approval.approval_id, force=True, reason=message
-                    )
-                await audit_store.mark_running_calls_unknown(session, run_id=run_id, error=message)
-        logfire.info("released {count} runs for recovery", count=len(run_ids))
+            released = await recovery_store.release_runs(
+                session,
+                run_ids=run_ids,
+                worker_id=self.worker_id,
+                now=self.clock(),
+                reason="the server stopped while this call was running",
+            )
+        logfire.info("released {count} runs for recovery", count=released)
 
     async def outcome(self, run_id: str) -> RunOutcome:
         """The current state of a run, without touching it."""
@@ -644,28 +612,13 @@ class Runner:
 
     async def _deps_for(self, run: RunRow, prompt: PromptRef) -> RunDeps:
         async with self.session_factory() as session:
-            requests, cost = (
-                await session.execute(
-                    # Failed attempts share the step of the request they were attempts at: not a step of their own.
-                    select(func.count(), func.sum(LedgerRow.cost_usd)).where(
-                        LedgerRow.run_id == run.run_id, LedgerRow.attempt_status == "succeeded"
-                    )
-                )
-            ).one()
-            # Calls still awaiting approval are counted by pydantic-ai when they run on this resume.
-            tool_calls = (
-                await session.execute(
-                    select(func.count()).where(
-                        ToolCallRow.run_id == run.run_id, ToolCallRow.status != "awaiting_approval"
-                    )
-                )
-            ).scalar_one()
+            requests, cost, tool_calls = await run_store.progress_counts(session, run_id=run.run_id)
         return RunDeps(
             run_id=run.run_id,
             prompt=prompt,
-            model_requests=int(requests),
-            tool_calls=int(tool_calls),
-            model_cost_usd=cost or Decimal("0"),
+            model_requests=requests,
+            tool_calls=tool_calls,
+            model_cost_usd=cost,
             model_calls=self.model_calls,
         )
 
@@ -677,13 +630,10 @@ class Runner:
         Without `excluding_run_id` (a new follow-up being checked), the conversation must exist and
         have no run still in progress.
         """
-        query = select(RunRow).where(RunRow.conversation_id == conversation_id)
-        if excluding_run_id is not None:
-            query = query.where(RunRow.run_id != excluding_run_id)
         async with self.session_factory() as session:
-            latest = (
-                await session.execute(query.order_by(RunRow.created_at.desc(), RunRow.run_id.desc()).limit(1))
-            ).scalar_one_or_none()
+            latest = await run_store.latest_in_conversation(
+                session, conversation_id=conversation_id, excluding_run_id=excluding_run_id
+            )
         if latest is None:
             if excluding_run_id is not None:
                 return []  # the first run of its conversation

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from decimal import Decimal
 from typing import Any
 
 from pydantic_ai.messages import (
@@ -21,6 +20,8 @@ from pydantic_ai.messages import (
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from signoff.agent.ledger import LedgerEntry
+from signoff.agent.records import LedgerTotals
 from signoff.agent.store import approvals as approval_store
 from signoff.agent.store import audit as audit_store
 from signoff.agent.store.tables import LedgerRow, RunRow, ToolCallRow
@@ -77,8 +78,8 @@ def tool_call_view(row: ToolCallRow) -> dict[str, Any]:
     }
 
 
-def ledger_view(row: LedgerRow) -> dict[str, Any]:
-    """One ledger row."""
+def ledger_view(row: LedgerEntry) -> dict[str, Any]:
+    """One ledger entry (a model request attempt)."""
     return {
         "step": row.step,
         "model": row.model_name,
@@ -148,20 +149,18 @@ async def run_detail_view(session: AsyncSession, *, run: RunRow) -> dict[str, An
     """A run in full: conversation, tool calls with decisions, approvals, ledger rows and cost so far."""
     calls = await audit_store.list_tool_calls(session, run_id=run.run_id)
     approvals = await approval_store.list_approvals(session, run_id=run.run_id, limit=10_000)
-    ledger = list(
-        (
-            await session.execute(select(LedgerRow).where(LedgerRow.run_id == run.run_id).order_by(LedgerRow.step))
-        ).scalars()
+    rows = await session.scalars(
+        select(LedgerRow).where(LedgerRow.run_id == run.run_id).order_by(LedgerRow.step, LedgerRow.ledger_id)
     )
-    # Failed attempts cost nothing and are priced at 0; only answered requests can lack a price.
-    answered = [row for row in ledger if row.attempt_status != "failed"]
-    priced = [row.cost_usd for row in answered if row.cost_usd is not None]
+    ledger = [LedgerEntry.from_row(row) for row in rows]
+    totals = LedgerTotals.of(ledger)
     return {
         **run_summary_view(run),
         "conversation": conversation_view(run.message_history),
         "tool_calls": [tool_call_view(c) for c in calls],
         "approvals": [ApprovalView.of(a).model_dump() for a in approvals],
         "ledger": [ledger_view(r) for r in ledger],
-        "cost_usd": money_text(sum(priced, start=Decimal(0))) if priced else None,
-        "unpriced_requests": len(answered) - len(priced),
+        # The priced part when some requests are unpriced (their count says so): the run page shows both.
+        "cost_usd": money_text(totals.priced_cost_usd) if totals.requests > totals.unpriced_requests else None,
+        "unpriced_requests": totals.unpriced_requests,
     }

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from decimal import Decimal
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from signoff.agent.store.engine import rows_affected
-from signoff.agent.store.tables import RunRow, RunStatus
+from signoff.agent.store.tables import LedgerRow, RunRow, RunStatus, ToolCallRow
 
 __all__ = [
     "claim_for_resume",
@@ -17,8 +18,10 @@ __all__ = [
     "conversation_owner",
     "finish_run",
     "get_run",
+    "latest_in_conversation",
     "list_runs",
     "pause_run",
+    "progress_counts",
     "release_lease",
     "save_history",
 ]
@@ -155,3 +158,33 @@ async def finish_run(
         values["message_history"] = message_history
     result = await session.execute(update(RunRow).where(_owned(run_id, worker_id)).values(**values))
     return rows_affected(result) == 1
+
+
+async def latest_in_conversation(
+    session: AsyncSession, *, conversation_id: str, excluding_run_id: str | None = None
+) -> RunRow | None:
+    """The conversation's latest run (other than `excluding_run_id`), or None."""
+    query = select(RunRow).where(RunRow.conversation_id == conversation_id)
+    if excluding_run_id is not None:
+        query = query.where(RunRow.run_id != excluding_run_id)
+    result = await session.execute(query.order_by(RunRow.created_at.desc(), RunRow.run_id.desc()).limit(1))
+    return result.scalar_one_or_none()
+
+
+async def progress_counts(session: AsyncSession, *, run_id: str) -> tuple[int, Decimal, int]:
+    """How far a run has got: model requests answered, their model spend, and tool calls made."""
+    requests, cost = (
+        await session.execute(
+            # Failed attempts share the step of the request they were attempts at: not a step of their own.
+            select(func.count(), func.sum(LedgerRow.cost_usd)).where(
+                LedgerRow.run_id == run_id, LedgerRow.attempt_status == "succeeded"
+            )
+        )
+    ).one()
+    # Calls still awaiting approval are counted by pydantic-ai when they run on the next resume.
+    tool_calls = (
+        await session.execute(
+            select(func.count()).where(ToolCallRow.run_id == run_id, ToolCallRow.status != "awaiting_approval")
+        )
+    ).scalar_one()
+    return int(requests), cost or Decimal("0"), int(tool_calls)
