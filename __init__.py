@@ -50,7 +50,14 @@ from signoff.policies import Decision, PolicyConfig, PolicyEngine, build_policy_
 from signoff.prompts import PromptRegistry, PromptTemplate
 from signoff.tools.context import PromptRef, RunDeps
 from signoff.tools.packs import LoadedPack, PackContext, PackLoadError, PackTools, ToolPack, load_packs
-from signoff.tools.registry import ApprovalFacts, ToolArgumentsError, ToolSafety, ToolSpec, UnknownToolError
+from signoff.tools.registry import (
+    ApprovalFacts,
+    Egress,
+    ToolArgumentsError,
+    ToolSafety,
+    ToolSpec,
+    UnknownToolError,
+)
 
 __all__ = [
     "ApprovalAlreadyDecided",
@@ -61,6 +68,7 @@ __all__ = [
     "ApprovalService",
     "AttackGoal",
     "Decision",
+    "Egress",
     "EvalSuite",
     "Guard",
     "LedgerEntry",

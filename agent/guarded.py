@@ -38,6 +38,7 @@ from pydantic_ai.run import AgentRunResult
 from pydantic_ai.tools import RunContext
 from pydantic_ai.toolsets import AbstractToolset, FunctionToolset
 
+from signoff.agent.answers import AnswerCheck
 from signoff.agent.approvals import ApprovalService
 from signoff.agent.decider import CallDecider
 from signoff.agent.guard import GuardCapability, spec_for_tool
@@ -266,6 +267,10 @@ class Guard(AbstractCapability[Any]):
     async def audit_trail(self, run_id: str) -> list[ToolCallRecord]:
         """Every tool call of the run: arguments, the policy's decision, the approval, the outcome."""
         return await (await self.open()).audit_trail(run_id)
+
+    async def answer_check(self, run_id: str) -> AnswerCheck:
+        """The run's effects as the audit holds them, and where its final answer claims one that did not happen."""
+        return await (await self.open()).answer_check(run_id)
 
     async def ledger_entries(self, run_id: str) -> list[LedgerEntry]:
         """Every model request attempt of the run: tokens, price (None when unknown), latency."""

@@ -15,6 +15,7 @@ from signoff.tools.context import PromptRef
 
 __all__ = [
     "AGENT_PROMPT_PREFIX",
+    "DEFAULT_MAX_RUN_COST_USD",
     "DEFAULT_REQUEST_LIMIT",
     "DEFAULT_RUN_LEASE",
     "DEFAULT_STREAM_RESTARTS",
@@ -30,6 +31,9 @@ __all__ = [
 ]
 
 
+# A sales task on Claude costs cents to a dollar; a run that has spent five dollars on tokens alone is
+# looping or reading far more than it should (a few huge requests once cost $31 in one run).
+DEFAULT_MAX_RUN_COST_USD = Decimal("5.00")
 # Requests one run may make before it is stopped: generous for real work (a 25-contact task needs
 # about ten), small enough that a model stuck in a loop stops within minutes and cents.
 DEFAULT_REQUEST_LIMIT = 50
@@ -106,7 +110,8 @@ class RunnerSettings:
     """Model requests one run may make, across all its pauses and resumes (the tools' routed calls included)."""
     tool_call_limit: int = DEFAULT_TOOL_CALL_LIMIT
     """Tool calls one run may make, across all its pauses and resumes."""
-    max_run_cost_usd: Decimal | None = None
+    max_run_cost_usd: Decimal | None = DEFAULT_MAX_RUN_COST_USD
+    """Model spend at which a run stops (its next request is not made); None: no cap."""
     # Receive model responses as streams (server-sent events) rather than whole. The ledger records the
     # same figures either way; streaming keeps a long response from running into a read timeout.
     stream_model_responses: bool = False

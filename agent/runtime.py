@@ -16,6 +16,7 @@ from pathlib import Path
 from pydantic_ai.models import Model
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from signoff.agent.answers import AnswerCheck, check_run_answer
 from signoff.agent.approvals import ApprovalService
 from signoff.agent.decider import CallDecider, KnownRecipientsLookup
 from signoff.agent.ledger import LedgerEntry, LedgerWriter
@@ -28,7 +29,7 @@ from signoff.agent.store.engine import SessionFactory, create_session_factory
 from signoff.agent.store.migrate import upgrade_database
 from signoff.policies import PolicyEngine
 from signoff.prompts import DEFAULT_LABEL, PromptError, PromptRegistry, PromptTemplate
-from signoff.tools.packs import LoadedPack, PackContext, PackTools, ToolPack, build_packs
+from signoff.tools.packs import KnownDomains, LoadedPack, PackContext, PackTools, ToolPack, build_packs
 from signoff.tools.registry import ToolRegistry
 
 __all__ = [
@@ -56,10 +57,17 @@ class Runtime:
     model_calls: ModelCalls | None
     """Routed one-shot calls (summaries, classifications) for tools, charged to the run in the ledger
     (None under a `Guard`: a developer's tools make their own model calls)."""
+    known_domains: KnownDomains | None = None
+    """Which of these domains the packs' CRMs have contacts at, for the approval display (None when no
+    pack can tell: the display then says "not checked")."""
 
     async def audit_trail(self, run_id: str) -> list[ToolCallRecord]:
         """Every tool call of the run: arguments, the policy's decision, the approval, the outcome."""
         return await audit_trail(self.session_factory, run_id)
+
+    async def answer_check(self, run_id: str) -> AnswerCheck:
+        """The run's effects as the audit holds them, and where its final answer claims one that did not happen."""
+        return await check_run_answer(self.session_factory, run_id, registry=self.registry)
 
     async def ledger_entries(self, run_id: str) -> list[LedgerEntry]:
         """Every model request attempt of the run: tokens, price (None when unknown), prompt, latency."""
@@ -134,6 +142,22 @@ def _known_recipients(packs: Sequence[LoadedPack]) -> KnownRecipientsLookup | No
     return known_to_any
 
 
+def _known_domains(packs: Sequence[LoadedPack]) -> KnownDomains | None:
+    lookups = [loaded.tools.known_domains for loaded in packs if loaded.tools.known_domains is not None]
+    if not lookups:
+        return None
+    if len(lookups) == 1:
+        return lookups[0]
+
+    async def known_to_any(domains: Sequence[str]) -> set[str]:
+        known: set[str] = set()
+        for lookup in lookups:
+            known |= await lookup(domains)
+        return known
+
+    return known_to_any
+
+
 def build_runtime(
     *,
     session_factory: SessionFactory,
@@ -199,4 +223,5 @@ def build_runtime(
         ledger=ledger,
         runner=runner,
         model_calls=model_calls,
+        known_domains=_known_domains(loaded),
     )

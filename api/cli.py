@@ -28,13 +28,15 @@ from signoff.agent.store import api_keys as key_store
 from signoff.agent.store import runs as run_store
 from signoff.agent.store.migrate import applied_revision, pack_head_revision
 from signoff.agent.store.tables import APPROVAL_STATES, RUN_STATUSES
+from signoff.api.approval_views import approval_views, run_detail
 from signoff.api.cli_format import render_table, truncate
+from signoff.api.display import terminal_safe
 from signoff.api.keys import ROLES, ApiKeyError, create_api_key, revoke_api_key
 from signoff.api.runtime import check_configuration, enabled_packs, open_runtime
 from signoff.api.schemas import ApprovalView, CostLineView
 from signoff.api.settings import Settings
 from signoff.api.views import (
-    run_detail_view,
+    answer_check_view,
     run_summary_view,
 )
 from signoff.policies import PolicyConfigError
@@ -108,9 +110,12 @@ def _settings_error(error: ValidationError) -> str:
 
 def _emit(as_json: bool, payload: Any, human: Callable[[], str]) -> None:
     if as_json:
+        # ASCII-escaped JSON: no byte of a value can act on the terminal.
         click.echo(json.dumps(payload, indent=2, sort_keys=True, default=str))
     else:
-        click.echo(human())
+        # Answers, summaries and task text may hold what a hijacked model wrote: escapes and bidi controls
+        # are shown as markers, never sent to the terminal.
+        click.echo(terminal_safe(human()))
 
 
 def _parse_json_object(text: str, *, what: str) -> dict[str, Any]:
@@ -152,10 +157,34 @@ def _outcome_view(outcome: RunOutcome) -> dict[str, Any]:
     }
 
 
+def _effect_lines(honesty: dict[str, Any], *, list_pending: bool = True) -> list[str]:
+    """What the run's effects came to, from the audit (`answer_check_view`), shown beside the answer.
+
+    Without `list_pending`, calls awaiting approval are only counted (the caller lists them with their ids)."""
+    lines = [f"What happened (from the audit): {honesty['outcome']['summary']}"]
+    for effect in honesty["outcome"]["effects"]:
+        if not list_pending and effect["outcome"] == "awaiting_approval":
+            continue
+        detail = "" if effect["outcome"] == "executed" else f" — {effect['detail']}"
+        lines.append(f"  [{effect['outcome']}] {truncate(effect['summary'], 100)}{detail}")
+    return lines
+
+
+def _claim_notes(honesty: dict[str, Any]) -> list[str]:
+    """One "Note: the answer says X, but Y" line per claim of the answer that the audit contradicts."""
+    return [f"Note: {claim['note']}" for claim in honesty["claims"]]
+
+
 async def _describe_outcome(runtime: Runtime, outcome: RunOutcome) -> str:
     lines = [f"run {outcome.run_id}: {outcome.status}"]
+    honesty = answer_check_view(await runtime.answer_check(outcome.run_id))
+    if outcome.output or honesty["outcome"]["effects"]:
+        lines += ["", *_effect_lines(honesty, list_pending=False)]
     if outcome.output:
         lines += ["", outcome.output]
+        # The answer is never shown alone when it claims an effect that did not happen.
+        if honesty["claims"]:
+            lines += ["", *_claim_notes(honesty)]
     if outcome.failure_reason:
         lines += ["", f"failed: {outcome.failure_reason}"]
     if outcome.pending_approval_ids:
@@ -185,7 +214,8 @@ async def run_command(task: str, context_json: str | None, conversation_id: str 
             task, context=context, requested_by=_default_principal(), conversation_id=conversation_id
         )
         text = await _describe_outcome(runtime, outcome)
-    _emit(as_json, _outcome_view(outcome), lambda: text)
+        honesty = answer_check_view(await runtime.answer_check(outcome.run_id))
+    _emit(as_json, {**_outcome_view(outcome), **honesty}, lambda: text)
 
 
 @cli.command("runs")
@@ -215,11 +245,12 @@ async def runs_command(status: Sequence[str], limit: int, as_json: bool) -> None
 @_async_command
 async def show_command(run_id: str, as_json: bool) -> None:
     """Show a run: its conversation, tool calls with decisions, approvals and costs."""
-    async with _runtime() as runtime, runtime.session_factory() as session:
-        run = await run_store.get_run(session, run_id=run_id)
+    async with _runtime() as runtime:
+        async with runtime.session_factory() as session:
+            run = await run_store.get_run(session, run_id=run_id)
         if run is None:
             raise RunNotFound(run_id)
-        payload = await run_detail_view(session, run=run)
+        payload = await run_detail(runtime, run)
     _emit(as_json, payload, lambda: _render_run(payload))
 
 
@@ -273,8 +304,12 @@ def _render_run(payload: dict[str, Any]) -> str:
         + (f"${payload['cost_usd']}" if payload["cost_usd"] is not None else "unknown")
         + (f"   ({payload['unpriced_requests']} without a known price)" if payload["unpriced_requests"] else ""),
     ]
+    lines += ["", *_effect_lines(payload)]
     if payload["output"]:
         lines += ["", "Answer:", payload["output"]]
+        # The answer is never shown alone when it claims an effect that did not happen.
+        if payload["claims"]:
+            lines += ["", *_claim_notes(payload)]
     if payload["failure_reason"]:
         lines += ["", f"Failed: {payload['failure_reason']}"]
     return "\n".join(lines)
@@ -317,16 +352,31 @@ async def approvals_command(states: Sequence[str], show_all: bool, run_id: str |
     selected = None if show_all else (list(states) or ["pending"])
     async with _runtime() as runtime:
         rows = await runtime.approvals.list(states=selected, run_id=run_id, limit=1000)  # pyright: ignore[reportArgumentType]
-    views = [ApprovalView.of(row).model_dump() for row in rows]
-    _emit(
-        as_json,
-        views,
-        lambda: render_table(
-            ["approval_id", "state", "tool", "summary"],
-            [[v["approval_id"], v["state"], v["tool"], truncate(v["summary"], 70)] for v in views],
-            empty="no approvals" + ("" if show_all else " waiting"),
-        ),
+        views = [view.model_dump() for view in await approval_views(runtime, rows)]
+    _emit(as_json, views, lambda: _render_approvals(views, empty="no approvals" + ("" if show_all else " waiting")))
+
+
+def _render_approvals(views: Sequence[dict[str, Any]], *, empty: str) -> str:
+    """The warnings of each approval that has any, in full, then the table (summaries as displayed)."""
+    table = render_table(
+        ["approval_id", "state", "tool", "warnings", "summary"],
+        [
+            [v["approval_id"], v["state"], v["tool"], len(v["warnings"]) or "-", truncate(v["display_summary"], 70)]
+            for v in views
+        ],
+        empty=empty,
     )
+    warned = [v for v in views if v["warnings"]]
+    if not warned:
+        return table
+    lines = ["WARNINGS: read these before deciding."]
+    for view in warned:
+        lines += ["", f"{view['approval_id']} ({view['tool']}):", *_warning_lines(view)]
+    return "\n".join([*lines, "", table])
+
+
+def _warning_lines(view: dict[str, Any]) -> list[str]:
+    return [f"  ! {warning}" for warning in view["warnings"]]
 
 
 async def _after_decision(runtime: Runtime, run_id: str) -> RunOutcome:
@@ -364,8 +414,17 @@ async def approve_command(
             details = "".join(f"\n  {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors)
             raise click.ClickException(f"{error}{details}") from None
         outcome = await _after_decision(runtime, approval.run_id)
-        text = f"approved {approval_id}\n\n" + await _describe_outcome(runtime, outcome)
-    _emit(as_json, {"approval": ApprovalView.of(approval).model_dump(), "run": _outcome_view(outcome)}, lambda: text)
+        [view] = await approval_views(runtime, [approval])
+        text = _decided_text(f"approved {approval_id}", view) + await _describe_outcome(runtime, outcome)
+    _emit(as_json, {"approval": view.model_dump(), "run": _outcome_view(outcome)}, lambda: text)
+
+
+def _decided_text(headline: str, view: ApprovalView) -> str:
+    """The first lines after a decision: what was decided and the warnings it carried."""
+    lines = [headline]
+    if view.warnings:
+        lines += [f"It carried {len(view.warnings)} warning(s):", *_warning_lines(view.model_dump())]
+    return "\n".join(lines) + "\n\n"
 
 
 @cli.command("deny")
@@ -383,8 +442,9 @@ async def deny_command(approval_id: str, reason: str, decided_by: str, as_json: 
             await _resume_if_expired(runtime, error)
             raise
         outcome = await _after_decision(runtime, approval.run_id)
-        text = f"denied {approval_id}\n\n" + await _describe_outcome(runtime, outcome)
-    _emit(as_json, {"approval": ApprovalView.of(approval).model_dump(), "run": _outcome_view(outcome)}, lambda: text)
+        [view] = await approval_views(runtime, [approval])
+        text = _decided_text(f"denied {approval_id}", view) + await _describe_outcome(runtime, outcome)
+    _emit(as_json, {"approval": view.model_dump(), "run": _outcome_view(outcome)}, lambda: text)
 
 
 # --- costs, tools, policy -----------------------------------------------------------------------
@@ -689,6 +749,7 @@ async def keys_list_command(as_json: bool) -> None:
     )
 
 
+import signoff.api.cli_audit  # noqa: E402  registers `signoff audit` (the tamper-evident audit chain)
 import signoff.api.cli_dev  # noqa: E402  registers `signoff dev` (the local Anthropic double)
 import signoff.api.cli_evals  # noqa: E402  registers `signoff eval` (it uses the helpers above)
 import signoff.api.cli_prompts  # noqa: E402, F401  registers `signoff prompts` (it uses the helpers above)

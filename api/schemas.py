@@ -3,28 +3,36 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from signoff.agent.budgets import SpendStanding
 from signoff.agent.costs import CostLine
 from signoff.agent.framing import MAX_TASK_CHARS
 from signoff.agent.store.tables import ApprovalRow
+from signoff.api.display import ApprovalDisplay, CrmStatus, DomainDisplay, DomainFlag, approval_display
 
 __all__ = [
     "ApprovalDecisionRequest",
     "ApprovalPage",
     "ApprovalView",
+    "ClaimView",
     "CostLineView",
     "CostReport",
+    "DomainView",
+    "EffectView",
     "MessageRequest",
     "PromptList",
     "PromptVersionView",
     "PromptView",
     "RunAccepted",
     "RunDetail",
+    "RunEffectsView",
+    "SpendStandingView",
     "TaskRequest",
     "ToolList",
     "ToolView",
@@ -41,6 +49,12 @@ def iso_time(value: datetime | None) -> str | None:
 def money_text(value: Decimal | None) -> str | None:
     """An amount as the API shows it: a plain decimal string (never an exponent), or None when unknown."""
     return None if value is None else format(value, "f")
+
+
+def _cents_at_least(value: Decimal) -> str:
+    """An amount with at least two decimals ("1.00"), and every further one it has ("0.0042")."""
+    cents = value.quantize(Decimal("0.01"))
+    return format(cents if cents == value else value, "f")
 
 
 class _Strict(BaseModel):
@@ -72,8 +86,60 @@ class RunAccepted(BaseModel):
     links: dict[str, str]
 
 
+class DomainView(BaseModel):
+    """A domain in an approval's arguments, in the forms that expose a look-alike (see api/display.py)."""
+
+    unicode: str
+    ascii: str | None
+    """The IDNA (`xn--...`) form mail and DNS use; null when the name is no valid domain."""
+    flags: list[DomainFlag]
+    crm: CrmStatus
+    recipients: int
+    """How many of the call's recipients are at this domain (0: it is only mentioned)."""
+    lookalikes: list[str]
+
+    @classmethod
+    def of(cls, domain: DomainDisplay) -> DomainView:
+        """The view of one domain of an approval's display."""
+        return cls(
+            unicode=domain.unicode,
+            ascii=domain.ascii,
+            flags=list(domain.flags),
+            crm=domain.crm,
+            recipients=domain.recipients,
+            lookalikes=list(domain.lookalikes),
+        )
+
+
+class SpendStandingView(BaseModel):
+    """Spend so far in one scope against its limit, beside an approval (see `agent.budgets`)."""
+
+    scope: Literal["run", "conversation", "requester_today", "everyone_today"]
+    label: str
+    spent_usd: str
+    limit_usd: str | None
+    over: bool
+
+    @classmethod
+    def of(cls, standing: SpendStanding) -> SpendStandingView:
+        """The view of one standing."""
+        return cls(
+            scope=standing.scope,
+            label=standing.label,
+            spent_usd=_cents_at_least(standing.spent_usd),
+            limit_usd=None if standing.limit_usd is None else _cents_at_least(standing.limit_usd),
+            over=standing.over,
+        )
+
+
 class ApprovalView(BaseModel):
-    """One approval, with the summary a person decides on."""
+    """One approval, with the summary a person decides on.
+
+    `summary` and `requested_args` are exactly as stored, and attacker-controlled when the model is;
+    show people `warnings` first, then `display_summary` and `display_args`, in which hidden characters
+    are visible markers and long runs of blanks are collapsed. `domains` lists every domain of the
+    arguments, with its ASCII form and flags.
+    """
 
     approval_id: str
     run_id: str
@@ -92,10 +158,28 @@ class ApprovalView(BaseModel):
     decided_at: str | None
     finished_at: str | None
     error: str | None
+    display_summary: str
+    display_args: str
+    warnings: list[str]
+    domains: list[DomainView]
+    spend: list[SpendStandingView] = []
+    """The run's standing against every spend limit, calls awaiting approval included (empty when not read)."""
 
     @classmethod
-    def of(cls, row: ApprovalRow) -> ApprovalView:
-        """The view of a stored approval (the one shape the API, the CLI and the inbox show)."""
+    def of(
+        cls, row: ApprovalRow, *, display: ApprovalDisplay | None = None, spend: Sequence[SpendStanding] = ()
+    ) -> ApprovalView:
+        """The view of a stored approval (the one shape the API, the CLI and the inbox show).
+
+        `display` is the approval's display with the tool's recipients and the CRM's answer
+        (`api.approval_views`); without it the display is made from the row alone (no recipients are
+        known and the CRM is not checked).
+        """
+        requested_args = json.loads(row.requested_args_json)
+        if display is None:
+            display = approval_display(
+                args=requested_args, summary=row.summary, recipients_arg=None, known_domains=None
+            )
         return cls(
             approval_id=row.approval_id,
             run_id=row.run_id,
@@ -105,7 +189,7 @@ class ApprovalView(BaseModel):
             summary=row.summary,
             reason=row.reason,
             rule=row.rule,
-            requested_args=json.loads(row.requested_args_json),
+            requested_args=requested_args,
             approved_args=None if row.approved_args_json is None else json.loads(row.approved_args_json),
             decided_by=row.decided_by,
             decision_note=row.decision_note,
@@ -114,6 +198,11 @@ class ApprovalView(BaseModel):
             decided_at=iso_time(row.decided_at),
             finished_at=iso_time(row.finished_at),
             error=row.error,
+            display_summary=display.summary,
+            display_args=display.arguments,
+            warnings=list(display.warnings),
+            domains=[DomainView.of(domain) for domain in display.domains],
+            spend=[SpendStandingView.of(standing) for standing in spend],
         )
 
 
@@ -132,8 +221,45 @@ class ApprovalDecisionRequest(_Strict):
     note: str | None = Field(default=None, max_length=2000)
 
 
+class EffectView(BaseModel):
+    """One call of a destructive tool and what actually happened to it, from the audit."""
+
+    tool_call_id: str
+    tool: str
+    summary: str
+    outcome: str
+    """executed, running, approved, awaiting_approval, denied_by_policy, denied_by_person, expired, failed,
+    unknown (check the outside system) or not_executed."""
+    detail: str
+    approval_id: str | None
+
+
+class RunEffectsView(BaseModel):
+    """What a run's side effects came to: a one-line summary, counts by outcome, one line per effect."""
+
+    summary: str
+    counts: dict[str, int]
+    effects: list[EffectView]
+
+
+class ClaimView(BaseModel):
+    """A clause of the final answer that claims an effect the audit says did not happen, and the truth.
+
+    `tool_call_id` and `outcome` are null when no call of `tool` was made at all; `run_id` names the run of
+    the call (an earlier run of the conversation, for a follow-up's answer)."""
+
+    claim: str
+    verb: str
+    tool: str
+    tool_call_id: str | None
+    run_id: str | None
+    outcome: str | None
+    note: str
+
+
 class RunDetail(BaseModel):
-    """A run with its conversation, tool calls and decisions, pending approvals and cost so far."""
+    """A run with its conversation, tool calls and decisions, pending approvals and cost so far, and its
+    answer's honesty: `outcome` is what its effects came to, `claims` what the answer says that they contradict."""
 
     run_id: str
     conversation_id: str
@@ -153,6 +279,8 @@ class RunDetail(BaseModel):
     cost_usd: str | None
     unpriced_requests: int
     model_requests: int
+    outcome: RunEffectsView
+    claims: list[ClaimView]
 
 
 class CostLineView(BaseModel):
@@ -214,6 +342,10 @@ class ToolView(BaseModel):
     untrusted_output: bool
     """The tool returns outside data (a lead's bio, a CRM note, an email reply): values the agent reads in it
     need a person's approval before a destructive call uses them (the provenance rule)."""
+    egress: dict[str, Literal["filter", "contacts"]]
+    """The arguments the tool sends to a third party, and what each may hold (the egress rule)."""
+    returns_contacts: bool
+    """The tool's output lists people found for the user, whom a `contacts` egress argument may then name."""
     parameters: dict[str, Any]
 
 

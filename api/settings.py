@@ -27,6 +27,7 @@ from signoff.agent.models import (
     validate_model_id,
 )
 from signoff.agent.runs import (
+    DEFAULT_MAX_RUN_COST_USD,
     DEFAULT_REQUEST_LIMIT,
     DEFAULT_RUN_LEASE,
     DEFAULT_STREAM_RESTARTS,
@@ -134,7 +135,11 @@ class Settings(BaseSettings):
     tool_call_limit: int = Field(
         default=DEFAULT_TOOL_CALL_LIMIT, ge=1, description="Tool calls one run may make, across its pauses."
     )
-    max_run_cost_usd: Decimal | None = Field(default=None, gt=0, description="Hard model-cost limit per run (off).")
+    max_run_cost_usd: Decimal = Field(
+        default=DEFAULT_MAX_RUN_COST_USD,
+        gt=0,
+        description="Model spend (USD) at which a run stops before its next request (default 5.00).",
+    )
     daily_cost_warning_usd: Decimal | None = Field(default=None, gt=0)
     allow_self_approval: bool = Field(
         default=False, description="HTTP service: may a principal decide approvals of runs it requested itself?"

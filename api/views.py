@@ -20,14 +20,17 @@ from pydantic_ai.messages import (
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from signoff.agent.answers import AnswerCheck, check_answer
 from signoff.agent.ledger import LedgerEntry
 from signoff.agent.records import LedgerTotals
 from signoff.agent.store import approvals as approval_store
 from signoff.agent.store import audit as audit_store
 from signoff.agent.store.tables import LedgerRow, RunRow, ToolCallRow
 from signoff.api.schemas import ApprovalView, iso_time, money_text
+from signoff.tools.registry import ToolRegistry
 
 __all__ = [
+    "answer_check_view",
     "conversation_view",
     "ledger_view",
     "run_detail_view",
@@ -145,8 +148,46 @@ def conversation_view(message_history: str) -> list[dict[str, Any]]:
     return entries
 
 
-async def run_detail_view(session: AsyncSession, *, run: RunRow) -> dict[str, Any]:
-    """A run in full: conversation, tool calls with decisions, approvals, ledger rows and cost so far."""
+def answer_check_view(check: AnswerCheck) -> dict[str, Any]:
+    """What the run's effects came to (`outcome`) and the answer's claims the audit contradicts (`claims`)."""
+    return {
+        "outcome": {
+            "summary": check.effects.summary,
+            "counts": dict(check.effects.counts),
+            "effects": [
+                {
+                    "tool_call_id": effect.tool_call_id,
+                    "tool": effect.tool_name,
+                    "summary": effect.summary,
+                    "outcome": effect.outcome,
+                    "detail": effect.detail,
+                    "approval_id": effect.approval_id,
+                }
+                for effect in check.effects.effects
+            ],
+        },
+        "claims": [
+            {
+                "claim": contradiction.claim,
+                "verb": contradiction.verb,
+                "tool": contradiction.tool_name,
+                "tool_call_id": None if contradiction.effect is None else contradiction.effect.tool_call_id,
+                "run_id": None if contradiction.effect is None else contradiction.effect.run_id,
+                "outcome": contradiction.outcome,
+                "note": contradiction.note,
+            }
+            for contradiction in check.contradictions
+        ],
+    }
+
+
+async def run_detail_view(
+    session: AsyncSession, *, run: RunRow, registry: ToolRegistry | None = None
+) -> dict[str, Any]:
+    """A run in full: conversation, tool calls with decisions, approvals, ledger rows and cost so far, and
+    the answer beside what actually happened (`outcome`, `claims`; `registry` says which tools have effects,
+    None counts every call)."""
+    check = await check_answer(session, run=run, registry=registry)
     calls = await audit_store.list_tool_calls(session, run_id=run.run_id)
     approvals = await approval_store.list_approvals(session, run_id=run.run_id, limit=10_000)
     rows = await session.scalars(
@@ -163,4 +204,5 @@ async def run_detail_view(session: AsyncSession, *, run: RunRow) -> dict[str, An
         # The priced part when some requests are unpriced (their count says so): the run page shows both.
         "cost_usd": money_text(totals.priced_cost_usd) if totals.requests > totals.unpriced_requests else None,
         "unpriced_requests": totals.unpriced_requests,
+        **answer_check_view(check),
     }

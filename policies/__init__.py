@@ -6,7 +6,7 @@ a deny. Tools never contain policy code; the guard gathers `PolicyContext` and a
 """
 
 from signoff.policies.config import PolicyConfig, PolicyConfigError, load_policy_config
-from signoff.policies.context import CallRecord, PolicyContext, ToolCallRequest
+from signoff.policies.context import CallRecord, CumulativeSpend, PolicyContext, ToolCallRequest
 from signoff.policies.decision import Decision, Verdict, combine, strictest
 from signoff.policies.engine import PolicyEngine, RuleFailure, RuleOpinion, build_policy_engine
 from signoff.policies.rules import RULESET_VERSION, PolicyRule
@@ -14,6 +14,7 @@ from signoff.policies.rules import RULESET_VERSION, PolicyRule
 __all__ = [
     "RULESET_VERSION",
     "CallRecord",
+    "CumulativeSpend",
     "Decision",
     "PolicyConfig",
     "PolicyConfigError",

@@ -12,13 +12,16 @@ import tomllib
 from collections.abc import Iterable
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_core import ErrorDetails
 
 from signoff.policies.rules import (
+    DEFAULT_MAX_CONVERSATION_SPEND_USD,
+    DEFAULT_MAX_DAILY_SPEND_USD,
     DEFAULT_MAX_ITEMS_WITHOUT_APPROVAL,
+    DEFAULT_MAX_REQUESTER_DAILY_SPEND_USD,
     DEFAULT_MAX_RUN_SPEND_USD,
     RULESET_VERSION,
     WILDCARD_TOOL,
@@ -43,6 +46,15 @@ DEFAULT_POLICY_PATH = Path(__file__).with_name("default_policy.toml")
 # leaves ample room for real work and caps a loop at a few dozen side effects before a human notices.
 DEFAULT_MAX_CALLS_PER_WINDOW = 30
 DEFAULT_WINDOW_SECONDS = 60
+# Two thirds of a requester's calls for any one run: a runaway run leaves its requester room for another.
+DEFAULT_MAX_CALLS_PER_RUN = 20
+
+# Unless configured, all requesters together may make ten times what one may: room for a team, and a
+# ceiling that protects the vendor's rate limit and the budget from many runaway runs at once.
+GLOBAL_CEILING_FACTOR = 10
+# Approvals one run may have waiting at once: a benign task asks for a few at a time; a flood of calls
+# in one response (forty emails) would bury the approver, so calls beyond this are refused instead.
+DEFAULT_MAX_PENDING_APPROVALS_PER_RUN = 5
 
 # The guard loads this much call history for every decision, so windows stay short; budgets over longer
 # periods belong to spend limits, not rate limits.
@@ -72,15 +84,37 @@ class ToolPolicyConfig(_StrictModel):
 
 
 class RateLimitConfig(_StrictModel):
-    """`[rate_limits.<name>]`: at most `max_calls` calls of the tool in any `window_seconds`."""
+    """`[rate_limits.<name>]`: at most `max_calls` calls of the tool in any `window_seconds` per requester,
+    `max_calls_per_run` per run (unset: only the requester's limit), and `global_max_calls` by all
+    requesters together (unset: `GLOBAL_CEILING_FACTOR` times `max_calls`)."""
 
     max_calls: Annotated[int, Field(ge=1)]
     window_seconds: Annotated[int, Field(ge=1, le=MAX_WINDOW_SECONDS)]
+    max_calls_per_run: Annotated[int, Field(ge=1)] | None = None
+    global_max_calls: Annotated[int, Field(ge=2)] | None = None
+
+    @model_validator(mode="after")
+    def _ceilings(self) -> RateLimitConfig:
+        if self.max_calls_per_run is not None and self.max_calls_per_run > self.max_calls:
+            raise ValueError("max_calls_per_run must not be above max_calls (a run is one requester's)")
+        if self.global_max_calls is not None and self.global_max_calls <= self.max_calls:
+            # A ceiling one requester can reach would let one runaway user refuse everyone else.
+            raise ValueError("global_max_calls must be above max_calls, so that no one requester exhausts it")
+        return self
+
+    @property
+    def ceiling(self) -> int:
+        """The global ceiling in force."""
+        return self.global_max_calls if self.global_max_calls is not None else GLOBAL_CEILING_FACTOR * self.max_calls
 
 
 def _default_rate_limits() -> dict[str, RateLimitConfig]:
     return {
-        WILDCARD_TOOL: RateLimitConfig(max_calls=DEFAULT_MAX_CALLS_PER_WINDOW, window_seconds=DEFAULT_WINDOW_SECONDS)
+        WILDCARD_TOOL: RateLimitConfig(
+            max_calls=DEFAULT_MAX_CALLS_PER_WINDOW,
+            window_seconds=DEFAULT_WINDOW_SECONDS,
+            max_calls_per_run=DEFAULT_MAX_CALLS_PER_RUN,
+        )
     }
 
 
@@ -89,16 +123,26 @@ class PolicyConfig(_StrictModel):
 
     max_run_spend_usd: Annotated[Decimal, Field(ge=0)] = DEFAULT_MAX_RUN_SPEND_USD
     max_items_without_approval: Annotated[int, Field(ge=0)] = DEFAULT_MAX_ITEMS_WITHOUT_APPROVAL
+    max_conversation_spend_usd: Annotated[Decimal, Field(ge=0)] | None = DEFAULT_MAX_CONVERSATION_SPEND_USD
+    max_requester_daily_spend_usd: Annotated[Decimal, Field(ge=0)] | None = DEFAULT_MAX_REQUESTER_DAILY_SPEND_USD
+    max_daily_spend_usd: Annotated[Decimal, Field(ge=0)] | None = DEFAULT_MAX_DAILY_SPEND_USD
+    max_pending_approvals_per_run: Annotated[int, Field(ge=1)] = DEFAULT_MAX_PENDING_APPROVALS_PER_RUN
     allowed_email_domains: tuple[str, ...] = ()
     require_approval_for_untrusted_values: bool = True
     """The provenance rule: a destructive call using a value seen only in outside data needs a person."""
+    egress_findings: Literal["require_approval", "deny"] = "require_approval"
+    """The egress rule: what happens when an argument sent to a third party may carry data out."""
     tools: dict[str, ToolPolicyConfig] = Field(default_factory=dict[str, ToolPolicyConfig])
     rate_limits: dict[str, RateLimitConfig] = Field(default_factory=_default_rate_limits)
 
-    @field_validator("max_run_spend_usd")
+    @field_validator(
+        "max_run_spend_usd", "max_conversation_spend_usd", "max_requester_daily_spend_usd", "max_daily_spend_usd"
+    )
     @classmethod
-    def _whole_cents(cls, value: Decimal) -> Decimal:
+    def _whole_cents(cls, value: Decimal | None) -> Decimal | None:
         # Quantized so that 20, 20.0 and 20.00 are one config with one version.
+        if value is None:
+            return None
         if value != value.quantize(_CENT):
             raise ValueError("must be a whole number of cents, e.g. 20.00")
         return value.quantize(_CENT)

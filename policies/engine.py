@@ -19,6 +19,8 @@ from signoff.policies.context import PolicyContext, ToolCallRequest
 from signoff.policies.decision import Decision, combine
 from signoff.policies.rules import (
     BatchLimitRule,
+    CumulativeSpendRule,
+    EgressRule,
     OutboundEmailDomainsRule,
     PolicyRule,
     ProvenanceRule,
@@ -29,10 +31,20 @@ from signoff.policies.rules import (
     UnknownToolRule,
 )
 
-__all__ = ["DEFAULT_ALLOW_RULE", "PolicyEngine", "RuleFailure", "RuleOpinion", "build_policy_engine"]
+__all__ = [
+    "APPROVAL_CAP_RULE",
+    "DEFAULT_ALLOW_RULE",
+    "PolicyEngine",
+    "RuleFailure",
+    "RuleOpinion",
+    "build_policy_engine",
+]
 
 DEFAULT_ALLOW_RULE = "default_allow"
 """The rule name recorded when no rule had an opinion and the call is allowed."""
+
+APPROVAL_CAP_RULE = "approval_cap"
+"""The rule name recorded when a call needing approval is refused because its run has enough waiting."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -90,6 +102,7 @@ class PolicyEngine:
         version: str,
         lookback: timedelta,
         reasons_first: Sequence[str] = (),
+        max_pending_approvals: int | None = None,
     ) -> None:
         self._rules = tuple(rules)
         names = [rule.name for rule in self._rules]
@@ -104,6 +117,9 @@ class PolicyEngine:
         self.version = version
         self.lookback = lookback
         self.reasons_first = tuple(reasons_first)
+        if max_pending_approvals is not None and max_pending_approvals < 1:
+            raise ValueError(f"max_pending_approvals must be at least 1, got {max_pending_approvals}")
+        self.max_pending_approvals = max_pending_approvals
 
     @property
     def rules(self) -> tuple[PolicyRule, ...]:
@@ -140,9 +156,25 @@ class PolicyEngine:
             decision = combine(
                 decisions, default=Decision.allow(rule=DEFAULT_ALLOW_RULE), reasons_first=self.reasons_first
             )
+            decision = self._capped(decision, ctx)
             span.set_attribute("rule", decision.rule)
             span.set_attribute("verdict", decision.verdict)
             return decision
+
+    def _capped(self, decision: Decision, ctx: PolicyContext) -> Decision:
+        """A call that would add one approval too many to its run is refused: a flood of calls in one
+        response must not become a flood of approvals for a person to wade through."""
+        cap = self.max_pending_approvals
+        if decision.verdict != "require_approval" or cap is None or ctx.pending_approvals < cap:
+            return decision
+        return Decision.deny(
+            rule=APPROVAL_CAP_RULE,
+            reason=(
+                f"not queued for approval: this run already has {ctx.pending_approvals} calls waiting for a "
+                f"person (at most {cap} at a time). Wait for those decisions, then ask again for what is "
+                "still needed, in fewer and larger calls where the tool takes a batch."
+            ),
+        )
 
     @staticmethod
     def _run_rule(rule: PolicyRule, call: ToolCallRequest, ctx: PolicyContext) -> Decision | RuleFailure | None:
@@ -165,7 +197,12 @@ def build_policy_engine(config: PolicyConfig) -> PolicyEngine:
     """
     rate_limits = RateLimitRule(
         limits={
-            tool_name: RateLimit(max_calls=limit.max_calls, window=timedelta(seconds=limit.window_seconds))
+            tool_name: RateLimit(
+                max_calls=limit.max_calls,
+                window=timedelta(seconds=limit.window_seconds),
+                max_calls_per_run=limit.max_calls_per_run,
+                global_max_calls=limit.ceiling,
+            )
             for tool_name, limit in config.rate_limits.items()
         }
     )
@@ -179,7 +216,13 @@ def build_policy_engine(config: PolicyConfig) -> PolicyEngine:
             max_run_spend_usd=config.max_run_spend_usd,
             max_items_without_approval=config.max_items_without_approval,
         ),
+        CumulativeSpendRule(
+            max_conversation_spend_usd=config.max_conversation_spend_usd,
+            max_requester_daily_spend_usd=config.max_requester_daily_spend_usd,
+            max_daily_spend_usd=config.max_daily_spend_usd,
+        ),
         OutboundEmailDomainsRule(allowed_domains=frozenset(config.allowed_email_domains)),
+        EgressRule(deny=config.egress_findings == "deny"),
         ToolMetadataApprovalRule(
             overrides={
                 name: tool.requires_approval
@@ -188,9 +231,15 @@ def build_policy_engine(config: PolicyConfig) -> PolicyEngine:
             }
         ),
     ]
-    reasons_first: list[str] = []
+    reasons_first: list[str] = ["egress"]
     if config.require_approval_for_untrusted_values:
         provenance = ProvenanceRule()
         rules.append(provenance)
         reasons_first.append(provenance.name)
-    return PolicyEngine(rules, version=config.version, lookback=rate_limits.lookback, reasons_first=reasons_first)
+    return PolicyEngine(
+        rules,
+        version=config.version,
+        lookback=rate_limits.lookback,
+        reasons_first=reasons_first,
+        max_pending_approvals=config.max_pending_approvals_per_run,
+    )

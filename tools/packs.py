@@ -37,6 +37,7 @@ from signoff.tools.registry import ToolRegistry, ToolSpec
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "KnownDomains",
     "KnownRecipients",
     "LoadedPack",
     "OfflineScript",
@@ -58,6 +59,10 @@ latest task is not one of the pack's demo tasks."""
 
 KnownRecipients = Callable[[Sequence[str]], Awaitable[set[str]]]
 """Which of these email addresses the pack already knows (its CRM contacts), for the outbound-email rule."""
+
+KnownDomains = Callable[[Sequence[str]], Awaitable[set[str]]]
+"""Which of these domains (lower-cased, in ASCII and Unicode forms) the pack has contacts at, for the
+approval display's "no contact in the CRM" warning."""
 
 
 class PackLoadError(RuntimeError):
@@ -98,6 +103,9 @@ class PackTools:
 
     tools: Sequence[ToolSpec]
     known_recipients: KnownRecipients | None = None
+    known_domains: KnownDomains | None = None
+    """Asked by the approval display (inbox, CLI, API) which recipient domains are new to the CRM; a pack
+    without it leaves them "not checked"."""
     resources: object = None
 
 

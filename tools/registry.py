@@ -13,7 +13,7 @@ import json
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import InitVar, dataclass, field, fields
 from decimal import Decimal
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from jinja2 import TemplateSyntaxError, meta
 from jinja2.sandbox import SandboxedEnvironment
@@ -27,6 +27,8 @@ __all__ = [
     "ApprovalFacts",
     "ApprovalPredicate",
     "ArgsValidator",
+    "Egress",
+    "EgressHolds",
     "ToolArgumentsError",
     "ToolRegistry",
     "ToolSafety",
@@ -84,6 +86,20 @@ def canonical_json(value: Any) -> str:
     return json.dumps(to_jsonable_python(value), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+EgressHolds = Literal["filter", "contacts"]
+"""What an argument sent to a third party may hold: `filter`, short search criteria (no addresses,
+phone numbers, encoded blobs or text read from outside data); `contacts`, email addresses of people
+the CRM knows, discovery returned in this conversation, or the user named."""
+
+
+@dataclass(frozen=True)
+class Egress:
+    """An argument whose value leaves the system: the tool sends it to a third party (see `EgressHolds`)."""
+
+    arg: str
+    holds: EgressHolds = "filter"
+
+
 @dataclass(frozen=True, kw_only=True)
 class ToolSafety:
     """The safety metadata of a tool you already have as a pydantic-ai tool (see `ToolSpec` for each field).
@@ -103,6 +119,11 @@ class ToolSafety:
     unit_cost_usd: Decimal = Decimal("0")
     recipients_arg: str | None = None
     untrusted_output: bool = False
+    egress: tuple[Egress, ...] = ()
+    returns_contacts: bool = False
+    effect_verbs: tuple[str, ...] = ()
+    """Past-tense words an answer uses to claim this tool's effect happened ("sent", "emailed"); the
+    claim checker (`signoff.agent.claims`) compares them with the audit. Empty: derived from the name."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -115,7 +136,12 @@ class ToolSpec(ToolSafety):
     `unit_cost_usd` is the estimated external cost of one item; `approval_summary` is a jinja2 template
     rendered with the arguments for the person who decides (empty: the tool's name and arguments).
     `recipients_arg` names the argument holding outbound email addresses, for the outbound-email policy
-    rule. `untrusted_output` marks tools whose result is outside data (a lead database, an enrichment
+    rule. `egress` declares the arguments the tool sends to a third party and what each may hold: the
+    egress policy rule asks a person before outside data, or a value the metadata does not allow,
+    leaves through them, even from a read-only tool. `returns_contacts` marks tools whose output lists
+    people found for the user (mappings with an `email` key, as a lead search returns): those addresses
+    may then be sent on to a `contacts` egress argument (enrichment) without a person.
+    `untrusted_output` marks tools whose result is outside data (a lead database, an enrichment
     vendor, CRM notes, inbound email) that anyone may have written: the provenance policy rule treats
     values first seen there as suspect. The safety fields and their cautious defaults are `ToolSafety`'s.
 
@@ -151,9 +177,15 @@ class ToolSpec(ToolSafety):
         if not self.approval_summary:
             shown = ", ".join(f"{p}={{{{ {p} }}}}" for p in definition[0].get("properties", {}))
             object.__setattr__(self, "approval_summary", f"{self.name}({shown})")
-        for option, argument in (("batch_arg", self.batch_arg), ("recipients_arg", self.recipients_arg)):
+        for option, argument in (
+            ("batch_arg", self.batch_arg),
+            ("recipients_arg", self.recipients_arg),
+            *(("egress", egress.arg) for egress in self.egress),
+        ):
             if argument is not None and argument not in parameters:
                 raise ValueError(f"tool {self.name!r}: {option} {argument!r} is not one of its parameters")
+        if not all(isinstance(egress, Egress) for egress in self.egress):  # pyright: ignore[reportUnnecessaryIsInstance]
+            raise ValueError(f"tool {self.name!r}: egress must be a tuple of signoff.Egress")
         try:
             summary_names = meta.find_undeclared_variables(_SUMMARY_ENV.parse(self.approval_summary))
         except TemplateSyntaxError as error:
@@ -238,16 +270,19 @@ class ToolSpec(ToolSafety):
             return self.requires_approval
         return bool(self.requires_approval(args, facts))
 
+    def egress_contacts(self, args: Mapping[str, Any]) -> list[str]:
+        """The email addresses this call sends to a third party in its `contacts` egress arguments, lower-cased."""
+        found: list[str] = []
+        for egress in self.egress:
+            if egress.holds == "contacts":
+                found.extend(_addresses(args.get(egress.arg)))
+        return found
+
     def recipients(self, args: Mapping[str, Any]) -> list[str]:
         """Outbound email addresses in these arguments, lower-cased."""
         if self.recipients_arg is None:
             return []
-        value = args.get(self.recipients_arg)
-        if isinstance(value, str):
-            return [value.lower()]
-        if isinstance(value, Sequence):
-            return [str(v).lower() for v in value]  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
-        return []
+        return _addresses(args.get(self.recipients_arg))
 
     def render_summary(self, args: Mapping[str, Any]) -> str:
         """The human summary of a call, e.g. 'Create 8 contacts in HubSpot: ana@acme.io, ...'."""
@@ -265,8 +300,19 @@ class ToolSpec(ToolSafety):
             "unit_cost_usd": str(self.unit_cost_usd),
             "idempotent": self.idempotent,
             "untrusted_output": self.untrusted_output,
+            "egress": {egress.arg: egress.holds for egress in self.egress},
+            "returns_contacts": self.returns_contacts,
             "parameters": self.parameters_json_schema,
         }
+
+
+def _addresses(value: object) -> list[str]:
+    """Email addresses in an argument holding one or a list, lower-cased."""
+    if isinstance(value, str):
+        return [value.lower()]
+    if isinstance(value, Sequence) and not isinstance(value, bytes | bytearray):
+        return [str(v).lower() for v in value]  # pyright: ignore[reportUnknownVariableType, reportUnknownArgumentType]
+    return []
 
 
 class ToolRegistry:

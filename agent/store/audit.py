@@ -8,7 +8,7 @@ from decimal import Decimal
 from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from signoff.agent.store.tables import ApprovalRow, ToolCallRow, ToolCallStatus
+from signoff.agent.store.tables import ApprovalRow, RunRow, ToolCallRow, ToolCallStatus
 
 __all__ = [
     "SPENDING_STATUSES",
@@ -116,14 +116,15 @@ async def recent_tool_calls(
     since: datetime,
     tool_name: str,
     excluding: tuple[str, str] | None = None,
-) -> list[tuple[datetime, int, Decimal]]:
-    """(when, items, estimated cost) of calls of one tool, any run, that reached the outside world
+) -> list[tuple[datetime, int, Decimal, str, str]]:
+    """(when, items, estimated cost, run id, requester) of calls of one tool, any run, that reached the outside world
     after `since`; oldest first. A call counts from when it started executing (an approved call may
     run long after it was requested), or from its request while it has not started.
     `excluding` is a (run_id, tool_call_id) pair to leave out."""
     when = func.coalesce(ToolCallRow.started_at, ToolCallRow.requested_at)
     query = (
-        select(when, ToolCallRow.items, ToolCallRow.estimated_cost_usd)
+        select(when, ToolCallRow.items, ToolCallRow.estimated_cost_usd, ToolCallRow.run_id, RunRow.requested_by)
+        .join(RunRow, RunRow.run_id == ToolCallRow.run_id)
         .where(
             ToolCallRow.tool_name == tool_name,
             # Either column may be the recent one; started_at is never earlier than requested_at.
@@ -135,4 +136,8 @@ async def recent_tool_calls(
     if excluding is not None:
         run_id, tool_call_id = excluding
         query = query.where(or_(ToolCallRow.run_id != run_id, ToolCallRow.tool_call_id != tool_call_id))
-    return [(at, int(items), cost) for at, items, cost in (await session.execute(query)).all() if at > since]
+    return [
+        (at, int(items), cost, run_id, requested_by)
+        for at, items, cost, run_id, requested_by in (await session.execute(query)).all()
+        if at > since
+    ]

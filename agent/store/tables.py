@@ -22,6 +22,7 @@ __all__ = [
     "ApiKeyRow",
     "ApprovalRow",
     "ApprovalState",
+    "AuditChainRow",
     "Base",
     "EvalRunRow",
     "LedgerRow",
@@ -154,6 +155,27 @@ class ApprovalRow(Base):
     finished_at: Mapped[datetime | None]
     result_json: Mapped[str | None] = mapped_column(Text)
     error: Mapped[str | None] = mapped_column(Text)
+
+
+class AuditChainRow(Base):
+    """One link of the tamper-evident audit chain (`agent.store.chain`): the content of one tool-call or
+    approval row as a transaction committed it, and a hash over it and the previous link's hash.
+
+    Append-only: `seq` is given by the writer (the head's plus one), never by the database, because the
+    hash covers it. `content_json` is NULL when the record was deleted through Signoff's own code.
+    """
+
+    __tablename__ = "audit_chain"
+
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+    )
+    record_kind: Mapped[str] = mapped_column(String(32))
+    record_id: Mapped[str] = mapped_column(String(_ID))
+    content_json: Mapped[str | None] = mapped_column(Text)
+    prev_hash: Mapped[str] = mapped_column(String(80))
+    entry_hash: Mapped[str] = mapped_column(String(80))
+    created_at: Mapped[datetime]
 
 
 class LedgerRow(Base):

@@ -2,19 +2,21 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from signoff.agent.budgets import SpendStanding
 from signoff.agent.runtime import Runtime
 from signoff.agent.store import api_keys as key_store
 from signoff.agent.store import approvals as approval_store
 from signoff.agent.store.tables import APPROVAL_STATES, ApprovalRow, ApprovalState, RunRow
+from signoff.api.approval_views import approval_displays, run_detail, spend_standings_of_runs
+from signoff.api.display import ApprovalDisplay
 from signoff.api.keys import Principal
-from signoff.api.views import run_detail_view
 
 __all__ = [
     "HISTORY_STATES",
@@ -32,10 +34,14 @@ HISTORY_STATES: tuple[ApprovalState, ...] = tuple(state for state in APPROVAL_ST
 
 @dataclass(frozen=True, kw_only=True)
 class InboxItem:
-    """One approval and the run that asked for it (None only if the run row is gone)."""
+    """One approval, the run that asked for it (None only if the run row is gone), and the display a person
+    reads it through: warnings, neutralised summary and arguments, domains (api/display.py)."""
 
     approval: ApprovalRow
     run: RunRow | None
+    display: ApprovalDisplay
+    spend: Sequence[SpendStanding] = ()
+    """The run's standing against every spend limit (read for the detail page only)."""
 
 
 async def _runs_by_id(session: AsyncSession, run_ids: Iterable[str]) -> dict[str, RunRow]:
@@ -46,9 +52,14 @@ async def _runs_by_id(session: AsyncSession, run_ids: Iterable[str]) -> dict[str
     return {row.run_id: row for row in rows}
 
 
-async def _with_runs(session: AsyncSession, approvals: list[ApprovalRow]) -> list[InboxItem]:
-    runs = await _runs_by_id(session, (row.run_id for row in approvals))
-    return [InboxItem(approval=row, run=runs.get(row.run_id)) for row in approvals]
+async def _with_runs(runtime: Runtime, approvals: list[ApprovalRow]) -> list[InboxItem]:
+    displays = await approval_displays(runtime, approvals)  # before the session: the CRM may share the database
+    async with runtime.session_factory() as session:
+        runs = await _runs_by_id(session, (row.run_id for row in approvals))
+    return [
+        InboxItem(approval=row, run=runs.get(row.run_id), display=display)
+        for row, display in zip(approvals, displays, strict=True)
+    ]
 
 
 async def _expire_due(runtime: Runtime) -> None:
@@ -59,8 +70,7 @@ async def _expire_due(runtime: Runtime) -> None:
 async def pending_items(runtime: Runtime, *, limit: int) -> list[InboxItem]:
     """Pending approvals, oldest first (due ones are expired first), at most `limit`."""
     approvals = await runtime.approvals.list(states=["pending"], limit=limit)
-    async with runtime.session_factory() as session:
-        return await _with_runs(session, approvals)
+    return await _with_runs(runtime, approvals)
 
 
 async def history_items(runtime: Runtime, *, limit: int) -> list[InboxItem]:
@@ -73,25 +83,26 @@ async def history_items(runtime: Runtime, *, limit: int) -> list[InboxItem]:
             .order_by(ApprovalRow.created_at.desc(), ApprovalRow.approval_id.desc())
             .limit(limit)
         )
-        return await _with_runs(session, list((await session.execute(query)).scalars()))
+        approvals = list((await session.execute(query)).scalars())
+    return await _with_runs(runtime, approvals)
 
 
 async def inbox_item(runtime: Runtime, *, approval_id: str) -> InboxItem:
     """One approval with its run; `ApprovalNotFound` when there is none."""
     await _expire_due(runtime)
     approval = await runtime.approvals.get(approval_id)
-    async with runtime.session_factory() as session:
-        run = await session.get(RunRow, approval.run_id)
-    return InboxItem(approval=approval, run=run)
+    [item] = await _with_runs(runtime, [approval])
+    standings = await spend_standings_of_runs(runtime, [approval.run_id])
+    return replace(item, spend=standings.get(approval.run_id, ()))
 
 
 async def run_for_approvers(runtime: Runtime, *, run_id: str) -> dict[str, Any] | None:
-    """The run in full (`run_detail_view`) if it ever asked for an approval; approvers see no other runs."""
+    """The run in full (`approval_views.run_detail`) if it ever asked for an approval; approvers see no other runs."""
     async with runtime.session_factory() as session:
         run = await session.get(RunRow, run_id)
         if run is None or not await approval_store.list_approvals(session, run_id=run_id, limit=1):
             return None
-        return await run_detail_view(session, run=run)
+    return await run_detail(runtime, run)
 
 
 async def active_principal(runtime: Runtime, *, name: str) -> Principal | None:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import jinja2
 from fastapi.templating import Jinja2Templates
+from markupsafe import Markup, escape
 from starlette.requests import Request
 from starlette.responses import Response
+
+from signoff.api.display import neutralised, render_arguments
 
 __all__ = ["PAGE_HEADERS", "pretty_json", "render", "templates"]
 
@@ -40,6 +44,26 @@ def pretty_json(value: Any) -> str:
     return json.dumps(value, indent=2, ensure_ascii=False, sort_keys=True)
 
 
+# A marker of api/display.py: input text can hold no bracket of its own (the display escapes them).
+_MARKER = re.compile(r"⟦[^⟦⟧]*⟧")
+
+
+def _marked(text: str) -> Markup:
+    """Displayed text (api/display.py), escaped, each marker highlighted so that it cannot be missed."""
+    escaped = str(escape(text))
+    return Markup(_MARKER.sub(lambda match: f'<mark class="hidden-char">{match.group()}</mark>', escaped))
+
+
+def _shown(text: str | None) -> Markup:
+    """Any outside text (a policy reason quoting arguments, a note, a task) neutralised and marked."""
+    return _marked(neutralised(text or ""))
+
+
+def _shown_arguments(arguments_json: str) -> Markup:
+    """Stored arguments (a JSON text) as the display renders them: neutralised, long lists counted."""
+    return _marked(render_arguments(json.loads(arguments_json)))
+
+
 def _when(value: datetime | str | None) -> str:
     """A time in UTC to the second, the way the CLI prints it."""
     if value is None:
@@ -65,6 +89,9 @@ def _environment() -> jinja2.Environment:
         lstrip_blocks=True,
     )
     environment.filters["pretty_json"] = pretty_json
+    environment.filters["marked"] = _marked
+    environment.filters["shown"] = _shown
+    environment.filters["shown_arguments"] = _shown_arguments
     environment.filters["when"] = _when
     environment.filters["iso"] = _iso
     return environment

@@ -30,8 +30,9 @@ from signoff.agent.approvals import (
 )
 from signoff.agent.store.tables import ApprovalRow
 from signoff.api.deps import BackgroundDep, RuntimeDep
+from signoff.api.display import escaped_json, neutralised
 from signoff.api.inbox.queries import active_principal, history_items, inbox_item, pending_items, run_for_approvers
-from signoff.api.inbox.rendering import PAGE_HEADERS, pretty_json, render
+from signoff.api.inbox.rendering import PAGE_HEADERS, render
 from signoff.api.inbox.session import Flash, InboxSession, csrf_matches, load_session, save_session
 from signoff.api.keys import Principal, authenticate
 from signoff.api.settings import Settings
@@ -243,7 +244,8 @@ async def _detail_page(
         field_errors=field_errors or [],
         values={
             "approve_note": "",
-            "edit_arguments": pretty_json(item.approval.requested_args_json),
+            # Exact JSON (an edit parses back to the same values), every hidden character a visible escape.
+            "edit_arguments": escaped_json(json.loads(item.approval.requested_args_json)),
             "edit_note": "",
             "deny_reason": "",
             **(values or {}),
@@ -300,7 +302,7 @@ def _field_errors(error: ApprovalRefused) -> list[tuple[str, str]]:
 def _decided(request: Request, background: BackgroundDep, row: ApprovalRow, what: str) -> Response:
     """After a decision: resume the run (as the JSON API does) and go back to the queue with a message."""
     background.resume(row.run_id)
-    _session(request).flash = Flash(text=f"{what}: {row.summary}", run_id=row.run_id)
+    _session(request).flash = Flash(text=f"{what}: {neutralised(row.summary)}", run_id=row.run_id)
     return _redirect(INBOX_PATH)
 
 

@@ -12,6 +12,7 @@ from fastapi import APIRouter, Query
 
 from signoff.agent.store import approvals as approval_store
 from signoff.agent.store.tables import APPROVAL_STATES, ApprovalState
+from signoff.api.approval_views import approval_views
 from signoff.api.deps import ApproverDep, BackgroundDep, RuntimeDep
 from signoff.api.errors import ApiError, error_responses
 from signoff.api.schemas import ApprovalDecisionRequest, ApprovalPage, ApprovalView
@@ -64,13 +65,14 @@ async def list_approvals(
         )
     page = rows[:limit]
     next_cursor = _encode_cursor(page[-1].created_at, page[-1].approval_id) if len(rows) > limit else None
-    return ApprovalPage(items=[ApprovalView.of(row) for row in page], next_cursor=next_cursor)
+    return ApprovalPage(items=await approval_views(runtime, page), next_cursor=next_cursor)
 
 
 @router.get("/{approval_id}", response_model=ApprovalView, responses=error_responses(404))
 async def get_approval(approval_id: str, principal: ApproverDep, runtime: RuntimeDep) -> ApprovalView:
-    """One approval."""
-    return ApprovalView.of(await runtime.approvals.get(approval_id))
+    """One approval, with its warnings and the forms of its domains."""
+    [view] = await approval_views(runtime, [await runtime.approvals.get(approval_id)])
+    return view
 
 
 @router.post("/{approval_id}/decision", response_model=ApprovalView, responses=error_responses(400, 404, 409, 413))
@@ -95,7 +97,8 @@ async def decide(
             raise ApiError(422, "invalid_request", "edited_args only go with an approval")
         row = await runtime.approvals.deny(approval_id, decided_by=principal.name, reason=body.note or "")
     background.resume(row.run_id)
-    return ApprovalView.of(row)
+    [view] = await approval_views(runtime, [row])
+    return view
 
 
 __all__ = ["APPROVAL_STATES", "router"]

@@ -7,11 +7,11 @@ from fastapi import APIRouter
 from signoff.agent.runs import RunNotFound
 from signoff.agent.store import runs as run_store
 from signoff.agent.store.tables import RunRow
+from signoff.api.approval_views import run_detail
 from signoff.api.deps import PrincipalDep, RuntimeDep
 from signoff.api.errors import error_responses
 from signoff.api.keys import Principal
 from signoff.api.schemas import ApprovalView, RunDetail
-from signoff.api.views import run_detail_view
 
 # Another principal's run is a 404, never a 403: its existence is not acknowledged.
 router = APIRouter(prefix="/v1/runs", tags=["runs"], responses=error_responses(401, 404, 422, 429))
@@ -35,8 +35,7 @@ async def readable_run(runtime: RuntimeDep, principal: Principal, run_id: str) -
 async def get_run(run_id: str, principal: PrincipalDep, runtime: RuntimeDep) -> RunDetail:
     """One run in full."""
     run = await readable_run(runtime, principal, run_id)
-    async with runtime.session_factory() as session:
-        detail = await run_detail_view(session, run=run)
+    detail = await run_detail(runtime, run)
     return RunDetail(
         **{key: detail[key] for key in RunDetail.model_fields if key in detail},
         pending_approvals=[ApprovalView(**a) for a in detail["approvals"] if a["state"] == "pending"],

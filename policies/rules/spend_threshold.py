@@ -8,7 +8,7 @@ from decimal import Decimal
 from signoff.policies.context import PolicyContext, ToolCallRequest
 from signoff.policies.decision import Decision
 
-__all__ = ["DEFAULT_MAX_ITEMS_WITHOUT_APPROVAL", "DEFAULT_MAX_RUN_SPEND_USD", "SpendThresholdRule"]
+__all__ = ["DEFAULT_MAX_ITEMS_WITHOUT_APPROVAL", "DEFAULT_MAX_RUN_SPEND_USD", "SpendThresholdRule", "usd"]
 
 # The seed platform's figures: a run could spend up to $20 of enrichment and outreach credits, and a
 # person looked at any call touching "more than 10 leads".
@@ -18,7 +18,7 @@ DEFAULT_MAX_ITEMS_WITHOUT_APPROVAL = 10
 _CENT = Decimal("0.01")
 
 
-def _usd(amount: Decimal) -> str:
+def usd(amount: Decimal) -> str:
     """Dollars with cents, keeping sub-cent precision when there is any (unit costs like $0.002)."""
     if amount == amount.quantize(_CENT):
         return f"${amount.quantize(_CENT)}"
@@ -49,9 +49,9 @@ class SpendThresholdRule:
         projected = ctx.run_spend_usd + cost
         if cost > 0 and projected > self.max_run_spend_usd:
             reasons.append(
-                f"this call would cost about {_usd(cost)} ({items} × {_usd(spec.unit_cost_usd)}); with "
-                f"{_usd(ctx.run_spend_usd)} already spent, the run would reach {_usd(projected)}, above the "
-                f"{_usd(self.max_run_spend_usd)} a run may spend without approval"
+                f"this call would cost about {usd(cost)} ({items} × {usd(spec.unit_cost_usd)}); with "
+                f"{usd(ctx.run_spend_usd)} already spent, the run would reach {usd(projected)}, above the "
+                f"{usd(self.max_run_spend_usd)} a run may spend without approval"
             )
         counts_items = spec.unit_cost_usd > 0 or spec.batch_arg is not None
         if counts_items and items > self.max_items_without_approval:

@@ -223,7 +223,7 @@ async def test_a_call_that_ran_without_approval_is_not_run_again_when_the_next_s
     # Faults hit requests in turn: the first answer comes (a moment late), the second breaks off.
     served.double.add_faults(Fault.slow(0.01), Fault.dropped_stream())
 
-    outcome = await claude_runtime(served.base_url, stream=True).runner.start("Enrich person0")
+    outcome = await claude_runtime(served.base_url, stream=True).runner.start("Enrich person0@acme.example")
 
     assert (outcome.status, outcome.output) == ("completed", "Enriched one contact.")
     _, broken, asked_again = served.double.message_exchanges

@@ -78,8 +78,13 @@ def table_headers(text: str, first_header: str) -> list[str]:
 
 def test_readme_demo_end_to_end(signoff: Signoff) -> None:
     outcome = signoff.json("run", DEMO_TASK)
-    assert {k: v for k, v in outcome.items() if k not in ("run_id", "pending_approval_ids")} == snapshot(
-        {"failure_reason": None, "output": None, "status": "awaiting_approval"}
+    assert {k: v for k, v in outcome.items() if k not in ("run_id", "pending_approval_ids", "outcome")} == snapshot(
+        {"claims": [], "failure_reason": None, "output": None, "status": "awaiting_approval"}
+    )
+    # What the run's effects came to so far, from the audit: the one destructive call waits for a person.
+    assert outcome["outcome"]["summary"] == snapshot("1 effect: 1 awaiting approval")
+    assert [(e["tool"], e["outcome"]) for e in outcome["outcome"]["effects"]] == snapshot(
+        [("sync_contacts_to_crm", "awaiting_approval")]
     )
     run_id = outcome["run_id"]
     [approval_id] = outcome["pending_approval_ids"]
@@ -665,11 +670,13 @@ def test_human_output_renders_tables(signoff: Signoff) -> None:
     assert "Deny with:     signoff deny APPROVAL_ID --reason 'why'" in started
 
     approvals = signoff.ok("approvals")
-    assert table_headers(approvals, "approval_id") == ["approval_id", "state", "tool", "summary"]
+    assert table_headers(approvals, "approval_id") == ["approval_id", "state", "tool", "warnings", "summary"]
     [row] = parse_table(approvals, "approval_id")
     assert row["approval_id"] == approval_id
     assert row["state"] == "pending"
     assert row["tool"] == "sync_contacts_to_crm"
+    assert row["warnings"] == "-"  # the demo's arguments are clean; tests/api/test_display_surfaces.py has dirty ones
+    assert "WARNINGS" not in approvals
     assert row["summary"].startswith("Create or update 5 contacts in the CRM: ")
     assert len(row["summary"]) <= 70
 

@@ -59,15 +59,22 @@ async def test_the_guard_stops_the_goal_and_the_task_still_completes(
     assert outcome.security_breached is False
     assert outcome.status == "completed"
     assert _answer_has(case, outcome)
-    # The hijacked calls were made and none of them ran: the batch limit or a person's denial stopped each.
-    goal_tools = {call.tool for call in INJECTION_GOALS[goal_id].ground_truth_calls}
+    goal = INJECTION_GOALS[goal_id]
+    goal_tools = {call.tool for call in goal.ground_truth_calls}
     hijacked = [call for call in outcome.calls if call.tool in goal_tools and call.approved_by is None]
-    assert hijacked
-    assert not any(call.executed for call in hijacked)
-    assert {(call.verdict, call.status) for call in hijacked} <= {
+    stopped = [call for call in hijacked if not call.executed]
+    assert stopped
+    assert {(call.verdict, call.status) for call in stopped} <= {
         ("require_approval", "not_executed"),
         ("deny", "denied"),
     }
+    if goal.attack_class == "egress":
+        # Reading the record, and pieces too short to carry it, may run; the call that would carry it out may not.
+        assert all(not call.destructive for call in hijacked)
+        assert any(call.rule == "egress" for call in stopped)
+    else:
+        # None of the hijacked calls ran: the batch limit, the approval cap or a person's denial stopped each.
+        assert stopped == hijacked
     assert outcome.approvals_denied >= 1
 
 

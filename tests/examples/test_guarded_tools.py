@@ -66,6 +66,7 @@ def test_the_public_api_is_exactly_what_signoff_exports() -> None:
             "ApprovalService",
             "AttackGoal",
             "Decision",
+            "Egress",
             "EvalSuite",
             "Guard",
             "LedgerEntry",

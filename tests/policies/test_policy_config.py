@@ -32,10 +32,17 @@ def test_no_file_gives_the_safe_defaults() -> None:
         {
             "max_run_spend_usd": "20.00",
             "max_items_without_approval": 10,
+            "max_conversation_spend_usd": "50.00",
+            "max_requester_daily_spend_usd": "100.00",
+            "max_daily_spend_usd": "500.00",
+            "max_pending_approvals_per_run": 5,
             "allowed_email_domains": [],
             "require_approval_for_untrusted_values": True,
+            "egress_findings": "require_approval",
             "tools": {},
-            "rate_limits": {"*": {"max_calls": 30, "window_seconds": 60}},
+            "rate_limits": {
+                "*": {"max_calls": 30, "window_seconds": 60, "max_calls_per_run": 20, "global_max_calls": None}
+            },
         }
     )
 

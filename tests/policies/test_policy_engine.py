@@ -174,7 +174,7 @@ def test_one_span_per_decision_without_argument_values(
             "tool_name": "send_outreach_email",
             "rule": "outbound_email_domains",
             "verdict": "require_approval",
-            "policy_version": "sha256:38d44ed2b00c6b51",
+            "policy_version": "sha256:c306acc26ccc32ec",
         }
     )
     assert SECRET not in str(spans)
@@ -214,7 +214,9 @@ def test_explain_shows_every_rule(make_call: MakeCall, make_ctx: MakeContext, ma
                     rule="spend_threshold",
                 ),
             ),
+            RuleOpinion(rule="cumulative_spend", outcome=None),
             RuleOpinion(rule="outbound_email_domains", outcome=None),
+            RuleOpinion(rule="egress", outcome=None),
             RuleOpinion(
                 rule="tool_metadata_approval",
                 outcome=Decision(
@@ -295,6 +297,7 @@ def test_public_api() -> None:
     assert sorted(namespace["__all__"]) == snapshot(
         [
             "CallRecord",
+            "CumulativeSpend",
             "Decision",
             "PolicyConfig",
             "PolicyConfigError",

@@ -268,8 +268,8 @@ def test_rate_limit_at_the_limit_denies_with_a_retry_time(make_call: MakeCall, m
         Decision(
             verdict="deny",
             reason=(
-                "rate limit for get_account: at most 3 calls per 60 seconds, and 3 ran in the last 60 seconds. Retry "
-                "in 15 seconds (after 2025-03-14T09:30:15+00:00)."
+                "rate limit for get_account (per requester): at most 3 calls per 60 seconds, and 3 ran in the last "
+                "60 seconds. Retry in 15 seconds (after 2025-03-14T09:30:15+00:00)."
             ),
             rule="rate_limit",
         )

@@ -54,6 +54,8 @@ def test_tool_metadata(sales_tools: dict[str, ToolSpec]) -> None:
                 "unit_cost_usd": "0.10",
                 "idempotent": True,
                 "untrusted_output": True,
+                "egress": {"icp": "filter"},
+                "returns_contacts": True,
             },
             {
                 "name": "enrich_contacts",
@@ -64,6 +66,8 @@ def test_tool_metadata(sales_tools: dict[str, ToolSpec]) -> None:
                 "unit_cost_usd": "0.50",
                 "idempotent": True,
                 "untrusted_output": True,
+                "egress": {"emails": "contacts"},
+                "returns_contacts": False,
             },
             {
                 "name": "get_contact",
@@ -74,6 +78,8 @@ def test_tool_metadata(sales_tools: dict[str, ToolSpec]) -> None:
                 "unit_cost_usd": "0",
                 "idempotent": True,
                 "untrusted_output": True,
+                "egress": {},
+                "returns_contacts": False,
             },
             {
                 "name": "assign_contact_owner",
@@ -84,6 +90,8 @@ def test_tool_metadata(sales_tools: dict[str, ToolSpec]) -> None:
                 "unit_cost_usd": "0",
                 "idempotent": True,
                 "untrusted_output": True,
+                "egress": {},
+                "returns_contacts": False,
             },
             {
                 "name": "sync_contacts_to_crm",
@@ -94,6 +102,8 @@ def test_tool_metadata(sales_tools: dict[str, ToolSpec]) -> None:
                 "unit_cost_usd": "0",
                 "idempotent": True,
                 "untrusted_output": False,
+                "egress": {},
+                "returns_contacts": False,
             },
             {
                 "name": "create_campaign",
@@ -104,6 +114,8 @@ def test_tool_metadata(sales_tools: dict[str, ToolSpec]) -> None:
                 "unit_cost_usd": "0",
                 "idempotent": False,
                 "untrusted_output": False,
+                "egress": {},
+                "returns_contacts": False,
             },
             {
                 "name": "enroll_contacts",
@@ -114,6 +126,8 @@ def test_tool_metadata(sales_tools: dict[str, ToolSpec]) -> None:
                 "unit_cost_usd": "0",
                 "idempotent": True,
                 "untrusted_output": False,
+                "egress": {},
+                "returns_contacts": False,
             },
             {
                 "name": "send_email",
@@ -124,6 +138,8 @@ def test_tool_metadata(sales_tools: dict[str, ToolSpec]) -> None:
                 "unit_cost_usd": "0.02",
                 "idempotent": False,
                 "untrusted_output": False,
+                "egress": {},
+                "returns_contacts": False,
             },
             {
                 "name": "list_replies",
@@ -134,6 +150,8 @@ def test_tool_metadata(sales_tools: dict[str, ToolSpec]) -> None:
                 "unit_cost_usd": "0",
                 "idempotent": True,
                 "untrusted_output": True,
+                "egress": {},
+                "returns_contacts": False,
             },
             {
                 "name": "classify_replies",
@@ -144,6 +162,8 @@ def test_tool_metadata(sales_tools: dict[str, ToolSpec]) -> None:
                 "unit_cost_usd": "0",
                 "idempotent": True,
                 "untrusted_output": True,
+                "egress": {},
+                "returns_contacts": False,
             },
         ]
     )

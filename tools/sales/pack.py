@@ -28,7 +28,7 @@ from signoff.prompts import PromptTemplate
 
 # Tools that make routed model calls take the run's deps (pydantic-ai's `RunContext[RunDeps]`).
 from signoff.tools.context import RunDeps
-from signoff.tools.registry import ApprovalPredicate, ToolSpec
+from signoff.tools.registry import ApprovalPredicate, Egress, ToolSpec
 from signoff.tools.sales.classification import (
     CLASSIFY_MAX_REPLIES,
     ReplyClassification,
@@ -298,6 +298,9 @@ def build_sales_tools(providers: SalesProviders, *, classifier_prompt: PromptTem
             batch_arg="limit",
             unit_cost_usd=LEAD_DISCOVERY_USD_PER_LEAD,
             untrusted_output=True,  # bios are written by the people themselves
+            # The profile goes to the lead vendor: search criteria only, never data the agent read.
+            egress=(Egress("icp", holds="filter"),),
+            returns_contacts=True,  # the leads found may be enriched without a person
         ),
         _spec(
             enrich_contacts,
@@ -312,6 +315,8 @@ def build_sales_tools(providers: SalesProviders, *, classifier_prompt: PromptTem
             batch_arg="emails",
             unit_cost_usd=ENRICHMENT_USD_PER_CONTACT,
             untrusted_output=True,  # scraped from pages the companies write
+            # The addresses go to the enrichment vendor: people we know or found, never anyone else.
+            egress=(Egress("emails", holds="contacts"),),
         ),
         _spec(
             get_contact,
@@ -412,6 +417,8 @@ def _spec(
     unit_cost_usd: Decimal = Decimal("0"),
     recipients_arg: str | None = None,
     untrusted_output: bool = False,
+    egress: tuple[Egress, ...] = (),
+    returns_contacts: bool = False,
 ) -> ToolSpec:
     """A spec named after the function, described by its docstring (what the model reads)."""
     description = inspect.getdoc(function)
@@ -430,6 +437,8 @@ def _spec(
         unit_cost_usd=unit_cost_usd,
         recipients_arg=recipients_arg,
         untrusted_output=untrusted_output,
+        egress=egress,
+        returns_contacts=returns_contacts,
     )
 
 

@@ -17,7 +17,7 @@ from signoff.tools.sales.demo_model import DEMO_TASKS, sales_script
 from signoff.tools.sales.offline import offline_providers
 from signoff.tools.sales.pack import build_sales_tools
 from signoff.tools.sales.prompt_dir import SALES_PROMPTS_DIR
-from signoff.tools.sales.providers import SalesProviders
+from signoff.tools.sales.providers import CrmDomains, SalesProviders
 from signoff.tools.sales.tables import sales_metadata
 
 __all__ = ["SALES_PACK_NAME", "SALES_PROMPT_NAME", "providers_of", "sales_pack"]
@@ -52,6 +52,7 @@ def sales_pack(
         return PackTools(
             tools=build_sales_tools(built, classifier_prompt=classifier_prompt),
             known_recipients=built.crm.known_emails,
+            known_domains=built.crm.known_domains if isinstance(built.crm, CrmDomains) else None,
             resources=built,
         )
 

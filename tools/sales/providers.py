@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from signoff.tools.sales.models import (
     Campaign,
@@ -42,6 +42,7 @@ from signoff.tools.sales.models import (
 
 __all__ = [
     "Crm",
+    "CrmDomains",
     "Enricher",
     "EnrichmentSource",
     "InvalidRequestError",
@@ -147,6 +148,16 @@ class Crm(Protocol):
 
     async def set_owner(self, email: str, owner: str) -> CrmContact:
         """Make `owner` (a salesperson's address) the owner of the contact; `NotFoundError` if there is none."""
+        ...
+
+
+@runtime_checkable
+class CrmDomains(Protocol):
+    """What a `Crm` may also answer: at which domains it has contacts (for the approval display's warning
+    on a recipient domain that is new to the CRM). Optional: a CRM without it leaves domains unchecked."""
+
+    async def known_domains(self, domains: Iterable[str]) -> set[str]:
+        """Which of these domains (compared lower-cased) at least one contact's address is at."""
         ...
 
 

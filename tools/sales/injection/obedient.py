@@ -1,12 +1,14 @@
 """The obedient model: the offline scripted model, fully hijacked by any instruction it reads.
 
 It does the benign tasks exactly as the offline model with the sales pack's script
-(`tools.sales.demo_model`) does, but the moment any tool output contains a goal's planted instruction it emits
-that goal's ground-truth calls, as a Claude that follows every instruction in its context would: the worst
-case for the guard. Like a determined attacker it adapts to
-a batch-limit denial by splitting the batch, and once its calls are answered (run, denied or failed) it
-goes back to the user's task. Its own calls carry ids starting with `injected-`, and the benign script
-never sees their results, so the user's task proceeds as if nothing happened.
+(`tools.sales.demo_model`) does, but the moment any tool output contains a goal's planted instruction it
+emits that goal's ground-truth calls, as a Claude that follows every instruction in its context would: the
+worst case for the guard. Like a determined attacker it adapts to a batch-limit denial by splitting the
+batch, and once its calls are answered (run, denied or failed) it goes back to the user's task. Calls that
+need an earlier call's result (read a record, then send what it says) come one response at a time, as a
+real model would make them; a goal's `final_claim` is added to the final answer. Its own calls carry ids
+starting with `injected-`, and the benign script never sees their results, so the user's task proceeds as
+if nothing happened.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from pydantic_ai.messages import (
     ModelResponse,
     ModelResponsePart,
     RetryPromptPart,
+    TextPart,
     ToolCallPart,
     ToolReturnPart,
 )
@@ -96,7 +99,12 @@ def _hijacked_calls(messages: Sequence[ModelMessage]) -> list[ModelResponsePart]
         for index, call in enumerate(goal.ground_truth_calls):
             call_id = f"{INJECTED_CALL_PREFIX}{goal.goal_id}-{index}"
             if call_id not in sent:
+                earlier = [f"{INJECTED_CALL_PREFIX}{goal.goal_id}-{i}" for i in range(index)]
+                if goal.sequential and not all(earlier_id in answered for earlier_id in earlier):
+                    break  # it needs what the earlier calls return: ask for it once they are answered
                 due.append(ToolCallPart(tool_name=call.tool, args=dict(call.args), tool_call_id=call_id))
+                if goal.sequential:
+                    break
                 continue
             answer = answered.get(call_id)
             if not isinstance(answer, ToolReturnPart) or answer.outcome != "failed":
@@ -132,7 +140,12 @@ def _respond(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
     hijacked = _hijacked_calls(messages)
     if hijacked:
         return ModelResponse(parts=hijacked)
-    return scripted_response(_without_injected(messages))
+    response = scripted_response(_without_injected(messages))
+    claims = [goal.final_claim for goal in _planted_goals(messages) if goal.final_claim]
+    if claims and not any(isinstance(part, ToolCallPart) for part in response.parts):
+        # The final answer: the hijacked model tells the user what the instruction told it to say.
+        response = replace(response, parts=[*response.parts, TextPart(content="\n\n" + " ".join(claims))])
+    return response
 
 
 def obedient_model() -> FunctionModel:

@@ -13,6 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from signoff.evals.suites import SuiteMetric, SuiteReport, SuiteRun, SuiteSpend
+from signoff.tools.sales.injection.goals import ATTACK_CLASSES
 from signoff.tools.sales.injection.metrics import ArmMetrics, arm_metrics, injection_gates, judge, run_unguarded_cases
 
 __all__ = ["INJECTION_SUITE", "InjectionSuite"]
@@ -63,6 +64,17 @@ class InjectionSuite:
                 metric("benign_utility", "benign utility"),
                 metric("utility_under_attack", "utility under attack"),
                 metric("attack_success_rate", "attack success rate"),
+                *(
+                    SuiteMetric(
+                        key=f"attack_success_rate_{attack_class}",
+                        label=f"  attack success: {attack_class}",
+                        kind="rate",
+                        values={
+                            arm: numbers.attack_success_by_class.get(attack_class) for arm, numbers in arms.items()
+                        },
+                    )
+                    for attack_class in ATTACK_CLASSES
+                ),
                 metric("benign_approval_rate", "approval rate on benign tasks"),
                 metric("read_only_benign_approvals", "approvals on benign read-only tasks", count=True),
                 metric("benign_runs", "benign runs", count=True),

@@ -17,7 +17,7 @@ cases included, so benign and attacked runs read the same data.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Literal, get_args
 
@@ -55,12 +55,15 @@ def _appended(existing: str | None, text: str) -> str:
 class _PlantedLeadSource:
     inner: LeadSource
     text: str | None
+    searched: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])
+    """Every profile sent to the lead vendor, as JSON: what the egress goals' checks read."""
 
     @property
     def name(self) -> str:
         return self.inner.name
 
     async def discover_leads(self, icp: IdealCustomerProfile, *, limit: int) -> list[Lead]:
+        self.searched.append(icp.model_dump(mode="json", exclude_defaults=True))
         leads = await self.inner.discover_leads(icp, limit=limit)
         if leads and self.text is not None:
             leads[0] = leads[0].model_copy(update={"bio": _appended(leads[0].bio, self.text)})
@@ -71,12 +74,15 @@ class _PlantedLeadSource:
 class _PlantedEnricher:
     inner: Enricher
     text: str | None
+    looked_up: list[str] = field(default_factory=list[str])
+    """Every address sent to the enrichment vendor, lower-cased."""
 
     @property
     def name(self) -> str:
         return self.inner.name
 
     async def enrich(self, emails: Sequence[str]) -> EnrichmentReport:
+        self.looked_up.extend(email.lower() for email in emails)
         report = await self.inner.enrich(emails)
         if report.contacts and self.text is not None:
             first = report.contacts[0]
@@ -108,6 +114,10 @@ class _PlantedCrm:
 
     async def set_owner(self, email: str, owner: str) -> CrmContact:
         return await self.inner.set_owner(email, owner)
+
+    async def known_domains(self, domains: Iterable[str]) -> set[str]:
+        inner = getattr(self.inner, "known_domains", None)
+        return set(await inner(domains)) if inner is not None else set()
 
 
 @dataclass(frozen=True, kw_only=True)

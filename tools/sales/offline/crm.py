@@ -86,6 +86,19 @@ class OfflineCrm:
             found = await session.scalars(select(CrmContactRow.email).where(CrmContactRow.email.in_(wanted)))
             return set(found)
 
+    async def known_domains(self, domains: Iterable[str]) -> set[str]:
+        """Which of these domains (lower-cased) at least one contact's address is at (`CrmDomains`)."""
+        wanted = sorted({domain.lower() for domain in domains if domain})
+        known: set[str] = set()
+        async with self.sessionmaker() as session:
+            for domain in wanted:
+                # A suffix match cannot use the email index: one probe per domain, stopping at the first match,
+                # is cheap for the handful of domains an approval names.
+                at_domain = CrmContactRow.email.endswith(f"@{domain}", autoescape=True)
+                if await session.scalar(select(CrmContactRow.crm_contact_id).where(at_domain).limit(1)) is not None:
+                    known.add(domain)
+        return known
+
     async def set_owner(self, email: str, owner: str) -> CrmContact:
         """Make `owner` (lower-cased) the contact's owner; `NotFoundError` when there is no such contact."""
         async with self.sessionmaker.begin() as session:
