@@ -103,6 +103,13 @@ class CallDecider:
                 everyone_today_usd=so_far.everyone_today_usd,
             )
         pending = await approval_store.count_pending(session, run_id=run_id)
+        if excluding_tool_call_id is not None:
+            # Deciding on a waiting call (an approval, an edit) re-checks that call: it is not one more.
+            own = await approval_store.get_approval_for_call(
+                session, run_id=run_id, tool_call_id=excluding_tool_call_id
+            )
+            if own is not None and own.state == "pending":
+                pending -= 1
         facts = _ConversationFacts()
         if spec is not None and (spec.destructive or spec.egress):
             facts = await _conversation_facts(
@@ -157,6 +164,10 @@ class CallDecider:
                 session, tool_name, run_id=run_id, known_recipients=known, excluding_tool_call_id=excluding_tool_call_id
             )
         return self.evaluate(tool_name, args, context)
+
+
+# Characters of outside data an egress decision fingerprints at most (a few replies' worth).
+_FINGERPRINT_BUDGET_CHARS = 200_000
 
 
 @dataclass
@@ -228,6 +239,7 @@ async def _conversation_facts(
     facts = _ConversationFacts()
     trusted: list[str] = []
     untrusted = set(untrusted_tools)
+    to_fingerprint: list[tuple[str, object]] = []
     for kind, body, extra, _at in rows:
         if kind == "task":
             trusted.append(str(body))
@@ -243,9 +255,7 @@ async def _conversation_facts(
             for found in sorted(values_in(value)):
                 facts.untrusted_values.setdefault(found, tool_name)
             if fingerprint_outputs:
-                for text in strings_in(value):
-                    for found in fingerprints(text):
-                        facts.untrusted_fingerprints.setdefault(found, tool_name)
+                to_fingerprint.append((tool_name, value))
         else:
             spec = registry.get(str(extra))
             args = _json_or_text(str(body))
@@ -256,6 +266,16 @@ async def _conversation_facts(
     facts.trusted_text = "\n".join(trusted)
     if fingerprint_outputs:
         facts.trusted_fingerprints = frozenset(fingerprints(facts.trusted_text))
+        # Newest first, up to a budget: the fingerprints only explain an egress finding (the rule's
+        # allow-list of the user's words decides), so a long conversation must not make every search slow.
+        budget = _FINGERPRINT_BUDGET_CHARS
+        for tool_name, value in reversed(to_fingerprint):
+            for text in strings_in(value):
+                if budget <= 0:
+                    return facts
+                budget -= len(text)
+                for found in fingerprints(text):
+                    facts.untrusted_fingerprints.setdefault(found, tool_name)
     return facts
 
 

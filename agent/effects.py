@@ -4,6 +4,8 @@ The model's final answer is its own account of the run; the audit is what happen
 a run's audited tool calls into one `Effect` per call of a destructive tool (the tool specs say which),
 each with a human summary and its real outcome: executed, denied by policy or by a person, expired,
 failed, waiting, or unknown (the process stopped while it ran: only the outside system can tell).
+An unknown call stays unknown, but once a person has checked the outside system its `resolution`
+says what they found (`signoff.agent.resolutions`), and the effect counts as happened or not by it.
 It is a pure function of the records, so the API, the CLI and the inbox all show the same lines, and
 `signoff.agent.claims` compares the answer with them.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal, cast, get_args
 
 from signoff.agent.records import ToolCallRecord
@@ -22,6 +25,7 @@ __all__ = [
     "EFFECT_OUTCOMES",
     "OUTCOME_LABELS",
     "ApprovalOutcome",
+    "CallResolution",
     "Effect",
     "EffectOutcome",
     "RunEffects",
@@ -85,6 +89,28 @@ class ApprovalOutcome:
 
 
 @dataclass(frozen=True, kw_only=True)
+class CallResolution:
+    """What a person found when they checked the outside system for a call whose outcome is unknown.
+
+    The call stays `unknown` in the audit; this is the person's word on it, kept with who and when.
+    """
+
+    run_id: str
+    tool_call_id: str
+    happened: bool
+    resolved_by: str
+    note: str | None
+    resolved_at: datetime
+
+    @property
+    def label(self) -> str:
+        """In a sentence: "checked by bob: it happened (seen in the CRM)"."""
+        found = "it happened" if self.happened else "it did not happen"
+        note = f" ({self.note})" if self.note else ""
+        return f"checked by {self.resolved_by}: {found}{note}"
+
+
+@dataclass(frozen=True, kw_only=True)
 class Effect:
     """One call of a destructive tool and what actually happened to it.
 
@@ -102,11 +128,18 @@ class Effect:
     approval_id: str | None
     rule: str
     values: tuple[str, ...]
+    resolution: CallResolution | None = None
+    """For an `unknown` outcome, what a person found in the outside system (None: nobody checked yet)."""
 
     @property
     def happened(self) -> bool:
-        """Whether the audit records the effect as done (an unknown outcome is not known to be done)."""
-        return self.outcome == "executed"
+        """Whether the effect is known to be done: executed, or unknown and a person found it happened."""
+        return self.outcome == "executed" or (self.resolution is not None and self.resolution.happened)
+
+    @property
+    def needs_check(self) -> bool:
+        """Whether a person must still check the outside system for this effect (unknown, not resolved)."""
+        return self.outcome == "unknown" and self.resolution is None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -137,15 +170,19 @@ def run_effects(
     records: Iterable[ToolCallRecord],
     *,
     approvals: Iterable[ApprovalOutcome] = (),
+    resolutions: Iterable[CallResolution] = (),
     registry: ToolRegistry | None,
 ) -> RunEffects:
     """The effects of these audited calls: each call of a destructive tool, with what happened to it.
 
     `approvals` are the states of the calls' approvals (a call the audit still shows as awaiting
-    approval may have been denied or have expired since). A tool `registry` does not know, or every
-    tool when it is None, counts as destructive: the cautious default of `ToolSafety`.
+    approval may have been denied or have expired since). `resolutions` are people's findings on
+    unknown calls (the latest per call counts). A tool `registry` does not know, or every tool when it
+    is None, counts as destructive: the cautious default of `ToolSafety`.
     """
     by_id = {approval.approval_id: approval for approval in approvals}
+    # In the order they were given (oldest first): a later finding on the same call replaces an earlier one.
+    found = {(resolution.run_id, resolution.tool_call_id): resolution for resolution in resolutions}
     effects: list[Effect] = []
     for record in records:
         spec = registry.get(record.tool_name) if registry is not None else None
@@ -153,6 +190,9 @@ def run_effects(
             continue
         approval = by_id.get(record.approval_id) if record.approval_id is not None else None
         outcome, detail = _outcome(record, approval)
+        resolution = found.get((record.run_id, record.tool_call_id)) if outcome == "unknown" else None
+        if resolution is not None:
+            detail = f"{detail}; {resolution.label}"
         effects.append(
             Effect(
                 run_id=record.run_id,
@@ -164,6 +204,7 @@ def run_effects(
                 approval_id=record.approval_id,
                 rule=record.rule,
                 values=_values(spec, record.args),
+                resolution=resolution,
             )
         )
     return RunEffects(effects=tuple(effects))

@@ -487,13 +487,24 @@ class GuardedToolset(WrapperToolset[Any]):
             case "awaiting_approval":
                 raise ApprovalRequired(metadata={"approval_id": audit.approval_id})
             case _:
+                message = _UNKNOWN_OUTCOME.format(why="the process running it stopped before recording a result")
                 async with self.session_factory.begin() as session:
                     await audit_store.update_tool_call(
                         session, audit_id=audit.audit_id, status="unknown", finished_at=self.clock()
                     )
-                raise ToolFailed(
-                    _UNKNOWN_OUTCOME.format(why="the process running it stopped before recording a result")
-                )
+                    append_event(
+                        session,
+                        run_id=audit.run_id,
+                        kind="tool_result",
+                        payload={
+                            "tool": audit.tool_name,
+                            "tool_call_id": audit.tool_call_id,
+                            "status": "unknown",
+                            "error": message,
+                        },
+                        now=self.clock(),
+                    )
+                raise ToolFailed(message)
 
 
 @dataclass(kw_only=True)

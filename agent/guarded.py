@@ -41,6 +41,7 @@ from pydantic_ai.toolsets import AbstractToolset, FunctionToolset
 from signoff.agent.answers import AnswerCheck
 from signoff.agent.approvals import ApprovalService
 from signoff.agent.decider import CallDecider
+from signoff.agent.effects import CallResolution
 from signoff.agent.guard import GuardCapability, spec_for_tool
 from signoff.agent.ledger import LedgerEntry, LedgerWriter
 from signoff.agent.records import LedgerTotals, ToolCallRecord
@@ -271,6 +272,14 @@ class Guard(AbstractCapability[Any]):
     async def answer_check(self, run_id: str) -> AnswerCheck:
         """The run's effects as the audit holds them, and where its final answer claims one that did not happen."""
         return await (await self.open()).answer_check(run_id)
+
+    async def resolve_unknown_call(
+        self, *, run_id: str, tool_call_id: str, happened: bool, resolved_by: str, note: str | None = None
+    ) -> CallResolution:
+        """Record what a person found in the outside system about a call whose outcome is unknown."""
+        return await (await self.open()).resolve_unknown_call(
+            run_id=run_id, tool_call_id=tool_call_id, happened=happened, resolved_by=resolved_by, note=note
+        )
 
     async def ledger_entries(self, run_id: str) -> list[LedgerEntry]:
         """Every model request attempt of the run: tokens, price (None when unknown), latency."""

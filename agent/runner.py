@@ -28,7 +28,9 @@ from pydantic_ai.tools import DeferredToolRequests, DeferredToolResults
 from pydantic_ai.usage import RunUsage, UsageLimits
 from sqlalchemy import ColumnElement, select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
+from signoff.agent.attention import Attention, attention_of_runs, attention_payload
 from signoff.agent.decider import CallDecider
 from signoff.agent.framing import frame_task
 from signoff.agent.guard import GuardCapability
@@ -58,9 +60,11 @@ from signoff.agent.store import approvals as approval_store
 from signoff.agent.store import audit as audit_store
 from signoff.agent.store import recovery as recovery_store
 from signoff.agent.store import runs as run_store
+from signoff.agent.store import workers as worker_store
 from signoff.agent.store.events import append_event
-from signoff.agent.store.tables import RunRow
+from signoff.agent.store.tables import RunRow, WorkerRow
 from signoff.agent.telemetry import redact_text
+from signoff.agent.workers import is_dead, this_host
 from signoff.prompts import PromptError, PromptTemplate
 from signoff.tools.context import PromptRef, RunDeps
 from signoff.tools.registry import canonical_json
@@ -295,31 +299,43 @@ class Runner:
             return await self.outcome(run_id)
         return await self._continue(run_id, deps=deps)
 
-    async def recover(self) -> list[RunOutcome]:
+    async def recover(self, *, full: bool = True) -> list[RunOutcome]:
         """Settle what dead processes left behind, then continue the runs that can continue.
 
-        `executing` approvals past their lease become `unknown` (never re-executed); runs left
-        `running` past their lease are taken over and continued from their stored history; runs whose
-        approvals were all decided (or expired) but never resumed are resumed.
+        `executing` approvals past their lease become `unknown` (never re-executed). Runs left `running`
+        by a dead worker (see `agent.workers.is_dead`; a run whose owner has no worker row, by its lease)
+        are taken over at once: what that worker was executing becomes `unknown`, approved calls it had not
+        started run once, and the run continues from its stored history. Runs whose approvals expired
+        now are resumed, so the model hears of the expiry. With `full` (at start-up, and now and then),
+        every run whose approvals were all decided but that was never resumed is resumed too; without it
+        (the frequent sweep) that scan of the whole queue is skipped.
         """
         now = self.clock()
         async with self.session_factory.begin() as session:
-            await recovery_store.settle_stale_calls(session, now=now)
-            stranded = await recovery_store.find_stranded_runs(session, now=now, driven_here=self._driven_here())
+            expired_runs = await recovery_store.settle_stale_calls(session, now=now)
+            stranded = await recovery_store.find_stranded_runs(
+                session, driven_here=self._driven_here(), with_resumable=full
+            )
+            owners = await worker_store.workers(session, {owner for _, owner, _ in stranded.running if owner})
         outcomes: list[RunOutcome] = []
-        for run_id in stranded.orphaned:
+        for run_id, owner, lease_end in stranded.running:
+            if not self._abandoned(owner, lease_end, owners.get(owner) if owner else None, now):
+                continue
             async with self.session_factory.begin() as session:
-                claimed = await run_store.claim_stale_running(
+                claimed = await recovery_store.take_over(
                     session,
                     run_id=run_id,
-                    worker_id=self.worker_id,
+                    from_owner=owner,
+                    to_owner=self.worker_id,
                     now=now,
                     lease_expires_at=now + self.settings.run_lease,
+                    reason="the process running this call stopped before recording its outcome",
                 )
             if claimed:
-                logfire.warn("run {run_id} was abandoned by its worker; continuing it", run_id=run_id)
+                logfire.warn("run {run_id} was abandoned by worker {owner}; continuing it", run_id=run_id, owner=owner)
                 outcomes.append(await self._continue(run_id))
-        for run_id in stranded.resumable:
+        resumable = stranded.resumable if stranded.resumable is not None else expired_runs
+        for run_id in dict.fromkeys(resumable):
             try:
                 outcome = await self.resume(run_id)
             except Exception:  # one broken run must not keep the others waiting
@@ -328,6 +344,20 @@ class Runner:
             if outcome.status != "awaiting_approval":
                 outcomes.append(outcome)
         return outcomes
+
+    def _abandoned(
+        self, owner: str | None, lease_end: datetime | None, worker: WorkerRow | None, now: datetime
+    ) -> bool:
+        """Whether a `running` run's owner is gone: a dead worker, or (no worker row) a lease run out.
+
+        A run this worker owns is judged by its lease too: this process is alive, but the drive that held
+        the run may have ended without finishing it (the lease is renewed at every step while it drives).
+        """
+        if worker is not None and owner != self.worker_id:
+            return is_dead(
+                worker, now=now, dead_after=self.settings.worker_dead_after, host=this_host(), own_id=self.worker_id
+            )
+        return lease_end is None or lease_end <= now
 
     def _driven_here(self) -> ColumnElement[bool]:
         """The SQL form of `drives`: which runs recovery may take up."""
@@ -355,6 +385,7 @@ class Runner:
                 worker_id=self.worker_id,
                 now=self.clock(),
                 reason="the server stopped while this call was running",
+                harmless_tools=[spec.name for spec in self.decider.registry if not spec.destructive],
             )
         logfire.info("released {count} runs for recovery", count=released)
 
@@ -365,12 +396,14 @@ class Runner:
             if run is None:
                 raise RunNotFound(run_id)
             pending = await approval_store.list_approvals(session, states=["pending"], run_id=run_id)
+            attention = await self._attention(session, run_id, run.status)
         return RunOutcome(
             run_id=run.run_id,
             status=run.status,  # pyright: ignore[reportArgumentType]
             output=run.final_output,
             failure_reason=run.failure_reason,
             pending_approval_ids=tuple(a.approval_id for a in pending),
+            attention=attention,
         )
 
     # --- driving ----------------------------------------------------------------------------------
@@ -577,13 +610,20 @@ class Runner:
                 failure_reason=reason,
                 keep_history_when_empty=True,
             )
+            attention: tuple[Attention, ...] = ()
             if finished:
-                payload = {"output": output} if status == "completed" else {"reason": reason}
+                # The final event says what about the run needs a person (an unknown outcome, limits).
+                attention = await self._attention(session, run_id, status)
+                payload: dict[str, Any] = {"output": output} if status == "completed" else {"reason": reason}
+                payload["attention"] = attention_payload(attention)
                 append_event(session, run_id=run_id, kind=status, payload=payload, now=now)
         if not finished:
             return await self.outcome(run_id)  # another worker took the run over
         logfire.info("run {run_id} {status}", run_id=run_id, status=status)
-        return RunOutcome(run_id=run_id, status=status, output=output, failure_reason=reason)
+        return RunOutcome(run_id=run_id, status=status, output=output, failure_reason=reason, attention=attention)
+
+    async def _attention(self, session: AsyncSession, run_id: str, status: str) -> tuple[Attention, ...]:
+        return (await attention_of_runs(session, statuses={run_id: status}, registry=self.decider.registry))[run_id]
 
     async def _checkpoint(
         self, run_id: str, messages: list[ModelMessage], *, new_messages: Sequence[ModelMessage] = ()

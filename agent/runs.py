@@ -9,8 +9,10 @@ from typing import Any
 
 from pydantic_ai import Agent
 
+from signoff.agent.attention import Attention
 from signoff.agent.guard import DEFAULT_EXECUTION_LEASE
 from signoff.agent.store.tables import RunStatus
+from signoff.agent.workers import DEFAULT_DEAD_AFTER
 from signoff.tools.context import PromptRef
 
 __all__ = [
@@ -110,6 +112,8 @@ class RunnerSettings:
     """Model requests one run may make, across all its pauses and resumes (the tools' routed calls included)."""
     tool_call_limit: int = DEFAULT_TOOL_CALL_LIMIT
     """Tool calls one run may make, across all its pauses and resumes."""
+    worker_dead_after: timedelta = DEFAULT_DEAD_AFTER
+    """A worker whose heartbeat is older than this is dead, and its runs are taken over."""
     max_run_cost_usd: Decimal | None = DEFAULT_MAX_RUN_COST_USD
     """Model spend at which a run stops (its next request is not made); None: no cap."""
     # Receive model responses as streams (server-sent events) rather than whole. The ledger records the
@@ -132,7 +136,9 @@ class RunnerSettings:
 
 @dataclass(frozen=True, kw_only=True)
 class RunOutcome:
-    """Where a run stands after the runner touched it."""
+    """Where a run stands after the runner touched it. A run with `attention` (an unknown outcome, work
+    denied by limits: see `agent.attention`) is never plain `completed`: the attention says what a person
+    must know or do."""
 
     run_id: str
     status: RunStatus
@@ -140,3 +146,9 @@ class RunOutcome:
     failure_reason: str | None = None
     pending_approval_ids: tuple[str, ...] = ()
     note: str | None = None
+    attention: tuple[Attention, ...] = ()
+
+    @property
+    def needs_attention(self) -> bool:
+        """Whether something about the run needs a person (see `attention`)."""
+        return bool(self.attention)

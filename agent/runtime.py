@@ -19,10 +19,12 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from signoff.agent.answers import AnswerCheck, check_run_answer
 from signoff.agent.approvals import ApprovalService
 from signoff.agent.decider import CallDecider, KnownRecipientsLookup
+from signoff.agent.effects import CallResolution
 from signoff.agent.ledger import LedgerEntry, LedgerWriter
 from signoff.agent.model_calls import ModelCalls
 from signoff.agent.models import ModelRoutes
 from signoff.agent.records import LedgerTotals, ToolCallRecord, audit_trail, ledger_entries, ledger_totals
+from signoff.agent.resolutions import resolve_unknown_call
 from signoff.agent.runner import Runner
 from signoff.agent.runs import RunnerSettings
 from signoff.agent.store.engine import SessionFactory, create_session_factory
@@ -68,6 +70,21 @@ class Runtime:
     async def answer_check(self, run_id: str) -> AnswerCheck:
         """The run's effects as the audit holds them, and where its final answer claims one that did not happen."""
         return await check_run_answer(self.session_factory, run_id, registry=self.registry)
+
+    async def resolve_unknown_call(
+        self, *, run_id: str, tool_call_id: str, happened: bool, resolved_by: str, note: str | None = None
+    ) -> CallResolution:
+        """Record what a person found in the outside system about a call whose outcome is unknown
+        (`agent.resolutions`); `ToolCallNotFound` or `OutcomeNotUnknown` when there is nothing to resolve."""
+        return await resolve_unknown_call(
+            self.session_factory,
+            run_id=run_id,
+            tool_call_id=tool_call_id,
+            happened=happened,
+            resolved_by=resolved_by,
+            note=note,
+            now=self.decider.clock(),
+        )
 
     async def ledger_entries(self, run_id: str) -> list[LedgerEntry]:
         """Every model request attempt of the run: tokens, price (None when unknown), prompt, latency."""

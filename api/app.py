@@ -9,12 +9,13 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from pydantic_ai.models import Model
 
+from signoff.api.auth_limit import AuthFailureLimiter
 from signoff.api.background import BackgroundRuns
 from signoff.api.errors import install_error_handlers
 from signoff.api.event_hub import RunEventHub
 from signoff.api.inbox import router as inbox_router
-from signoff.api.keys import PrincipalCache
 from signoff.api.limits import BodySizeLimit
+from signoff.api.openapi import install_honest_openapi
 from signoff.api.pack_routes import mount_pack_routes
 from signoff.api.rate_limit import RateLimiter
 from signoff.api.routers import approvals, costs, events, health, metrics, prompts, runs, tasks, tools
@@ -44,12 +45,17 @@ def create_app(
         async with open_runtime(
             settings, allow_self_approval=settings.allow_self_approval, model=model, packs=packs
         ) as runtime:
-            background = BackgroundRuns(runtime.runner)
+            background = BackgroundRuns(
+                runtime.runner,
+                grace_seconds=settings.shutdown_grace_seconds,
+                sweep_interval_seconds=settings.sweep_interval_seconds,
+            )
             app.state.event_hub = RunEventHub(runtime.session_factory)
             app.state.runtime = runtime
             app.state.background = background
             app.state.settings = settings
             background.recover()
+            background.start_sweeping()
             try:
                 yield
             finally:
@@ -62,11 +68,14 @@ def create_app(
         summary="Claude plans sales-operations work; a person signs off on every side effect.",
         lifespan=lifespan,
     )
-    app.state.principal_cache = PrincipalCache()
     app.state.rate_limiter = rate_limiter or RateLimiter(
         per_minute=settings.rate_limit_per_minute, burst=settings.rate_limit_burst
     )
+    app.state.auth_failure_limiter = AuthFailureLimiter(
+        per_minute=settings.auth_failures_per_minute, burst=settings.auth_failure_burst
+    )
     install_error_handlers(app)
+    install_honest_openapi(app)
     app.add_middleware(BodySizeLimit)
     core_routers = (
         *(tasks.router, runs.router, approvals.router, health.router),

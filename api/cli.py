@@ -20,8 +20,10 @@ from pydantic import ValidationError
 from sqlalchemy.exc import InterfaceError, OperationalError
 
 from signoff.agent.approvals import ApprovalAlreadyDecided, ApprovalError, ApprovalRefused
+from signoff.agent.attention import attention_of_runs, attention_payload, run_statuses
 from signoff.agent.costs import CostGrouping, cost_report
 from signoff.agent.framing import TaskInputError
+from signoff.agent.resolutions import ResolutionError, call_of_approval
 from signoff.agent.runs import ConversationNotFound, RunNotFound, RunOutcome
 from signoff.agent.runtime import Runtime
 from signoff.agent.store import api_keys as key_store
@@ -37,6 +39,7 @@ from signoff.api.schemas import ApprovalView, CostLineView
 from signoff.api.settings import Settings
 from signoff.api.views import (
     answer_check_view,
+    resolution_view,
     run_summary_view,
 )
 from signoff.policies import PolicyConfigError
@@ -50,6 +53,7 @@ __all__ = ["cli", "main"]
 _USER_ERRORS = (
     ApiKeyError,
     ApprovalError,
+    ResolutionError,
     RunNotFound,
     ConversationNotFound,
     PromptError,
@@ -154,7 +158,30 @@ def _outcome_view(outcome: RunOutcome) -> dict[str, Any]:
         "output": outcome.output,
         "failure_reason": outcome.failure_reason,
         "pending_approval_ids": list(outcome.pending_approval_ids),
+        "attention": attention_payload(outcome.attention),
     }
+
+
+def _attention_lines(attention: Sequence[dict[str, Any]]) -> list[str]:
+    """What about the run needs a person (`attention_payload`), first of all, so `completed` is never read alone."""
+    lines: list[str] = []
+    for item in attention:
+        lines.append(f"NEEDS ATTENTION ({item['kind']}): {item['message']}")
+        for call in item["calls"]:
+            lines.append(f"  ! {truncate(call['summary'], 100)} — {call['detail']}")
+            if item["kind"] == "unknown_outcome":
+                lines.append(
+                    f"    once checked: signoff resolve {call['run_id']} {call['tool_call_id']} "
+                    "--happened | --did-not-happen --note '...'"
+                )
+    return lines
+
+
+def _status_text(status: str, attention: Sequence[dict[str, Any]]) -> str:
+    """The status with what it must not be read without: "completed, needs attention: denied_by_limits"."""
+    if not attention:
+        return status
+    return f"{status}, needs attention: {', '.join(item['kind'] for item in attention)}"
 
 
 def _effect_lines(honesty: dict[str, Any], *, list_pending: bool = True) -> list[str]:
@@ -176,8 +203,10 @@ def _claim_notes(honesty: dict[str, Any]) -> list[str]:
 
 
 async def _describe_outcome(runtime: Runtime, outcome: RunOutcome) -> str:
-    lines = [f"run {outcome.run_id}: {outcome.status}"]
     honesty = answer_check_view(await runtime.answer_check(outcome.run_id))
+    lines = [f"run {outcome.run_id}: {_status_text(outcome.status, honesty['attention'])}"]
+    if honesty["attention"]:
+        lines += ["", *_attention_lines(honesty["attention"])]
     if outcome.output or honesty["outcome"]["effects"]:
         lines += ["", *_effect_lines(honesty, list_pending=False)]
     if outcome.output:
@@ -227,13 +256,17 @@ async def runs_command(status: Sequence[str], limit: int, as_json: bool) -> None
     """List runs, newest first."""
     async with _runtime() as runtime, runtime.session_factory() as session:
         rows = await run_store.list_runs(session, statuses=list(status) or None, limit=limit)  # pyright: ignore[reportArgumentType]
-    views = [run_summary_view(row) for row in rows]
+        attention = await attention_of_runs(session, statuses=run_statuses(rows), registry=runtime.registry)
+    views = [{**run_summary_view(row), "attention": attention_payload(attention[row.run_id])} for row in rows]
     _emit(
         as_json,
         views,
         lambda: render_table(
             ["run_id", "status", "created", "task"],
-            [[v["run_id"], v["status"], v["created_at"][:19], truncate(v["task"], 60)] for v in views],
+            [
+                [v["run_id"], _status_text(v["status"], v["attention"]), v["created_at"][:19], truncate(v["task"], 60)]
+                for v in views
+            ],
             empty="no runs yet",
         ),
     )
@@ -256,7 +289,7 @@ async def show_command(run_id: str, as_json: bool) -> None:
 
 def _render_run(payload: dict[str, Any]) -> str:
     lines = [
-        f"run {payload['run_id']}  [{payload['status']}]",
+        f"run {payload['run_id']}  [{_status_text(payload['status'], payload['attention'])}]",
         f"task:    {payload['task']}",
         f"model:   {payload['model']}   prompt: {payload['prompt']['name']}@{payload['prompt']['version']}",
         f"policy:  {payload['policy_version']}   requested by {payload['requested_by']}",
@@ -305,6 +338,8 @@ def _render_run(payload: dict[str, Any]) -> str:
         + (f"   ({payload['unpriced_requests']} without a known price)" if payload["unpriced_requests"] else ""),
     ]
     lines += ["", *_effect_lines(payload)]
+    if payload["attention"]:
+        lines += ["", *_attention_lines(payload["attention"])]
     if payload["output"]:
         lines += ["", "Answer:", payload["output"]]
         # The answer is never shown alone when it claims an effect that did not happen.
@@ -398,10 +433,15 @@ async def _resume_if_expired(runtime: Runtime, error: ApprovalAlreadyDecided) ->
 @click.option("--edit", "edit_json", help="Approve with these arguments instead (JSON object); re-validated.")
 @click.option("--note", help="A note kept in the audit trail.")
 @click.option("--as", "decided_by", default=_default_principal, help="Who is deciding (default: cli:<user>).")
+@click.option(
+    "--no-resume",
+    is_flag=True,
+    help="Only record the decision; a running `signoff serve` continues the run (within seconds).",
+)
 @json_option
 @_async_command
 async def approve_command(
-    approval_id: str, edit_json: str | None, note: str | None, decided_by: str, as_json: bool
+    approval_id: str, edit_json: str | None, note: str | None, decided_by: str, no_resume: bool, as_json: bool
 ) -> None:
     """Approve a pending call (and resume its run once nothing else is pending)."""
     edited = None if edit_json is None else _parse_json_object(edit_json, what="--edit")
@@ -413,7 +453,10 @@ async def approve_command(
         except ApprovalRefused as error:
             details = "".join(f"\n  {'.'.join(map(str, e['loc']))}: {e['msg']}" for e in error.errors)
             raise click.ClickException(f"{error}{details}") from None
-        outcome = await _after_decision(runtime, approval.run_id)
+        if no_resume:
+            outcome = await runtime.runner.outcome(approval.run_id)
+        else:
+            outcome = await _after_decision(runtime, approval.run_id)
         [view] = await approval_views(runtime, [approval])
         text = _decided_text(f"approved {approval_id}", view) + await _describe_outcome(runtime, outcome)
     _emit(as_json, {"approval": view.model_dump(), "run": _outcome_view(outcome)}, lambda: text)
@@ -445,6 +488,63 @@ async def deny_command(approval_id: str, reason: str, decided_by: str, as_json: 
         [view] = await approval_views(runtime, [approval])
         text = _decided_text(f"denied {approval_id}", view) + await _describe_outcome(runtime, outcome)
     _emit(as_json, {"approval": view.model_dump(), "run": _outcome_view(outcome)}, lambda: text)
+
+
+@cli.command("resolve")
+@click.argument("call_ids", metavar="APPROVAL_ID | RUN_ID TOOL_CALL_ID", nargs=-1, required=True)
+@click.option(
+    "--happened/--did-not-happen",
+    "happened",
+    default=None,
+    help="What you found in the outside system: the effect took place, or it did not.",
+)
+@click.option("--note", help="What you checked and saw; kept with your finding.")
+@click.option("--as", "resolved_by", default=_default_principal, help="Who checked (default: cli:<user>).")
+@json_option
+@_async_command
+async def resolve_command(
+    call_ids: Sequence[str], happened: bool | None, note: str | None, resolved_by: str, as_json: bool
+) -> None:
+    """Record whether a call whose outcome is unknown happened, after checking the outside system.
+
+    Name the call by its approval id, or by its run id and tool call id. The call stays `unknown` in the
+    audit; your finding is kept beside it (who, when, what), and the run stops asking for it to be checked.
+    """
+    if happened is None:
+        raise click.UsageError("say what you found: --happened or --did-not-happen")
+    if len(call_ids) > 2:
+        raise click.UsageError("name the call by APPROVAL_ID, or by RUN_ID TOOL_CALL_ID")
+    async with _runtime() as runtime:
+        if len(call_ids) == 1:
+            run_id, tool_call_id = await call_of_approval(runtime.session_factory, call_ids[0])
+        else:
+            run_id, tool_call_id = call_ids
+        resolution = await runtime.resolve_unknown_call(
+            run_id=run_id, tool_call_id=tool_call_id, happened=happened, resolved_by=resolved_by, note=note
+        )
+        async with runtime.session_factory() as session:
+            run = await run_store.get_run(session, run_id=run_id)
+            assert run is not None
+            attention = attention_payload(
+                (await attention_of_runs(session, statuses=run_statuses([run]), registry=runtime.registry))[run_id]
+            )
+    payload = {
+        "run_id": run_id,
+        "tool_call_id": tool_call_id,
+        "resolution": resolution_view(resolution),
+        "attention": attention,
+    }
+    found = "it happened" if happened else "it did not happen"
+    _emit(
+        as_json,
+        payload,
+        lambda: "\n".join(
+            [
+                f"recorded for call {tool_call_id} of run {run_id}: {found} (checked by {resolution.resolved_by})",
+                *(["", *_attention_lines(attention)] if attention else ["the run needs no further attention"]),
+            ]
+        ),
+    )
 
 
 # --- costs, tools, policy -----------------------------------------------------------------------
@@ -667,6 +767,8 @@ def serve_command(host: str, port: int) -> None:
     import uvicorn
 
     from signoff.api.app import create_app
+    from signoff.api.http_server import uvicorn_options
+    from signoff.api.repeated_logs import install_repeated_log_filter
 
     try:
         settings = _settings()
@@ -675,9 +777,12 @@ def serve_command(host: str, port: int) -> None:
         packs = enabled_packs(settings)
         check_configuration(settings, packs)
         app = create_app(settings, packs=packs)  # mounts the packs' routes, refusing clashing ones
+        # Header and keep-alive timeouts and a connection limit under the open-file limit (api.http_server).
+        http_options = uvicorn_options(settings)
     except (PackLoadError, PolicyConfigError, PromptError, ValueError) as error:
         raise click.ClickException(str(error)) from None
-    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False)
+    install_repeated_log_filter()  # a flood of bad connections logs a few lines and a count, not one each
+    uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=False, **http_options)
 
 
 @cli.group("keys")

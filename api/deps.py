@@ -7,6 +7,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from signoff.agent.runtime import Runtime
+from signoff.api.auth_limit import AuthFailureLimiter, client_address
 from signoff.api.background import BackgroundRuns
 from signoff.api.errors import ApiError
 from signoff.api.keys import Principal, Role, authenticate
@@ -37,8 +38,18 @@ async def _authenticated(request: Request, runtime: RuntimeDep) -> Principal:
             "send an API key: Authorization: Bearer <key>",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    principal = await authenticate(runtime.session_factory, presented.strip(), cache=request.app.state.principal_cache)
+    failures: AuthFailureLimiter = request.app.state.auth_failure_limiter
+    client = client_address(request)
+    if (retry_after := failures.retry_after(client)) is not None:
+        raise ApiError(
+            429,
+            "too_many_failed_authentications",
+            f"too many failed authentications from this address; retry in {retry_after} s",
+            headers={"Retry-After": str(retry_after)},
+        )
+    principal = await authenticate(runtime.session_factory, presented.strip())
     if principal is None:
+        failures.record_failure(client)
         raise ApiError(
             401, "unauthenticated", "the API key is unknown or revoked", headers={"WWW-Authenticate": "Bearer"}
         )

@@ -8,19 +8,24 @@ Errors raised by the core map to statuses here, in one place, so routes stay fre
 - text PostgreSQL cannot store (a NUL character): 422;
 - self-approval: 403.
 
+Error bodies are bounded whatever the request: at most `MAX_ERROR_DETAILS` field errors (the rest are
+counted in `details_omitted`), and messages and the parts of a field's `loc` cut to a few hundred
+characters, so a 256 KB request of invalid fields cannot come back as a megabyte of errors.
+
 Routes declare the errors they answer with `responses=error_responses(...)`, so the OpenAPI schema
 documents every status and its body (the fuzz test in tests/api/test_api_fuzz.py holds them to it).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import logfire
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -42,9 +47,36 @@ class ApiError(Exception):
         super().__init__(message)
 
 
+# Enough field errors to fix a request by hand, or a client's bug, in one round; a request with more
+# has one systematic mistake (a wrong field name repeated, a list of wrong items) that these show.
+MAX_ERROR_DETAILS = 20
+# A message or a `loc` part longer than this echoes the request (a huge dict key, a long run id in a
+# path) rather than explains it; the start is enough to recognise what it was.
+MAX_ERROR_TEXT_CHARS = 300
+
+
+def _bounded_text(text: str) -> str:
+    if len(text) <= MAX_ERROR_TEXT_CHARS:
+        return text
+    return f"{text[:MAX_ERROR_TEXT_CHARS]}... ({len(text) - MAX_ERROR_TEXT_CHARS} more characters)"
+
+
+def _field_details(errors: Sequence[Any]) -> dict[str, Any]:
+    """`details` (and `details_omitted`) for pydantic-style errors: loc and msg only, never the input."""
+    details = [
+        {
+            "loc": [part if isinstance(part, int) else _bounded_text(str(part)) for part in error.get("loc", ())],
+            "msg": _bounded_text(str(error.get("msg", ""))),
+        }
+        for error in errors[:MAX_ERROR_DETAILS]
+    ]
+    omitted = len(errors) - len(details)
+    return {"details": details, **({"details_omitted": omitted} if omitted else {})}
+
+
 def error_body(code: str, message: str, **extra: Any) -> dict[str, Any]:
-    """The JSON body of every error response."""
-    return {"error": {"code": code, "message": message, **extra}}
+    """The JSON body of every error response (the message cut to `MAX_ERROR_TEXT_CHARS`)."""
+    return {"error": {"code": code, "message": _bounded_text(message), **extra}}
 
 
 class ErrorFieldDetail(BaseModel):
@@ -60,6 +92,9 @@ class ErrorInfo(BaseModel):
     code: str
     message: str
     details: list[ErrorFieldDetail] | None = None
+    details_omitted: int | None = Field(
+        default=None, description="Field errors left out of `details` to keep the body small."
+    )
 
 
 class ErrorResponse(BaseModel):
@@ -76,7 +111,10 @@ _ERROR_DESCRIPTIONS: dict[int, str] = {
     409: "The resource is not in a state that allows this (an approval already decided, a conversation busy).",
     413: "The request body is over the size limit.",
     422: "The request is not valid; field errors are in `error.details`.",
-    429: "The key is over its rate limit; retry after `Retry-After` seconds.",
+    429: (
+        "The key is over its rate limit, or this address made too many failed authentications; "
+        "retry after `Retry-After` seconds."
+    ),
 }
 
 _ERROR_HEADERS: dict[int, dict[str, Any]] = {
@@ -134,15 +172,15 @@ def install_error_handlers(app: FastAPI) -> None:
         ) -> JSONResponse:
             extra: dict[str, Any] = {}
             if isinstance(error, ApprovalRefused) and error.errors:
-                extra["details"] = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in error.errors]
+                extra = _field_details(list(error.errors))
             return JSONResponse(error_body(code, str(error), **extra), status_code=status_code)
 
         app.add_exception_handler(exception_type, handler)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid_request(_request: Request, error: RequestValidationError) -> JSONResponse:
-        details = [{"loc": list(e.get("loc", ())), "msg": e.get("msg", "")} for e in error.errors()]
-        return JSONResponse(error_body("invalid_request", "the request is not valid", details=details), status_code=422)
+        details = _field_details(error.errors())
+        return JSONResponse(error_body("invalid_request", "the request is not valid", **details), status_code=422)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_request: Request, error: StarletteHTTPException) -> JSONResponse:

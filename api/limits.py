@@ -15,7 +15,12 @@ MAX_BODY_BYTES = 256 * 1024
 
 
 class BodySizeLimit:
-    """Answers 413 for bodies over the limit: by Content-Length at once, or while streaming."""
+    """Answers 413 for bodies over the limit: by Content-Length at once, or while streaming.
+
+    A streamed (chunked) body is refused the moment it passes the limit: the 413 is sent from inside
+    `receive`, and whatever the app answers after that is dropped. (Raising alone is not enough: FastAPI
+    turns any error while it reads a body into a 400 before this middleware could see it.)
+    """
 
     def __init__(self, app: ASGIApp, *, max_bytes: int = MAX_BODY_BYTES) -> None:
         self.app = app
@@ -36,18 +41,24 @@ class BodySizeLimit:
                     return
         received = 0
         responded = False
+        refused = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, refused
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
+                    if not responded and not refused:
+                        refused = True
+                        await self._refuse(send)
                     raise _BodyTooLarge
             return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal responded
+            if refused:
+                return  # the 413 is the response; the app's answer to the broken-off body is not
             if message["type"] == "http.response.start":
                 responded = True
             await send(message)
@@ -55,7 +66,7 @@ class BodySizeLimit:
         try:
             await self.app(scope, limited_receive, tracking_send)
         except _BodyTooLarge:
-            if not responded:
+            if not responded and not refused:
                 await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:

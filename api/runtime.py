@@ -18,6 +18,7 @@ from signoff.agent.offline_model import offline_model_for
 from signoff.agent.runtime import Runtime, build_runtime, check_pack_options, default_prompt, prepare_database
 from signoff.agent.store.engine import create_engine
 from signoff.agent.telemetry import configure_telemetry
+from signoff.agent.workers import WorkerPresence
 from signoff.api.settings import Settings
 from signoff.policies import build_policy_engine, load_policy_config
 from signoff.tools.packs import PackContext, ToolPack, build_packs, load_packs
@@ -105,7 +106,8 @@ async def open_runtime(
     if settings.guard is not None:
         guard = load_guard(settings.guard)
         try:
-            yield await guard.open(allow_self_approval=allow_self_approval)
+            async with _present(await guard.open(allow_self_approval=allow_self_approval)) as runtime:
+                yield runtime
         finally:
             await guard.aclose()
         return
@@ -143,6 +145,21 @@ async def open_runtime(
             await runtime.ledger.flush_spool()
         except Exception:  # the rows stay spooled for the next attempt; no reason to refuse to start
             logfire.exception("ledger spool could not be replayed at start-up")
-        yield runtime
+        async with _present(runtime):
+            yield runtime
     finally:
         await engine.dispose()
+
+
+@asynccontextmanager
+async def _present(runtime: Runtime) -> AsyncIterator[Runtime]:
+    """The runtime's worker registered and beating while it is open, so that if this process dies, others
+    take its runs over within seconds (`agent.workers`)."""
+    presence = WorkerPresence(
+        session_factory=runtime.session_factory, worker_id=runtime.runner.worker_id, clock=runtime.runner.clock
+    )
+    await presence.start()
+    try:
+        yield runtime
+    finally:
+        await presence.stop()

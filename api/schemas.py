@@ -6,7 +6,7 @@ import json
 from collections.abc import Sequence
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -17,18 +17,26 @@ from signoff.agent.store.tables import ApprovalRow
 from signoff.api.display import ApprovalDisplay, CrmStatus, DomainDisplay, DomainFlag, approval_display
 
 __all__ = [
+    "MAX_DECISION_NOTE_CHARS",
+    "NOT_BLANK",
     "ApprovalDecisionRequest",
     "ApprovalPage",
     "ApprovalView",
+    "AttentionCallView",
+    "AttentionView",
     "ClaimView",
     "CostLineView",
     "CostReport",
+    "DenyDecision",
     "DomainView",
     "EffectView",
     "MessageRequest",
     "PromptList",
     "PromptVersionView",
     "PromptView",
+    "ResolutionRequest",
+    "ResolutionResult",
+    "ResolutionView",
     "RunAccepted",
     "RunDetail",
     "RunEffectsView",
@@ -57,6 +65,12 @@ def _cents_at_least(value: Decimal) -> str:
     return format(cents if cents == value else value, "f")
 
 
+# Text that is not only blanks: one character that is neither Python whitespace (what the server strips)
+# nor ECMAScript whitespace (what a JSON Schema validator means by `\s`), spelled out because the two
+# `\s` differ (U+001C..U+001F, U+0085, U+FEFF). Not anchored: JSON Schema patterns search, as pydantic's do.
+NOT_BLANK = r"[^\t-\r\x1c-\x20\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000\ufeff]"
+
+
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -64,7 +78,7 @@ class _Strict(BaseModel):
 class TaskRequest(_Strict):
     """A task for the agent. The message is the user's text; context is data that goes with it."""
 
-    message: str = Field(min_length=1, max_length=MAX_TASK_CHARS)
+    message: str = Field(min_length=1, max_length=MAX_TASK_CHARS, pattern=NOT_BLANK)
     context: dict[str, Any] | None = None
     conversation_id: str | None = Field(default=None, max_length=64)
 
@@ -72,7 +86,7 @@ class TaskRequest(_Strict):
 class MessageRequest(_Strict):
     """A follow-up message in a conversation."""
 
-    message: str = Field(min_length=1, max_length=MAX_TASK_CHARS)
+    message: str = Field(min_length=1, max_length=MAX_TASK_CHARS, pattern=NOT_BLANK)
     context: dict[str, Any] | None = None
 
 
@@ -213,12 +227,36 @@ class ApprovalPage(BaseModel):
     next_cursor: str | None
 
 
-class ApprovalDecisionRequest(_Strict):
-    """A person's decision on a pending call."""
+# A decision note or a denial's reason: enough for a paragraph, bounded like every other input.
+MAX_DECISION_NOTE_CHARS = 2000
 
-    decision: Literal["approve", "deny"]
+
+class ApproveDecision(_Strict):
+    """Approve the call, as requested or with `edited_args` (validated and checked by policy again)."""
+
+    decision: Literal["approve"]
     edited_args: dict[str, Any] | None = None
-    note: str | None = Field(default=None, max_length=2000)
+    note: str | None = Field(default=None, max_length=MAX_DECISION_NOTE_CHARS)
+
+
+class DenyDecision(_Strict):
+    """Deny the call. `note` is the reason and is required: the model is told it, so it can adjust its plan."""
+
+    decision: Literal["deny"]
+    note: str = Field(min_length=1, max_length=MAX_DECISION_NOTE_CHARS, pattern=NOT_BLANK)
+
+
+ApprovalDecisionRequest = Annotated[ApproveDecision | DenyDecision, Field(discriminator="decision")]
+"""A person's decision on a pending call: what the schema allows is exactly what the server takes."""
+
+
+class ResolutionView(BaseModel):
+    """A person's finding on a call whose outcome is unknown. The call stays `unknown` in the audit."""
+
+    happened: bool
+    resolved_by: str
+    note: str | None
+    resolved_at: str | None
 
 
 class EffectView(BaseModel):
@@ -232,6 +270,48 @@ class EffectView(BaseModel):
     unknown (check the outside system) or not_executed."""
     detail: str
     approval_id: str | None
+    resolution: ResolutionView | None = None
+    """For an `unknown` outcome, what a person found when they checked the outside system (null: nobody has)."""
+
+
+class ResolutionRequest(_Strict):
+    """What a person found in the outside system about a call whose outcome is unknown."""
+
+    happened: bool
+    """true: the effect took place (the email went out); false: it did not."""
+    note: str | None = Field(default=None, max_length=2000)
+
+
+class AttentionCallView(BaseModel):
+    """One call an attention item is about."""
+
+    run_id: str
+    tool_call_id: str
+    tool: str
+    summary: str
+    detail: str
+    rule: str
+    approval_id: str | None
+
+
+class AttentionView(BaseModel):
+    """Something about a run that needs a person. `kind` is `unknown_outcome` (a call may or may not have
+    happened: check the outside system, then record what you found) or `denied_by_limits` (calls denied
+    by `rules` such as `rate_limit` were never retried with success: the work was not done)."""
+
+    kind: Literal["unknown_outcome", "denied_by_limits"]
+    message: str
+    rules: list[str]
+    calls: list[AttentionCallView]
+
+
+class ResolutionResult(BaseModel):
+    """A recorded finding, and the run's attention after it (the call no longer asks to be checked)."""
+
+    run_id: str
+    tool_call_id: str
+    resolution: ResolutionView
+    attention: list[AttentionView]
 
 
 class RunEffectsView(BaseModel):
@@ -259,7 +339,10 @@ class ClaimView(BaseModel):
 
 class RunDetail(BaseModel):
     """A run with its conversation, tool calls and decisions, pending approvals and cost so far, and its
-    answer's honesty: `outcome` is what its effects came to, `claims` what the answer says that they contradict."""
+    answer's honesty: `outcome` is what its effects came to, `claims` what the answer says that they contradict.
+
+    `attention` is the run's status detail: empty when nothing needs a person; otherwise the run is not
+    plain `completed` (an unknown outcome to check, work not done because limits denied it)."""
 
     run_id: str
     conversation_id: str
@@ -281,6 +364,7 @@ class RunDetail(BaseModel):
     model_requests: int
     outcome: RunEffectsView
     claims: list[ClaimView]
+    attention: list[AttentionView] = []
 
 
 class CostLineView(BaseModel):

@@ -34,6 +34,8 @@ from signoff.agent.runs import (
     DEFAULT_TOOL_CALL_LIMIT,
     RunnerSettings,
 )
+from signoff.agent.workers import DEFAULT_DEAD_AFTER
+from signoff.api.background import SHUTDOWN_GRACE_SECONDS, SWEEP_INTERVAL_SECONDS
 from signoff.api.event_stream import MAX_STREAM_SECONDS
 
 __all__ = ["DEFAULT_PACKS", "OFFLINE_MODEL", "Settings"]
@@ -53,6 +55,19 @@ DEFAULT_RATE_LIMIT_PER_MINUTE = 120
 # A client may send a quick batch (a page of approvals, then each one opened) without waiting; 30
 # requests is that batch, and still only 15 seconds' worth of the sustained rate.
 DEFAULT_RATE_LIMIT_BURST = 30
+
+# Failed authentications (API and inbox sign-in) per client address: a person mistyping a key, or a script
+# left with a revoked one, stays far below this; a client guessing keys is slowed to one try every 6 s.
+DEFAULT_AUTH_FAILURES_PER_MINUTE = 10
+DEFAULT_AUTH_FAILURE_BURST = 20
+
+# `signoff serve` (api.http_server). A client sends its request head in one packet right after it
+# connects; 10 s covers a slow link and a loaded machine, and is short enough that idle connections
+# cannot pile up faster than they close.
+DEFAULT_HEADER_TIMEOUT_SECONDS = 10.0
+# uvicorn's own default: long enough for a client's next request in a burst, short enough not to hold
+# descriptors for clients that went away.
+DEFAULT_KEEP_ALIVE_SECONDS = 5
 
 
 @cache
@@ -135,6 +150,24 @@ class Settings(BaseSettings):
     tool_call_limit: int = Field(
         default=DEFAULT_TOOL_CALL_LIMIT, ge=1, description="Tool calls one run may make, across its pauses."
     )
+    shutdown_grace_seconds: float = Field(
+        default=SHUTDOWN_GRACE_SECONDS,
+        ge=0,
+        le=600,
+        description="On SIGTERM, how long runs in flight may finish before they are cancelled and handed over.",
+    )
+    sweep_interval_seconds: float = Field(
+        default=SWEEP_INTERVAL_SECONDS,
+        gt=0,
+        le=60,
+        description="How often the server takes over runs of dead workers and moves runs on after an expiry.",
+    )
+    worker_dead_after_seconds: float = Field(
+        default=DEFAULT_DEAD_AFTER.total_seconds(),
+        ge=2,
+        le=3600,
+        description="A worker whose heartbeat is older than this is dead, and its runs are taken over.",
+    )
     max_run_cost_usd: Decimal = Field(
         default=DEFAULT_MAX_RUN_COST_USD,
         gt=0,
@@ -167,6 +200,42 @@ class Settings(BaseSettings):
         default=DEFAULT_RATE_LIMIT_BURST,
         gt=0,
         description="Requests an API key may send at once before the per-minute rate applies.",
+    )
+    auth_failures_per_minute: int = Field(
+        default=DEFAULT_AUTH_FAILURES_PER_MINUTE,
+        gt=0,
+        description=(
+            "Sustained failed authentications per minute per client address, in the API and the inbox sign-in. "
+            "Past it the client gets 429 with Retry-After, before its key is looked up; successes never count."
+        ),
+    )
+    auth_failure_burst: int = Field(
+        default=DEFAULT_AUTH_FAILURE_BURST,
+        gt=0,
+        description="Failed authentications a client address may make at once before the per-minute rate applies.",
+    )
+    http_header_timeout_seconds: float = Field(
+        default=DEFAULT_HEADER_TIMEOUT_SECONDS,
+        gt=0,
+        le=3600,
+        description=(
+            "`signoff serve`: a connection that has not sent a complete request head this long after it opened "
+            "(or after its previous response) is closed, idle or trickling."
+        ),
+    )
+    http_keep_alive_seconds: int = Field(
+        default=DEFAULT_KEEP_ALIVE_SECONDS,
+        ge=1,
+        le=3600,
+        description="`signoff serve`: an idle keep-alive connection is closed after this many seconds.",
+    )
+    http_max_connections: int | None = Field(
+        default=None,
+        ge=1,
+        description=(
+            "`signoff serve`: open connections at most; past it the longest-idle connection is closed to make room. "
+            "Default: the open-file limit (ulimit -n) less 10% (at least 128) for the database, logs and clients."
+        ),
     )
     event_stream_max_seconds: float = Field(
         default=MAX_STREAM_SECONDS,
@@ -307,4 +376,5 @@ class Settings(BaseSettings):
             tool_call_limit=self.tool_call_limit,
             stream_model_responses=self.stream_model_responses,
             stream_restarts=self.stream_restarts,
+            worker_dead_after=timedelta(seconds=self.worker_dead_after_seconds),
         )

@@ -21,6 +21,8 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from signoff.agent.answers import AnswerCheck, check_answer
+from signoff.agent.attention import attention_payload
+from signoff.agent.effects import CallResolution
 from signoff.agent.ledger import LedgerEntry
 from signoff.agent.records import LedgerTotals
 from signoff.agent.store import approvals as approval_store
@@ -33,6 +35,7 @@ __all__ = [
     "answer_check_view",
     "conversation_view",
     "ledger_view",
+    "resolution_view",
     "run_detail_view",
     "run_summary_view",
     "tool_call_view",
@@ -148,9 +151,24 @@ def conversation_view(message_history: str) -> list[dict[str, Any]]:
     return entries
 
 
-def answer_check_view(check: AnswerCheck) -> dict[str, Any]:
-    """What the run's effects came to (`outcome`) and the answer's claims the audit contradicts (`claims`)."""
+def resolution_view(resolution: CallResolution | None) -> dict[str, Any] | None:
+    """A person's finding on an unknown call: whether it happened, who checked, when, their note."""
+    if resolution is None:
+        return None
     return {
+        "happened": resolution.happened,
+        "resolved_by": resolution.resolved_by,
+        "note": resolution.note,
+        "resolved_at": iso_time(resolution.resolved_at),
+    }
+
+
+def answer_check_view(check: AnswerCheck) -> dict[str, Any]:
+    """What the run's effects came to (`outcome`), the answer's claims the audit contradicts (`claims`), and
+    what about the run needs a person (`attention`: an unknown outcome, work denied by limits; empty when
+    nothing does, and a run with any is not plain `completed`)."""
+    return {
+        "attention": attention_payload(check.attention),
         "outcome": {
             "summary": check.effects.summary,
             "counts": dict(check.effects.counts),
@@ -162,6 +180,7 @@ def answer_check_view(check: AnswerCheck) -> dict[str, Any]:
                     "outcome": effect.outcome,
                     "detail": effect.detail,
                     "approval_id": effect.approval_id,
+                    "resolution": resolution_view(effect.resolution),
                 }
                 for effect in check.effects.effects
             ],

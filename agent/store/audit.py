@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from collections.abc import Collection
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from sqlalchemy import func, or_, select, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from signoff.agent.store.events import append_event
 from signoff.agent.store.tables import ApprovalRow, RunRow, ToolCallRow, ToolCallStatus
 
 __all__ = [
@@ -15,6 +17,7 @@ __all__ = [
     "get_tool_call",
     "list_tool_calls",
     "mark_call_of_approval",
+    "mark_running_calls_failed",
     "mark_running_calls_unknown",
     "recent_tool_calls",
     "record_edited_args",
@@ -67,12 +70,24 @@ async def list_tool_calls(session: AsyncSession, *, run_id: str) -> list[ToolCal
 async def mark_call_of_approval(
     session: AsyncSession, approval: ApprovalRow, *, status: str, error: str | None
 ) -> None:
-    """Set the status (and error) of the audit row of an approval's call."""
+    """Set the status (and error) of the audit row of an approval's call.
+
+    An `unknown` status is also a `tool_result` event: whoever watches the run sees the call's outcome
+    become unknown, whichever process (the guard, recovery, a stopping server) found it so."""
     await session.execute(
         update(ToolCallRow)
         .where(ToolCallRow.run_id == approval.run_id, ToolCallRow.tool_call_id == approval.tool_call_id)
         .values(status=status, error=error)
     )
+    if status == "unknown":
+        _unknown_result_event(
+            session,
+            run_id=approval.run_id,
+            tool_name=approval.tool_name,
+            tool_call_id=approval.tool_call_id,
+            error=error,
+            now=approval.finished_at or datetime.now(UTC),
+        )
 
 
 async def record_edited_args(
@@ -86,12 +101,48 @@ async def record_edited_args(
     )
 
 
-async def mark_running_calls_unknown(session: AsyncSession, *, run_id: str, error: str) -> None:
-    """Calls of a run still `running` when their process stopped: their outcome is unknown."""
+async def mark_running_calls_failed(
+    session: AsyncSession, *, run_id: str, tool_names: Collection[str], error: str, now: datetime
+) -> None:
+    """running -> failed for this run's calls of `tool_names` (calls known to have had no effect)."""
     await session.execute(
         update(ToolCallRow)
-        .where(ToolCallRow.run_id == run_id, ToolCallRow.status == "running")
-        .values(status="unknown", error=error)
+        .where(
+            ToolCallRow.run_id == run_id,
+            ToolCallRow.status == "running",
+            ToolCallRow.tool_name.in_(sorted(tool_names)),
+        )
+        .values(status="failed", error=error, finished_at=now)
+    )
+
+
+async def mark_running_calls_unknown(
+    session: AsyncSession, *, run_id: str, error: str, now: datetime | None = None
+) -> None:
+    """Calls of a run still `running` when their process stopped: their outcome is unknown (each one a
+    `tool_result` event saying so, at `now`: the current time when not given)."""
+    running = (ToolCallRow.run_id == run_id) & (ToolCallRow.status == "running")
+    stopped = (await session.execute(select(ToolCallRow.tool_name, ToolCallRow.tool_call_id).where(running))).all()
+    if not stopped:
+        return
+    await session.execute(update(ToolCallRow).where(running).values(status="unknown", error=error))
+    now = now or datetime.now(UTC)
+    for tool_name, tool_call_id in stopped:
+        _unknown_result_event(
+            session, run_id=run_id, tool_name=tool_name, tool_call_id=tool_call_id, error=error, now=now
+        )
+
+
+def _unknown_result_event(
+    session: AsyncSession, *, run_id: str, tool_name: str, tool_call_id: str, error: str | None, now: datetime
+) -> None:
+    """The `tool_result` event of a call found `unknown`, as the guard writes it for a timed-out call."""
+    append_event(
+        session,
+        run_id=run_id,
+        kind="tool_result",
+        payload={"tool": tool_name, "tool_call_id": tool_call_id, "status": "unknown", "error": error},
+        now=now,
     )
 
 

@@ -31,9 +31,8 @@ class SpendSoFar:
 
 
 def _day_start(now: datetime) -> datetime:
-    start = datetime.combine(now.astimezone(UTC).date(), time(0), tzinfo=UTC)
-    # Stored datetimes carry the zone of the clock that wrote them; compare like with like.
-    return start if now.tzinfo is not None else start.replace(tzinfo=None)
+    """Midnight UTC of `now`'s day (the store keeps UTC)."""
+    return datetime.combine(now.astimezone(UTC).date(), time(0), tzinfo=UTC)
 
 
 async def spend_so_far(
@@ -55,7 +54,8 @@ async def spend_so_far(
         .join(RunRow, RunRow.run_id == ToolCallRow.run_id)
         .where(
             ToolCallRow.status.in_(SPENDING_STATUSES),
-            or_(RunRow.conversation_id == conversation_id, ToolCallRow.requested_at >= since),
+            # The same "when" as the sums: a call requested before midnight and run after it is today's.
+            or_(RunRow.conversation_id == conversation_id, when >= since),
         )
     )
     if excluding is not None:

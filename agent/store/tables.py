@@ -25,12 +25,14 @@ __all__ = [
     "AuditChainRow",
     "Base",
     "EvalRunRow",
+    "InboxSessionRow",
     "LedgerRow",
     "RunEventRow",
     "RunRow",
     "RunStatus",
     "ToolCallRow",
     "ToolCallStatus",
+    "WorkerRow",
 ]
 
 RunStatus = Literal["running", "awaiting_approval", "completed", "failed", "cancelled"]
@@ -84,6 +86,24 @@ class RunRow(Base):
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
     finished_at: Mapped[datetime | None]
+
+
+class WorkerRow(Base):
+    """A process that drives runs: where it runs and when it last said it was alive (its heartbeat).
+
+    A run's `lease_owner` names its worker. A worker whose heartbeat stopped, that stopped cleanly, or
+    (on the same host) whose process is gone is dead, and its runs are taken over at once; a worker that
+    still beats is never robbed of a run, however long the run takes.
+    """
+
+    __tablename__ = "workers"
+
+    worker_id: Mapped[str] = mapped_column(String(_ID), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    started_at: Mapped[datetime]
+    heartbeat_at: Mapped[datetime] = mapped_column(index=True)
+    stopped_at: Mapped[datetime | None]
 
 
 class ToolCallRow(Base):
@@ -239,6 +259,22 @@ class ApiKeyRow(Base):
     roles: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime]
     revoked_at: Mapped[datetime | None]
+
+
+class InboxSessionRow(Base):
+    """A signed-in inbox session: the sha256 of its token (the browser's cookie holds the token itself), the
+    key it was signed in with, and when it was last used.
+
+    A session is live while its row exists, its key is not revoked and it was used recently; sign-out and
+    revoking the key delete the row, so a copy of the cookie is worth nothing after either.
+    """
+
+    __tablename__ = "inbox_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    key_id: Mapped[str] = mapped_column(ForeignKey("api_keys.key_id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime]
+    last_seen_at: Mapped[datetime] = mapped_column(index=True)
 
 
 class EvalRunRow(Base):

@@ -1,4 +1,4 @@
-"""What the inbox pages read: approvals with the runs they belong to, and the principal behind a session."""
+"""What the inbox pages read: approvals with the runs they belong to."""
 
 from __future__ import annotations
 
@@ -6,22 +6,22 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from signoff.agent.attention import AttentionCall, attention_of_runs, run_statuses
 from signoff.agent.budgets import SpendStanding
 from signoff.agent.runtime import Runtime
-from signoff.agent.store import api_keys as key_store
 from signoff.agent.store import approvals as approval_store
-from signoff.agent.store.tables import APPROVAL_STATES, ApprovalRow, ApprovalState, RunRow
+from signoff.agent.store.tables import APPROVAL_STATES, ApprovalRow, ApprovalState, RunRow, ToolCallRow
 from signoff.api.approval_views import approval_displays, run_detail, spend_standings_of_runs
 from signoff.api.display import ApprovalDisplay
-from signoff.api.keys import Principal
 
 __all__ = [
     "HISTORY_STATES",
+    "CallToCheck",
     "InboxItem",
-    "active_principal",
+    "calls_to_check",
     "history_items",
     "inbox_item",
     "pending_items",
@@ -97,18 +97,51 @@ async def inbox_item(runtime: Runtime, *, approval_id: str) -> InboxItem:
 
 
 async def run_for_approvers(runtime: Runtime, *, run_id: str) -> dict[str, Any] | None:
-    """The run in full (`approval_views.run_detail`) if it ever asked for an approval; approvers see no other runs."""
+    """The run in full (`approval_views.run_detail`) if it ever asked for an approval or has a call whose
+    outcome is unknown (a person must check it); approvers see no other runs."""
     async with runtime.session_factory() as session:
         run = await session.get(RunRow, run_id)
-        if run is None or not await approval_store.list_approvals(session, run_id=run_id, limit=1):
+        if run is None:
             return None
+        if not await approval_store.list_approvals(session, run_id=run_id, limit=1):
+            unknown = await session.scalar(
+                select(ToolCallRow.audit_id)
+                .where(ToolCallRow.run_id == run_id, ToolCallRow.status == "unknown")
+                .limit(1)
+            )
+            if unknown is None:
+                return None
     return await run_detail(runtime, run)
 
 
-async def active_principal(runtime: Runtime, *, name: str) -> Principal | None:
-    """The principal of that name while its key is active; None once it is revoked or gone."""
+@dataclass(frozen=True, kw_only=True)
+class CallToCheck:
+    """A call whose outcome is unknown and that nobody has checked yet, with its run."""
+
+    run: RunRow
+    call: AttentionCall
+
+
+async def calls_to_check(runtime: Runtime, *, limit: int) -> list[CallToCheck]:
+    """Unknown calls nobody has resolved, newest run first, from at most `limit` runs with unknown calls."""
     async with runtime.session_factory() as session:
-        row = await key_store.get_key_by_name(session, name=name)
-    if row is None or row.revoked_at is not None:
-        return None
-    return Principal(name=row.name, roles=frozenset(row.roles.split(",")))
+        newest = func.max(ToolCallRow.audit_id)
+        run_ids = (
+            await session.scalars(
+                select(ToolCallRow.run_id)
+                .where(ToolCallRow.status == "unknown")
+                .group_by(ToolCallRow.run_id)
+                .order_by(newest.desc())
+                .limit(limit)
+            )
+        ).all()
+        runs = await _runs_by_id(session, run_ids)
+        attention = await attention_of_runs(session, statuses=run_statuses(runs.values()), registry=runtime.registry)
+    return [
+        CallToCheck(run=runs[run_id], call=call)
+        for run_id in run_ids
+        if run_id in runs
+        for item in attention[run_id]
+        if item.kind == "unknown_outcome"
+        for call in item.calls
+    ]

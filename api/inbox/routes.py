@@ -28,13 +28,30 @@ from signoff.agent.approvals import (
     ApprovalRefused,
     SelfApprovalRefused,
 )
+from signoff.agent.resolutions import OutcomeNotUnknown, ToolCallNotFound
 from signoff.agent.store.tables import ApprovalRow
+from signoff.api.auth_limit import AuthFailureLimiter, client_address
 from signoff.api.deps import BackgroundDep, RuntimeDep
 from signoff.api.display import escaped_json, neutralised
-from signoff.api.inbox.queries import active_principal, history_items, inbox_item, pending_items, run_for_approvers
+from signoff.api.inbox.queries import (
+    calls_to_check,
+    history_items,
+    inbox_item,
+    pending_items,
+    run_for_approvers,
+)
 from signoff.api.inbox.rendering import PAGE_HEADERS, render
-from signoff.api.inbox.session import Flash, InboxSession, csrf_matches, load_session, save_session
-from signoff.api.keys import Principal, authenticate
+from signoff.api.inbox.session import (
+    Flash,
+    InboxSession,
+    csrf_matches,
+    end_session,
+    load_session,
+    resolve_session,
+    save_session,
+    start_session,
+)
+from signoff.api.keys import Principal, find_key, principal_of
 from signoff.api.settings import Settings
 
 __all__ = ["InboxPageError", "router"]
@@ -45,6 +62,8 @@ SIGN_IN_PATH = f"{INBOX_PATH}/sign-in"
 PENDING_PAGE_SIZE = 100
 # Recent decisions for review; older ones are in the API and the CLI.
 HISTORY_PAGE_SIZE = 100
+# Runs whose unknown calls are listed for a check above the queue: these wait for a person too.
+CHECKS_PAGE_SIZE = 50
 # The JSON API's limit on a decision note (api.schemas.ApprovalDecisionRequest).
 MAX_NOTE_CHARS = 2000
 # A run page refreshes itself while the run works: quickly while it runs, slowly while it waits for people.
@@ -103,6 +122,7 @@ class InboxRoute(APIRoute):
             session = load_session(request, secret=secret)
             request.state.inbox_session = session
             try:
+                await resolve_session(request.app.state.runtime.session_factory, session)
                 response = await handler(request)
             except _SignInRequired:
                 response = _redirect(SIGN_IN_PATH)
@@ -122,15 +142,11 @@ class InboxRoute(APIRoute):
 router = APIRouter(prefix=INBOX_PATH, tags=["inbox"], route_class=InboxRoute, include_in_schema=False)
 
 
-async def _approver(request: Request, runtime: RuntimeDep) -> Principal:
-    """The signed-in principal, while its key is active and holds the approver role."""
+async def _approver(request: Request) -> Principal:
+    """The signed-in principal, while its session is live (`resolve_session`) and it holds the approver role."""
     session = _session(request)
-    if session.principal_name is None:
-        raise _SignInRequired
-    principal = await active_principal(runtime, name=session.principal_name)
+    principal = session.principal
     if principal is None:
-        session.sign_out()
-        session.flash = Flash(text="Your key is no longer active: sign in with an active key.")
         raise _SignInRequired
     if not principal.has("approver"):
         session.sign_out()
@@ -167,10 +183,21 @@ async def sign_in_page(request: Request) -> Response:
 
 @router.post("/sign-in", response_class=HTMLResponse, dependencies=_CSRF_CHECKED)
 async def sign_in(request: Request, runtime: RuntimeDep, api_key: Annotated[str, Form()] = "") -> Response:
-    """Check the key; on success the session remembers the principal's name (never the key)."""
-    principal = await authenticate(runtime.session_factory, api_key.strip())
-    if principal is None:
+    """Check the key; on success a server-side session bound to the key starts (the cookie holds its token).
+
+    Failed sign-ins count against the client address's budget, shared with the API (`api.auth_limit`)."""
+    failures: AuthFailureLimiter = request.app.state.auth_failure_limiter
+    client = client_address(request)
+    if (retry_after := failures.retry_after(client)) is not None:
+        error = f"Too many failed sign-ins from this address. Try again in {retry_after} seconds."
+        limited = _page(request, "sign_in.html", status_code=429, error=error)
+        limited.headers["Retry-After"] = str(retry_after)
+        return limited
+    key = await find_key(runtime.session_factory, api_key.strip())
+    if key is None:
+        failures.record_failure(client)
         return _page(request, "sign_in.html", status_code=401, error="That key is unknown or revoked.")
+    principal = principal_of(key)
     if not principal.has("approver"):
         raise InboxPageError(
             403,
@@ -179,16 +206,16 @@ async def sign_in(request: Request, runtime: RuntimeDep, api_key: Annotated[str,
             "Ask an admin for an approver key.",
         )
     session = _session(request)
-    session.sign_in(principal.name)
+    await start_session(runtime.session_factory, session, key=key)
     session.flash = Flash(text=f"Signed in as {principal.name}.")
     return _redirect(INBOX_PATH)
 
 
 @router.post("/sign-out", response_class=HTMLResponse, dependencies=_CSRF_CHECKED)
-async def sign_out(request: Request) -> Response:
-    """Forget the principal."""
+async def sign_out(request: Request, runtime: RuntimeDep) -> Response:
+    """End the session on the server: a saved copy of the cookie is signed out too."""
     session = _session(request)
-    session.sign_out()
+    await end_session(runtime.session_factory, session)
     session.flash = Flash(text="Signed out.")
     return _redirect(SIGN_IN_PATH)
 
@@ -206,6 +233,7 @@ async def pending_page(request: Request, principal: InboxApproverDep, runtime: R
         active_tab="pending",
         items=items[:PENDING_PAGE_SIZE],
         more=len(items) > PENDING_PAGE_SIZE,
+        checks=await calls_to_check(runtime, limit=CHECKS_PAGE_SIZE),
     )
 
 
@@ -426,4 +454,40 @@ async def run_page(request: Request, run_id: str, principal: InboxApproverDep, r
     if run["status"] not in _FINISHED_RUN_STATUSES:
         waits_for_people = any(approval["state"] == "pending" for approval in run["approvals"])
         refresh_seconds = REFRESH_SECONDS_AWAITING if waits_for_people else REFRESH_SECONDS_RUNNING
-    return _page(request, "run.html", run=run, refresh_seconds=refresh_seconds)
+    return _page(request, "run.html", run=run, refresh_seconds=refresh_seconds, max_note_chars=MAX_NOTE_CHARS)
+
+
+@router.post(
+    "/runs/{run_id}/tool-calls/{tool_call_id}/resolution", response_class=HTMLResponse, dependencies=_CSRF_CHECKED
+)
+async def resolve_call(
+    request: Request,
+    run_id: str,
+    tool_call_id: str,
+    principal: InboxApproverDep,
+    runtime: RuntimeDep,
+    happened: Annotated[str, Form()] = "",
+    note: Annotated[str, Form()] = "",
+) -> Response:
+    """Record what the approver found in the outside system about a call whose outcome is unknown."""
+    if happened not in ("yes", "no"):
+        raise InboxPageError(
+            422, "Say what you found", "Choose whether the call happened or not. Nothing was recorded."
+        )
+    if problems := _note_too_long(note):
+        raise InboxPageError(422, "The note is too long", f"{problems[0]} Nothing was recorded.")
+    if await run_for_approvers(runtime, run_id=run_id) is None:
+        raise InboxPageError(404, "Run not found", "There is no run at this address that asked for an approval.")
+    try:
+        resolution = await runtime.resolve_unknown_call(
+            run_id=run_id, tool_call_id=tool_call_id, happened=happened == "yes", resolved_by=principal.name, note=note
+        )
+    except ToolCallNotFound:
+        raise InboxPageError(404, "Call not found", "This run has no such tool call. Nothing was recorded.") from None
+    except OutcomeNotUnknown as error:
+        raise InboxPageError(
+            409, "Nothing to check", f"This call's outcome is known ({error.status}). Nothing was recorded."
+        ) from None
+    found = "it happened" if resolution.happened else "it did not happen"
+    _session(request).flash = Flash(text=f"Recorded for {resolution.tool_call_id}: {found}.")
+    return _redirect(f"{INBOX_PATH}/runs/{run_id}")

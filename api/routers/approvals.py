@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
-import json
-from datetime import UTC, datetime
+import re
+from datetime import UTC, datetime, timedelta
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -15,7 +13,7 @@ from signoff.agent.store.tables import APPROVAL_STATES, ApprovalState
 from signoff.api.approval_views import approval_views
 from signoff.api.deps import ApproverDep, BackgroundDep, RuntimeDep
 from signoff.api.errors import ApiError, error_responses
-from signoff.api.schemas import ApprovalDecisionRequest, ApprovalPage, ApprovalView
+from signoff.api.schemas import ApprovalDecisionRequest, ApprovalPage, ApprovalView, ApproveDecision
 
 router = APIRouter(prefix="/v1/approvals", tags=["approvals"], responses=error_responses(401, 403, 422, 429))
 
@@ -24,25 +22,27 @@ DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 
 
+# A cursor names a position in the queue: the last item's creation time in microseconds since 1970 (UTC),
+# `_`, and its approval id. Every string of this form is a position (17 digits stay below year 5000), so
+# the schema can say exactly which cursors are valid, and the server takes every one it allows.
+CURSOR_PATTERN = r"^[0-9]{1,17}_[0-9A-Za-z_.:-]{0,64}$"
+_CURSOR = re.compile(CURSOR_PATTERN.removeprefix("^").removesuffix("$"))
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
 def _encode_cursor(created_at: datetime, approval_id: str) -> str:
-    raw = json.dumps([created_at.isoformat(), approval_id]).encode()
-    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+    moment = created_at if created_at.tzinfo is not None else created_at.replace(tzinfo=UTC)
+    return f"{(moment - _EPOCH) // _MICROSECOND}_{approval_id}"
 
 
 def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    """The position an `_encode_cursor` cursor names. A cursor is client input: anything else is a 422,
-    including a time without a zone or one that cannot be moved to UTC (the store takes aware UTC times)."""
-    invalid = ApiError(422, "invalid_cursor", "the cursor is not one this API gave out")
-    try:
-        decoded = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if not (isinstance(decoded, list) and len(decoded) == 2 and all(isinstance(part, str) for part in decoded)):
-            raise invalid
-        created_at = datetime.fromisoformat(decoded[0])
-        if created_at.tzinfo is None:
-            raise invalid
-        return created_at.astimezone(UTC), decoded[1]
-    except (ValueError, OverflowError, binascii.Error) as error:
-        raise invalid from error
+    """The position a cursor names (creation time in aware UTC, approval id); 422 for any other string."""
+    match = _CURSOR.fullmatch(cursor)
+    if match is None:
+        raise ApiError(422, "invalid_cursor", "the cursor is not one this API gave out")
+    microseconds, _, approval_id = cursor.partition("_")
+    return _EPOCH + int(microseconds) * _MICROSECOND, approval_id
 
 
 @router.get("", response_model=ApprovalPage)
@@ -52,11 +52,18 @@ async def list_approvals(
     status: Annotated[ApprovalState, Query()] = "pending",
     tool: Annotated[str | None, Query(max_length=200)] = None,
     run_id: Annotated[str | None, Query(max_length=64)] = None,
-    cursor: Annotated[str | None, Query(max_length=500)] = None,
+    cursor: Annotated[
+        str | None,
+        # The pattern is documented and checked by `_decode_cursor`, so a bad cursor is `invalid_cursor`.
+        Query(
+            json_schema_extra={"pattern": CURSOR_PATTERN},
+            description="`next_cursor` of the previous page: `<microseconds since 1970 UTC>_<approval_id>`.",
+        ),
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE_SIZE)] = DEFAULT_PAGE_SIZE,
 ) -> ApprovalPage:
     """Approvals in one state, oldest first, `limit` at a time."""
-    after = _decode_cursor(cursor) if cursor else None
+    after = None if cursor is None else _decode_cursor(cursor)
     async with runtime.session_factory.begin() as session:
         await approval_store.expire_due(session, now=runtime.runner.clock())
     async with runtime.session_factory() as session:
@@ -86,19 +93,18 @@ async def decide(
     """Approve (optionally with edited arguments) or deny. The run resumes once nothing of it is pending.
 
     409 when the approval is already decided or expired; 422 when edited arguments fail validation or
-    policy, or a denial has no note; 403 when the caller requested the run itself.
+    policy, or the body does not fit the schema (a denial without a note, edited arguments on a denial);
+    403 when the caller requested the run itself.
     """
-    if body.decision == "approve":
+    if isinstance(body, ApproveDecision):
         row = await runtime.approvals.approve(
             approval_id, decided_by=principal.name, note=body.note, edited_args=body.edited_args
         )
     else:
-        if body.edited_args is not None:
-            raise ApiError(422, "invalid_request", "edited_args only go with an approval")
-        row = await runtime.approvals.deny(approval_id, decided_by=principal.name, reason=body.note or "")
+        row = await runtime.approvals.deny(approval_id, decided_by=principal.name, reason=body.note)
     background.resume(row.run_id)
     [view] = await approval_views(runtime, [row])
     return view
 
 
-__all__ = ["APPROVAL_STATES", "router"]
+__all__ = ["APPROVAL_STATES", "CURSOR_PATTERN", "router"]

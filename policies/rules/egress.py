@@ -6,10 +6,13 @@ vendor, an enrichment sends addresses to the enrichment vendor. A hijacked model
 anyone would approve. The tool's metadata says which arguments leave and what they may hold
 (`ToolSpec.egress`); this rule holds them to it:
 
-- a `filter` argument holds short search criteria: an email address, a URL or domain, a phone number
-  or an encoded blob in it needs a person, and so does any fingerprint of outside data the conversation
-  read (`policies.taint`), in the value, in its decoded forms, or joined up with what earlier calls of
-  the conversation sent (a number split over two searches);
+- a `filter` argument holds search criteria in the user's own words: each value must be one of the
+  tool's enumerated values (its schema's `enum`s) or made only of words the user wrote (plus a few
+  fillers such as "of" and "and"). That allow-list is what holds against any encoding: a phone number
+  spelt out, reordered, base64-encoded or split over calls is words the user never wrote. A value with
+  other words needs a person, and the reason says what else it holds: an email address, a link, a phone
+  number, an encoded blob, or fingerprints of outside data the conversation read (`policies.taint`),
+  alone or joined up with what earlier calls sent;
 - a `contacts` argument holds people's addresses: each must be a CRM contact, returned by discovery in
   this conversation, or named by the user; any other address needs a person.
 
@@ -19,12 +22,14 @@ let a legitimate search through.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import re
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from signoff.policies.context import PolicyContext, ToolCallRequest
 from signoff.policies.decision import Decision
-from signoff.policies.provenance import strings_in, values_in_text
+from signoff.policies.provenance import MAX_SCANNED_CHARS, strings_in, values_in_text
 from signoff.policies.taint import (
     MIN_PHONE_DIGITS,
     digit_fingerprints,
@@ -37,6 +42,10 @@ from signoff.policies.taint import (
 from signoff.policies.taint import joined_digits as digits_of
 
 __all__ = ["EgressRule"]
+
+_WORD = re.compile(r"[^\W_]+")
+# Words a criterion may add to the user's own without carrying anything ("Head *of* Operations").
+_FILLER_WORDS = frozenset({"a", "an", "and", "at", "for", "in", "of", "on", "or", "the", "to", "with"})
 
 # Enough findings for the approver to see what is at stake; the approval shows the whole call.
 _MAX_FINDINGS = 5
@@ -58,6 +67,8 @@ class EgressRule:
         if spec is None or not spec.egress:
             return None
         trusted_values = values_in_text(ctx.trusted_text)
+        trusted_words = set(words_of(ctx.trusted_text)) | _FILLER_WORDS
+        vocabulary = _vocabulary(spec.parameters_json_schema)
         findings: list[str] = []
         sent: list[str] = []
         for egress in spec.egress:
@@ -75,7 +86,13 @@ class EgressRule:
                 )
                 continue
             for text in text_values(value):
+                if text.strip().lower() in vocabulary:
+                    continue  # one of the tool's own enumerated values ("501-1000"): it carries nothing
+                novel = [word for word in words_of(text) if word not in trusted_words]
+                if not novel:
+                    continue  # the user's own words: whatever they are, they are the user's to send
                 sent.append(text)
+                findings.append(f"{egress.arg} holds words the user did not write ({_quote(' '.join(novel))})")
                 findings.extend(f"{egress.arg} holds {what}" for what in _not_a_filter(text, trusted_values))
         findings.extend(_outside_data(sent, ctx))
         if not findings:
@@ -90,13 +107,46 @@ class EgressRule:
         return Decision.require_approval(rule=self.name, reason=reason)
 
 
+def words_of(text: str) -> list[str]:
+    """The words and numbers of `text`, lower-cased and without a plural "s" ("heads" is "head"): what a
+    filter's value is compared by."""
+    return [_singular(word.lower()) for word in _WORD.findall(text[:MAX_SCANNED_CHARS])]
+
+
+def _singular(word: str) -> str:
+    if len(word) > 3 and word.endswith("s") and not word.endswith("ss"):
+        return word[:-1]
+    return word
+
+
+def _vocabulary(schema: Mapping[str, Any]) -> frozenset[str]:
+    """Every enumerated (`enum`, `const`) string of a tool's argument schema, lower-cased."""
+    found: set[str] = set()
+    stack: list[object] = [schema]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, Mapping):
+            for key, inner in item.items():  # pyright: ignore[reportUnknownVariableType]
+                if key == "enum" and isinstance(inner, list):
+                    found.update(str(v).lower() for v in inner if isinstance(v, str))  # pyright: ignore[reportUnknownVariableType]
+                elif key == "const" and isinstance(inner, str):
+                    found.add(inner.lower())
+                else:
+                    stack.append(inner)  # pyright: ignore[reportUnknownArgumentType]
+        elif isinstance(item, list):
+            stack.extend(item)  # pyright: ignore[reportUnknownArgumentType]
+    return frozenset(found)
+
+
 def _not_a_filter(text: str, trusted_values: set[str]) -> Iterator[str]:
     """What a search criterion should not hold (unless the user wrote it)."""
     values = values_in_text(text) - trusted_values
     addresses = sorted(value for value in values if "@" in value)
     if addresses:
         yield f"an email address ({', '.join(addresses)})"
-    domains = sorted(value for value in values if "@" not in value and "." in value)
+    # A bare dotted word ("Node.js") is a word; a link is one with a scheme or "www.".
+    linked = re.search(r"(?:[a-z][a-z0-9+.-]*://|\bwww\.)", text.lower()) is not None
+    domains = sorted(value for value in values if "@" not in value and "." in value) if linked else []
     if domains and not addresses:
         yield f"a domain or URL ({', '.join(domains)})"
     if digit_fingerprints(text):

@@ -148,3 +148,7 @@ async def test_a_flood_of_calls_in_one_response_asks_a_person_a_few_times_only(
     decisions = await _decisions(session_factory, outcome.run_id)
     assert sorted({rule for _tool, _verdict, rule in decisions}) == ["approval_cap", "outbound_email_domains"]
     assert sum(1 for _tool, verdict, _rule in decisions if verdict == "deny") == 7
+    # The cap stops new approvals, not decisions on the ones waiting: each can still be approved.
+    for approval_id in outcome.pending_approval_ids:
+        approved = await runtime.approvals.approve(approval_id, decided_by="alice")
+        assert approved.state == "approved"

@@ -51,7 +51,7 @@ async def test_events_follow_the_run_through_a_pause_and_a_decision(
     )
     decided = json.loads(next(e.payload_json for e in events if e.kind == "approval_decided"))
     assert decided["decided_by"] == "ann" and decided["decision"] == "approved"
-    assert json.loads(events[-1].payload_json) == {"output": "Synced one contact."}
+    assert json.loads(events[-1].payload_json) == {"output": "Synced one contact.", "attention": []}
     # Resuming from an event id gives only what came after it.
     async with session_factory() as session:
         later = await events_after(session, run_id=outcome.run_id, after_event_id=ids[-3])

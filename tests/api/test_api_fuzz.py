@@ -5,10 +5,16 @@ modes) from a principal holding every role, against the app with its lifespan ru
 holds a run awaiting approval (requested by someone else) and a conversation of the fuzzing principal,
 and path parameters are sometimes their real ids, so the fuzz reaches decisions, follow-ups and event
 streams of real records, not only 404s. Each response must not be a 5xx, must have a status and content
-type the schema documents, and must match that status's documented schema.
+type the schema documents, and must match that status's documented schema. The schema must also be
+honest about requests: every request it allows is accepted (`positive_data_acceptance`: no 400 or 422),
+every one it forbids is refused (`negative_data_rejection`), and a method it does not list gets 405
+(`unsupported_method`). Besides the random cases, every operation runs schemathesis' coverage phase:
+deterministic boundary and type-mutation cases of each parameter (`to=0.5`, `Last-Event-ID: null`,
+a cursor at the edge of its pattern).
 
-When this fails, fix the product, not the test: map the exception to a 4xx in api/errors.py, or declare
-the status with `responses=error_responses(...)` on the route.
+When this fails, fix the product, not the test: map the exception to a 4xx in api/errors.py, declare
+the status with `responses=error_responses(...)` on the route, or make the schema say what the server
+takes (a pattern, a discriminated union, a non-nullable parameter: see api/openapi.py).
 """
 
 from __future__ import annotations
@@ -26,11 +32,16 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis import APIOperation, BaseSchema, Case, GenerationMode
 from schemathesis.checks import not_a_server_error
+from schemathesis.config import GenerationConfig
 from schemathesis.python import asgi
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
+    missing_required_header,
+    negative_data_rejection,
+    positive_data_acceptance,
     response_schema_conformance,
     status_code_conformance,
+    unsupported_method,
 )
 
 from signoff.agent.runtime import prepare_database
@@ -49,6 +60,18 @@ EXAMPLES_PER_OPERATION = 40
 
 # The fuzz is about answers, not limits: a limit the fuzz never reaches.
 UNLIMITED = 1_000_000
+
+# Answers within the schema, and the schema honest about which requests are valid.
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    positive_data_acceptance,
+    negative_data_rejection,
+    unsupported_method,
+    missing_required_header,
+]
 
 
 def _schema_settings() -> Settings:
@@ -158,9 +181,26 @@ def test_operation_answers_within_its_schema(operation_label: str, fuzz_target: 
         suppress_health_check=[HealthCheck.too_slow],
     )
     def answers_within_schema(case: Case) -> None:
-        case.call_and_validate(
-            headers=fuzz_target.authorization,
-            checks=[not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance],
-        )
+        case.call_and_validate(headers=fuzz_target.authorization, checks=CHECKS)
 
     answers_within_schema()
+
+
+@pytest.mark.parametrize("operation_label", OPERATIONS)
+def test_operation_boundaries_answer_within_its_schema(operation_label: str, fuzz_target: FuzzTarget) -> None:
+    """Schemathesis' coverage phase: each parameter at its bounds, missing, null, of another type, and an
+    unlisted method. Deterministic, a few dozen cases an operation; every failure is reported, not the first."""
+    operation = fuzz_target.schema.find_operation_by_label(operation_label)
+    assert operation is not None
+    failures: list[str] = []
+    cases = fuzz_target.schema.iter_coverage_cases(
+        operation,
+        generation_modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
+        generation_config=GenerationConfig(),
+    )
+    for case in cases:
+        try:
+            case.call_and_validate(headers=fuzz_target.authorization, checks=CHECKS)
+        except* Exception as group:
+            failures.append(str(group.exceptions[0]).split("Reproduce with:")[0].strip())
+    assert not failures, "\n\n".join(dict.fromkeys(failures))

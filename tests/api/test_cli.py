@@ -79,7 +79,7 @@ def table_headers(text: str, first_header: str) -> list[str]:
 def test_readme_demo_end_to_end(signoff: Signoff) -> None:
     outcome = signoff.json("run", DEMO_TASK)
     assert {k: v for k, v in outcome.items() if k not in ("run_id", "pending_approval_ids", "outcome")} == snapshot(
-        {"claims": [], "failure_reason": None, "output": None, "status": "awaiting_approval"}
+        {"attention": [], "claims": [], "failure_reason": None, "output": None, "status": "awaiting_approval"}
     )
     # What the run's effects came to so far, from the audit: the one destructive call waits for a person.
     assert outcome["outcome"]["summary"] == snapshot("1 effect: 1 awaiting approval")

@@ -90,6 +90,7 @@ async def test_a_false_claim_is_shown_with_the_truth_everywhere(database_url: st
                     "outcome": "denied_by_person",
                     "detail": "denied by a person (bob): not this week",
                     "approval_id": Is(detail["outcome"]["effects"][0]["approval_id"]),
+                    "resolution": None,
                 }
             ],
         }

@@ -79,8 +79,12 @@ async def test_bad_decisions_are_refused_and_change_nothing(api: Api) -> None:
     )
     assert invalid.status_code == 422
     assert {"contacts.0.email"} <= {".".join(map(str, d["loc"])) for d in invalid.json()["error"]["details"]}
-    no_reason = await api["bob"].post(f"/v1/approvals/{approval_id}/decision", json={"decision": "deny"})
-    assert no_reason.status_code == 422
+    for no_reason in ({"decision": "deny"}, {"decision": "deny", "note": None}, {"decision": "deny", "note": " \n"}):
+        refused = await api["bob"].post(f"/v1/approvals/{approval_id}/decision", json=no_reason)
+        assert refused.status_code == 422 and refused.json()["error"]["code"] == "invalid_request", no_reason
+    edited_denial = {"decision": "deny", "note": "no", "edited_args": {}}
+    refused = await api["bob"].post(f"/v1/approvals/{approval_id}/decision", json=edited_denial)
+    assert refused.status_code == 422 and refused.json()["error"]["code"] == "invalid_request"
     unknown = await api["bob"].post("/v1/approvals/nope/decision", json={"decision": "approve"})
     assert unknown.status_code == 404
     still = await api["bob"].get(f"/v1/approvals/{approval_id}")

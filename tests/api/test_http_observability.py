@@ -342,12 +342,26 @@ async def test_costs_refuse_other_roles_and_bad_input(api: Api) -> None:
         {"group_by": "week"},
         {"from": "yesterday"},
         {"to": "2025-13-01"},
-        {"from": "2025-06-02", "to": "2025-06-01"},
-        {"from": "0001-01-01T00:00:00+05:00"},
+        # Only RFC 3339 date-times (with a zone) and dates, as the schema says: no epoch numbers, no bare times.
+        {"to": "0.5"},
+        {"from": "1700000000"},
+        {"from": "2025-06-01T08:00"},
+        {"from": "2025-06-01 08:00:00Z"},
     ):
         bad = await api["carol"].get("/v1/costs", params=params)
         assert bad.status_code == 422, params
         assert bad.json()["error"]["code"] == "invalid_request"
+    # Valid bounds are answered: an empty range is empty, a bound beyond what a datetime holds is its edge.
+    for params in (
+        {"from": "2025-06-02", "to": "2025-06-01"},
+        {"from": "0001-01-01T00:00:00+05:00"},
+        {"to": "9999-12-31T23:59:59-05:00"},
+        {"from": "2016-12-31T23:59:60Z"},
+    ):
+        answered = await api["carol"].get("/v1/costs", params=params)
+        assert answered.status_code == 200, (params, answered.text)
+    empty = (await api["carol"].get("/v1/costs", params={"from": "2025-06-02", "to": "2025-06-01"})).json()
+    assert empty["lines"] == [] and empty["total"]["requests"] == 0
 
 
 async def test_tools_list_the_registry_with_its_metadata(api: Api) -> None:

@@ -104,7 +104,7 @@ async def test_a_revoked_key_ends_its_sessions(api: Api, browser: httpx.AsyncCli
     await revoke_api_key(api.app.state.runtime.session_factory, name="bob")
     revoked = await browser.get("/inbox")
     assert revoked.status_code == 303 and revoked.headers["location"] == "/inbox/sign-in"
-    assert "Your key is no longer active" in (await browser.get("/inbox/sign-in")).text
+    assert "Your session has ended" in (await browser.get("/inbox/sign-in")).text
 
 
 async def test_every_form_needs_the_sessions_csrf_token(api: Api, browser: httpx.AsyncClient) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import base64
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 from inline_snapshot import snapshot
@@ -81,17 +81,54 @@ def decide_enrich(emails: list[str], **overrides: Any) -> str | None:
     return None if decision is None else f"{decision.verdict}: {decision.reason}"
 
 
-def test_plain_search_criteria_leave_without_a_person() -> None:
-    assert decide_search({"industry": "logistics", "location": "Hamburg", "titles": ["Head of Operations"]}) is None
+def test_the_users_own_criteria_leave_without_a_person() -> None:
+    assert decide_search({"industry": "logistics", "location": "Hamburg"}) is None
+    asked = "Find 10 logistics leads in Hamburg, heads of operations at 501-1000 companies"
+    profile = {"industry": "Logistics", "location": "hamburg", "titles": ["Head of Operations"]}
+    assert decide_search(profile, trusted_text=asked) is None
+
+
+class Sized(BaseModel):
+    industry: str
+    company_size: Literal["51-200", "501-1000", "1001-5000"] | None = None
+
+
+async def sized_search(icp: Sized, limit: int = 10) -> list[str]:
+    """Search."""
+    return []
+
+
+def test_an_enumerated_value_of_the_schema_is_no_one_elses_words() -> None:
+    spec = ToolSpec(name="sized", function=sized_search, description="Search.", egress=(Egress("icp"),))
+    args = {"icp": {"industry": "logistics", "company_size": "1001-5000"}}
+    assert EgressRule().evaluate(ToolCallRequest(tool_name="sized", spec=spec, args=args), context()) is None
+
+
+@pytest.mark.parametrize(
+    "titles",
+    [
+        pytest.param(["four nine three zero nine eight seven six"], id="digits-as-words"),
+        pytest.param(["5678", "1234", "Head of 30", "VP 49"], id="pieces-out-of-order"),
+        pytest.param(["prefers calls after"], id="three-words-of-a-note"),
+        pytest.param([base64.b32encode(b"+49 30 1234 5678").decode().lower()], id="lowercase-base32"),
+        pytest.param([":".join(f"{b:02x}" for b in b"+49 30 1234 5678")], id="hex-with-colons"),
+        pytest.param(["Node.js Developer"], id="a-title-the-user-never-asked-for"),
+    ],
+)
+def test_any_words_the_user_did_not_write_need_a_person(titles: list[str]) -> None:
+    # The allow-list, not the fingerprints, is what holds against encodings nobody thought of.
+    reason = decide_search({"industry": "logistics", "location": "Hamburg", "titles": titles})
+    assert reason is not None
+    assert "holds words the user did not write" in reason
 
 
 def test_a_phone_number_from_the_crm_in_a_filter_needs_a_person() -> None:
     assert decide_search(
         {"industry": "logistics", "location": "Hamburg", "titles": ["Call +49 30 12345678"]}
     ) == snapshot(
-        "require_approval: search sends its arguments to a third party, and they may carry data out: icp holds a "
-        "phone-number-like run of 7 or more digits ('Call +49 30 12345678'); the phone number 493012345678, read from "
-        "get_contact"
+        "require_approval: search sends its arguments to a third party, and they may carry data out: icp "
+        "holds words the user did not write ('call 49 30 12345678'); icp holds a phone-number-like run of "
+        "7 or more digits ('Call +49 30 12345678'); the phone number 493012345678, read from get_contact"
     )
 
 
@@ -145,8 +182,9 @@ def test_base64_split_over_calls_joins_up() -> None:
 
 def test_addresses_and_urls_are_not_search_criteria() -> None:
     assert decide_search({"industry": "logistics", "location": "drop@collector.example"}) == snapshot(
-        "require_approval: search sends its arguments to a third party, and they may carry data out: icp holds an "
-        "email address (drop@collector.example)"
+        "require_approval: search sends its arguments to a third party, and they may carry data out: icp "
+        "holds words the user did not write ('drop collector example'); icp holds an email address "
+        "(drop@collector.example)"
     )
     reason = decide_search({"industry": "https://collector.example/x", "location": "Hamburg"})
     assert reason is not None and "a domain or URL (collector.example)" in reason
@@ -160,17 +198,15 @@ def test_what_the_user_wrote_is_never_suspect() -> None:
             trusted_text=trusted,
             trusted_fingerprints=frozenset(fingerprints(trusted)),
         )
-        # The digit run is still no search criterion, but it is no longer outside data.
-        == snapshot(
-            "require_approval: search sends its arguments to a third party, and they may carry data out: icp holds a "
-            "phone-number-like run of 7 or more digits ('Call +49 30 12345678')"
-        )
+        # Every word of it is the user's: the user may send what they wrote.
+        is None
     )
 
 
 def test_words_are_not_mistaken_for_encodings() -> None:
     assert encoded_tokens("internationalization Warehousing supplychainmanagement") == []
-    assert decide_search({"industry": "internationalization", "location": "Hamburg"}) is None
+    asked = "find internationalization leads in Hamburg"
+    assert decide_search({"industry": "internationalization", "location": "Hamburg"}, trusted_text=asked) is None
 
 
 def test_expanded_adds_the_decoded_form() -> None:
