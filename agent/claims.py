@@ -98,11 +98,18 @@ _MODAL = re.compile(
 )
 # Anywhere in the clause: the effect waits for something, or the clause asks for it.
 _CONDITION = re.compile(
-    r"\b(?:if|once|unless|until|before|whether|pending|awaiting|waiting|queued|proposed|planned"
+    r"\b(?:if|once|unless|until|whether|pending|awaiting|waiting|queued|proposed|planned"
+    r"|before (?:you|anyone|someone|a person|it is|it's|it was|it could|they are|they were|approv\w*|sign-?off|your)"
     r"|when (?:you|someone|a person|it is|they are|it's) approv\w*|(?:after|upon) (?:your |an? )?approval)\b"
     r"|\b(?:ask|asked|asking|request|requested|requesting|need|needs|needed|require|requires|required|seek|seeking"
     r"|sought)\b.{0,40}\bapprov"
     r"|\bfor (?:your |an? |human |a person's )?(?:approval|sign-?off)\b",
+    re.IGNORECASE,
+)
+# A sentence that asks: it opens with a question word or an auxiliary.
+_QUESTION = re.compile(
+    r"^[\W_]*(?:who|what|when|where|which|why|how|should|shall|can|could|would|will|do|does|did|is|are|was"
+    r"|were|have|has|had|may|might|must|want|shall)\b",
     re.IGNORECASE,
 )
 _WORDS_BEFORE = 6
@@ -257,8 +264,8 @@ def _contradiction(clause: str, verb: str, tool_name: str, effect: Effect | None
 def _clauses(answer: str) -> list[str]:
     clauses: list[str] = []
     for sentence in _SENTENCE_BREAK.split(answer):
-        if sentence.strip().endswith("?"):
-            continue  # a question claims nothing
+        if sentence.strip().endswith("?") and _QUESTION.match(sentence.strip()):
+            continue  # a question claims nothing ("Should I send it?"); "I sent it, anything else?" does
         clauses += [clause for clause in _CLAUSE_BREAK.split(sentence) if clause.strip()]
     return clauses
 

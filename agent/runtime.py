@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from pydantic_ai.models import Model
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -31,7 +32,7 @@ from signoff.agent.store.engine import SessionFactory, create_session_factory
 from signoff.agent.store.migrate import upgrade_database
 from signoff.policies import PolicyEngine
 from signoff.prompts import DEFAULT_LABEL, PromptError, PromptRegistry, PromptTemplate
-from signoff.tools.packs import KnownDomains, LoadedPack, PackContext, PackTools, ToolPack, build_packs
+from signoff.tools.packs import DescribeChanges, KnownDomains, LoadedPack, PackContext, PackTools, ToolPack, build_packs
 from signoff.tools.registry import ToolRegistry
 
 __all__ = [
@@ -62,6 +63,9 @@ class Runtime:
     known_domains: KnownDomains | None = None
     """Which of these domains the packs' CRMs have contacts at, for the approval display (None when no
     pack can tell: the display then says "not checked")."""
+    describe_changes: DescribeChanges | None = None
+    """What a waiting call would overwrite in stored data, from the pack that owns the tool (None when no
+    pack can tell)."""
 
     async def audit_trail(self, run_id: str) -> list[ToolCallRecord]:
         """Every tool call of the run: arguments, the policy's decision, the approval, the outcome."""
@@ -159,6 +163,20 @@ def _known_recipients(packs: Sequence[LoadedPack]) -> KnownRecipientsLookup | No
     return known_to_any
 
 
+def _describe_changes(packs: Sequence[LoadedPack]) -> DescribeChanges | None:
+    lookups = [loaded.tools.describe_changes for loaded in packs if loaded.tools.describe_changes is not None]
+    if not lookups:
+        return None
+
+    async def described_by_any(tool_name: str, args: Mapping[str, Any]) -> list[str]:
+        lines: list[str] = []
+        for lookup in lookups:
+            lines += await lookup(tool_name, args)
+        return lines
+
+    return described_by_any
+
+
 def _known_domains(packs: Sequence[LoadedPack]) -> KnownDomains | None:
     lookups = [loaded.tools.known_domains for loaded in packs if loaded.tools.known_domains is not None]
     if not lookups:
@@ -241,4 +259,5 @@ def build_runtime(
         runner=runner,
         model_calls=model_calls,
         known_domains=_known_domains(loaded),
+        describe_changes=_describe_changes(loaded),
     )

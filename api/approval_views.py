@@ -34,9 +34,16 @@ async def approval_displays(runtime: Runtime, rows: Sequence[ApprovalRow]) -> li
     if runtime.known_domains is not None:
         names = sorted({name for _, args, arg in requests for name in domains_to_check(args, recipients_arg=arg)})
         known = frozenset(name.lower() for name in await runtime.known_domains(names)) if names else frozenset()
+    changes: list[list[str]] = []
+    for row, args, _arg in requests:
+        # Only a waiting call's: what a decided one changed is history, and the CRM has moved on since.
+        if runtime.describe_changes is not None and row.state == "pending":
+            changes.append(await runtime.describe_changes(row.tool_name, args))
+        else:
+            changes.append([])
     return [
-        approval_display(args=args, summary=row.summary, recipients_arg=arg, known_domains=known)
-        for row, args, arg in requests
+        approval_display(args=args, summary=row.summary, recipients_arg=arg, known_domains=known, changes=change)
+        for (row, args, arg), change in zip(requests, changes, strict=True)
     ]
 
 

@@ -411,7 +411,9 @@ def _render_approvals(views: Sequence[dict[str, Any]], *, empty: str) -> str:
 
 
 def _warning_lines(view: dict[str, Any]) -> list[str]:
-    return [f"  ! {warning}" for warning in view["warnings"]]
+    lines = [f"  ! {warning}" for warning in view["warnings"]]
+    # What the call overwrites, right under the warning that says it does.
+    return lines + [f"    - {change}" for change in view.get("changes", [])]
 
 
 async def _after_decision(runtime: Runtime, run_id: str) -> RunOutcome:

@@ -153,6 +153,8 @@ class ApprovalDisplay:
     """The arguments as indented JSON of neutralised strings, long lists cut with "and N more"."""
     warnings: tuple[str, ...]
     domains: tuple[DomainDisplay, ...]
+    changes: tuple[str, ...] = ()
+    """What the call would overwrite in stored data, one neutralised line each (first, before the summary)."""
 
 
 # --- characters -------------------------------------------------------------------------------------
@@ -639,6 +641,7 @@ def approval_display(
     summary: str,
     recipients_arg: str | None,
     known_domains: Collection[str] | None,
+    changes: Sequence[str] = (),
 ) -> ApprovalDisplay:
     """The display of one approval: its validated (JSON-shaped) `args` and the `summary` rendered from them.
 
@@ -667,7 +670,14 @@ def approval_display(
                 lookalikes=tuple(domain.lookalikes),
             )
         )
+    shown_changes = tuple(_neutralise(line, where="changes", findings=findings) for line in changes)
     warnings = _character_warnings(findings)
+    if shown_changes:
+        # Overwriting stored data is what the summary of a sync does not say: it is read before the summary.
+        count = len(shown_changes)
+        warnings.insert(
+            0, f"This call overwrites stored data ({count} {'change' if count == 1 else 'changes'}); read them first."
+        )
     warnings += [w for w in map(_domain_warning, domains) if w is not None]
     warnings += [w for w in (_crm_warning(domains), _elision_warning(args, summary, recipients_arg)) if w]
     return ApprovalDisplay(
@@ -675,4 +685,5 @@ def approval_display(
         arguments=json.dumps(shown_args, indent=2, ensure_ascii=False),
         warnings=tuple(warnings),
         domains=tuple(domains),
+        changes=shown_changes,
     )

@@ -178,6 +178,8 @@ class ApprovalView(BaseModel):
     domains: list[DomainView]
     spend: list[SpendStandingView] = []
     """The run's standing against every spend limit, calls awaiting approval included (empty when not read)."""
+    changes: list[str] = []
+    """What the waiting call would overwrite in stored data ("ana@acme.io: title 'COO' -> 'CTO'"), neutralised."""
 
     @classmethod
     def of(
@@ -217,6 +219,7 @@ class ApprovalView(BaseModel):
             warnings=list(display.warnings),
             domains=[DomainView.of(domain) for domain in display.domains],
             spend=[SpendStandingView.of(standing) for standing in spend],
+            changes=list(display.changes),
         )
 
 

@@ -37,6 +37,7 @@ from signoff.tools.registry import ToolRegistry, ToolSpec
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "DescribeChanges",
     "KnownDomains",
     "KnownRecipients",
     "LoadedPack",
@@ -59,6 +60,10 @@ latest task is not one of the pack's demo tasks."""
 
 KnownRecipients = Callable[[Sequence[str]], Awaitable[set[str]]]
 """Which of these email addresses the pack already knows (its CRM contacts), for the outbound-email rule."""
+
+DescribeChanges = Callable[[str, Mapping[str, Any]], Awaitable[list[str]]]
+"""What a call of this tool (name, validated arguments) would change in stored data, one line per change
+("ana@acme.io: title 'COO' -> 'CTO'"), for the approval display; [] for no change or a tool it does not know."""
 
 KnownDomains = Callable[[Sequence[str]], Awaitable[set[str]]]
 """Which of these domains (lower-cased, in ASCII and Unicode forms) the pack has contacts at, for the
@@ -106,6 +111,9 @@ class PackTools:
     known_domains: KnownDomains | None = None
     """Asked by the approval display (inbox, CLI, API) which recipient domains are new to the CRM; a pack
     without it leaves them "not checked"."""
+    describe_changes: DescribeChanges | None = None
+    """Asked by the approval display what a waiting call would overwrite, so the approver reads every field
+    that changes, not only the summary's."""
     resources: object = None
 
 

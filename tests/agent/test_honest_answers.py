@@ -252,6 +252,9 @@ def test_effect_words_come_from_the_name_or_the_spec() -> None:
         # No blank after the full stop, behind a sentence with a "0" in it: the claim is its own sentence.
         "0 contacts changed.I emailed ana@acme.example.",
         "Nothing else to do; I sent the email to ana@acme.example.",
+        # A claim does not hide behind a trailing question or an incidental "before".
+        "I emailed ana@acme.example, anything else?",
+        "Sent the email to ana@acme.example before lunch.",
     ],
 )
 def test_a_claim_of_a_denied_send_is_contradicted(answer: str) -> None:

@@ -62,7 +62,16 @@ async def slow_effect(key: str) -> str:
     """An effect that takes a while."""
     with EFFECTS.open("a") as log:
         log.write(f"start {{key}}\\n")
-    await asyncio.sleep(120)
+    if "postgresql" in DATABASE:
+        # Blocked in a database statement, the hardest thing to cancel at shutdown.
+        import asyncpg
+        connection = await asyncpg.connect(DATABASE.replace("+asyncpg", ""))
+        try:
+            await connection.execute("SELECT pg_sleep(120)")
+        finally:
+            await connection.close()
+    else:
+        await asyncio.sleep(120)
     with EFFECTS.open("a") as log:
         log.write(f"done {{key}}\\n")
     return key
@@ -76,7 +85,8 @@ async def quick_effect(key: str) -> str:
     return key
 
 
-guard = signoff.Guard("{database}", ledger_spool_path=HERE / "spool.jsonl")
+DATABASE = "{database}"
+guard = signoff.Guard(DATABASE, ledger_spool_path=HERE / "spool.jsonl")
 guard.bind(agent)
 '''
 
@@ -205,8 +215,17 @@ def test_a_restarted_server_settles_what_a_killed_one_left(backend: str, tmp_pat
     print(json.dumps({"backend": backend, "settled_after_restart_s": round(took, 2)}))
 
 
-def test_sigterm_with_an_open_event_stream_stops_within_the_grace_and_hands_the_run_over(tmp_path: Path) -> None:
-    database = f"sqlite+aiosqlite:///{tmp_path / 'effects.db'}"
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_sigterm_with_an_open_event_stream_stops_within_the_grace_and_hands_the_run_over(
+    backend: str, tmp_path: Path
+) -> None:
+    # On PostgreSQL the executing call is blocked in a database statement (pg_sleep) when SIGTERM comes.
+    if backend == "postgresql":
+        assert POSTGRES_URL is not None
+        asyncio.run(reset_postgres(POSTGRES_URL))
+        database = POSTGRES_URL
+    else:
+        database = f"sqlite+aiosqlite:///{tmp_path / 'effects.db'}"
     (tmp_path / "effects_guard.py").write_text(textwrap.dedent(GUARD_MODULE.format(database=database)))
     created = _signoff(tmp_path, "keys", "create", "ana", "--role", "requester", "--role", "approver")
     [key] = re.findall(r"sk-signoff-\S+", created)

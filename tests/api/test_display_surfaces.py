@@ -24,14 +24,19 @@ from sqlalchemy import update
 from signoff.agent.runtime import Runtime
 from signoff.agent.store.engine import SessionFactory, create_engine, create_session_factory
 from signoff.agent.store.tables import ApprovalRow
+from signoff.api.approval_views import approval_views
 from signoff.tools.packs import PackContext
 from signoff.tools.registry import ToolRegistry
+from signoff.tools.sales import offline_providers
 from signoff.tools.sales.models import Contact
 from signoff.tools.sales.offline.crm import OfflineCrm
 from signoff.tools.sales.plugin import sales_pack
 from tests.api.http_support import Api, api_settings, running_api
 from tests.api.test_cli import start_demo
+from tests.conftest import RuntimeFactory
 from tests.support.cli import Signoff
+from tests.support.clock import FakeClock
+from tests.support.scripted import ScriptedModel, call, text
 
 RLO = "\u202e"
 ZWSP = "\u200b"
@@ -241,3 +246,21 @@ def test_the_cli_prints_the_warnings_and_never_a_raw_escape_or_bidi_character(si
     denied = signoff.ok("deny", approval_id, "--reason", "a look-alike domain")
     assert raw_hidden(denied) == []
     assert denied.splitlines()[:2] == [f"denied {approval_id}", "It carried 7 warning(s):"]
+
+
+async def test_a_sync_that_overwrites_stored_fields_says_which_first(
+    make_runtime: RuntimeFactory, session_factory: SessionFactory, clock: FakeClock
+) -> None:
+    """A sync's summary names addresses; the approver is also told every stored field it would replace."""
+    providers = offline_providers(session_factory, clock=clock)
+    await providers.crm.upsert_contacts(
+        [Contact(email="ana@acme.example", first_name="Ana", last_name="Lopez", title="COO", company="Acme")]
+    )
+    synced = {"email": "ana@acme.example", "first_name": "Ana", "last_name": "Lopez", "title": "Intern"}
+    new = {"email": "bo@acme.example", "first_name": "Bo", "last_name": "Li"}
+    model = ScriptedModel([[call("sync_contacts_to_crm", {"contacts": [synced, new]}, "sync-1")], [text("ok")]])
+    runtime = make_runtime(model.model, providers=providers)
+    outcome = await runtime.runner.start("sync ana and bo")
+    [view] = await approval_views(runtime, [await runtime.approvals.get(outcome.pending_approval_ids[0])])
+    assert view.changes == ["ana@acme.example: title 'COO' -> 'Intern'"]
+    assert view.warnings[0] == "This call overwrites stored data (1 change); read them first."

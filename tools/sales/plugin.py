@@ -13,6 +13,7 @@ from pathlib import Path
 
 from signoff.prompts import PromptTemplate
 from signoff.tools.packs import PackContext, PackTools, ToolPack
+from signoff.tools.sales.changes import changes_describer
 from signoff.tools.sales.demo_model import DEMO_TASKS, sales_script
 from signoff.tools.sales.offline import offline_providers
 from signoff.tools.sales.pack import build_sales_tools
@@ -53,6 +54,7 @@ def sales_pack(
             tools=build_sales_tools(built, classifier_prompt=classifier_prompt),
             known_recipients=built.crm.known_emails,
             known_domains=built.crm.known_domains if isinstance(built.crm, CrmDomains) else None,
+            describe_changes=changes_describer(built.crm),
             resources=built,
         )
 
