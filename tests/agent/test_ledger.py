@@ -42,7 +42,7 @@ async def test_ledger_totals_equal_pydantic_ai_usage_and_costs_are_exact_decimal
     make_runtime: RuntimeFactory, session_factory: SessionFactory
 ) -> None:
     run_ids: list[str] = []
-    for task in ("first task", "second task"):
+    for task in ("first task: fintech in Berlin", "second task: fintech in Berlin"):
         runtime = make_runtime(_priced_model().model)
         outcome = await runtime.runner.start(task)
         await runtime.approvals.approve(outcome.pending_approval_ids[0], decided_by="ivan")

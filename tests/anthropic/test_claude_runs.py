@@ -58,7 +58,7 @@ async def test_a_run_with_an_approval_is_ledgered_exactly_as_claude_reported_it(
     served = serve(MessagesDouble(_script()))
     runtime = claude_runtime(served.base_url, stream=stream)
 
-    run_id = await _run_with_approval(runtime, "Sync the two Acme contacts to the CRM")
+    run_id = await _run_with_approval(runtime, "Sync the two Acme contacts to the CRM (fintech leads in Berlin)")
 
     assert await crm_contact_count(session_factory) == 2  # the approved call ran, once
     exchanges = served.double.message_exchanges
@@ -92,7 +92,7 @@ async def test_plain_and_streamed_runs_leave_the_same_ledger_rows(
         for stream, sessions in databases.items():
             served = serve(MessagesDouble(_script()))  # a fresh double each: same ids, empty cache
             runtime = claude_runtime(served.base_url, stream=stream, factory_session=sessions)
-            run_id = await _run_with_approval(runtime, "Sync the Acme contacts")
+            run_id = await _run_with_approval(runtime, "Sync the Acme contacts (fintech leads in Berlin)")
             contents.append([_content(row) for row in await _ledger(sessions, run_id)])
     finally:
         await engine.dispose()
