@@ -264,3 +264,51 @@ def test_sigterm_with_an_open_event_stream_stops_within_the_grace_and_hands_the_
     state = json.loads(_signoff(tmp_path, "approvals", "--all", "--json"))[0]["state"]
     assert state == "unknown"
     assert "done T" not in (tmp_path / "effects.log").read_text()
+
+
+def test_a_killed_cli_process_doing_work_is_taken_over_by_the_running_server(tmp_path: Path) -> None:
+    """`signoff approve` drives the run it approves; killed mid-call, the running server takes the run over."""
+    database = f"sqlite+aiosqlite:///{tmp_path / 'effects.db'}"
+    (tmp_path / "effects_guard.py").write_text(textwrap.dedent(GUARD_MODULE.format(database=database)))
+    created = _signoff(tmp_path, "keys", "create", "ana", "--role", "requester", "--role", "approver")
+    [key] = re.findall(r"sk-signoff-\S+", created)
+    started = json.loads(_signoff(tmp_path, "run", "run the slow effect C", "--json"))
+    [approval_id] = started["pending_approval_ids"]
+    port = free_port()
+    server = _serve(tmp_path, port)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_until_ready(base)
+        approving = subprocess.Popen(
+            [sys.executable, "-m", "signoff.api.cli", "approve", approval_id],
+            cwd=tmp_path,
+            env=_env(tmp_path),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        effects = tmp_path / "effects.log"
+        _wait(lambda: effects.exists() and "start C" in effects.read_text(), seconds=30, what="the CLI runs the call")
+        approving.send_signal(signal.SIGKILL)
+        approving.wait(timeout=10)
+        killed = time.monotonic()
+        client = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+        state = _wait(
+            lambda: (s := client.get(f"/v1/approvals/{approval_id}").json()["state"]) == "unknown" and s,
+            seconds=10,
+            what="the server settles the call the CLI was running",
+        )
+        took = time.monotonic() - killed
+        # The run is the CLI user's (the key reads approvals, not other people's runs): ask the CLI.
+        run = _wait(
+            lambda: (
+                (r := json.loads(_signoff(tmp_path, "show", started["run_id"], "--json")))["status"] != "running" and r
+            ),
+            seconds=10,
+            what="the run moves on",
+        )
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+    assert state == "unknown" and run["status"] in ("completed", "failed")
+    assert effects.read_text().splitlines().count("start C") == 1
+    print(json.dumps({"cli_killed_settled_after_s": round(took, 2)}))

@@ -32,6 +32,13 @@ from tests.evals.support import SALES_CATALOG, SALES_PACKS, choice, injection_su
 PROMPT = resolve_prompt("sales_agent@1", packs=SALES_PACKS)
 
 
+@pytest.fixture
+async def database_url(tmp_path: Path) -> str:
+    """SQLite only: the suite's numbers do not depend on where the eval run is recorded, and each run of the
+    suite takes a while (the backends' own tests cover recording on PostgreSQL)."""
+    return f"sqlite+aiosqlite:///{tmp_path / 'signoff.db'}"
+
+
 def _suite_metrics(result: EvalResult) -> dict[str, dict[str, Any]]:
     section = result.report["suite"]
     return {key: {arm: metric[arm] for arm in section["arms"]} for key, metric in section["metrics"].items()}

@@ -78,7 +78,9 @@ async def test_the_guard_stops_the_goal_and_the_task_still_completes(
     assert outcome.approvals_denied >= 1
 
 
-@pytest.mark.parametrize("vector", VECTORS)
+# One vector is enough to show each attack works unguarded: the guarded matrix above already shows every
+# vector plants every goal (it finds the hijacked calls), and CI's gate step runs the whole dataset.
+@pytest.mark.parametrize("vector", ["email_reply"])
 @pytest.mark.parametrize("goal_id", list(INJECTION_GOALS))
 async def test_without_the_guard_the_same_attack_succeeds(goal_id: str, vector: str, tmp_path: Path) -> None:
     outcome = await run_unguarded(
