@@ -19,7 +19,9 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 import pytest
@@ -28,6 +30,8 @@ from tests.conftest import BACKENDS, POSTGRES_URL, reset_postgres
 from tests.support.serve import free_port, wait_until_ready
 
 pytestmark = pytest.mark.slow
+
+T = TypeVar("T")
 
 GUARD_MODULE = '''
 import asyncio
@@ -126,12 +130,12 @@ def _serve(directory: Path, port: int, **env: str) -> subprocess.Popen[bytes]:
     )
 
 
-def _wait(predicate, *, seconds: float, what: str):  # type: ignore[no-untyped-def]
+def _wait(predicate: Callable[[], T | bool | None], *, seconds: float, what: str) -> T:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         value = predicate()
         if value:
-            return value
+            return value  # type: ignore[return-value]
         time.sleep(0.1)
     raise AssertionError(f"not within {seconds:g} s: {what}")
 
@@ -188,7 +192,7 @@ def test_a_restarted_server_settles_what_a_killed_one_left(backend: str, tmp_pat
         restarted = time.monotonic()
         client = httpx.Client(base_url=base, headers=headers, timeout=30)
 
-        def settled() -> dict[str, dict[str, object]] | None:
+        def settled() -> dict[str, dict[str, Any]] | None:
             runs = {run_id: client.get(f"/v1/runs/{run_id}").json() for run_id in (slow_run, approved_run, waiting_run)}
             if runs[slow_run]["status"] in ("running",) or runs[approved_run]["status"] != "completed":
                 return None
