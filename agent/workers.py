@@ -74,6 +74,7 @@ class WorkerPresence:
     interval: timedelta = DEFAULT_HEARTBEAT_INTERVAL
     host: str = field(default_factory=this_host)
     _task: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
 
     async def start(self) -> None:
         """Record the worker and start beating (idempotent)."""
@@ -87,7 +88,12 @@ class WorkerPresence:
 
     async def _beat(self) -> None:
         while True:
-            await asyncio.sleep(self.interval.total_seconds())
+            # Woken by `stop` rather than cancelled: a beat is never cut off inside its transaction (a
+            # cancelled write could leave the database's write lock to a task that no longer runs).
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), timeout=self.interval.total_seconds())
+            if self._stopping.is_set():
+                return
             try:
                 async with self.session_factory.begin() as session:
                     alive = await worker_store.beat(session, worker_id=self.worker_id, now=self.clock())
@@ -106,9 +112,11 @@ class WorkerPresence:
         """Stop beating and remove the worker's row (release its runs first: their leases then say they are free)."""
         if self._task is None:
             return
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        self._stopping.set()
+        try:
+            await asyncio.wait_for(self._task, timeout=max(10.0, 5 * self.interval.total_seconds()))
+        except TimeoutError:
+            logfire.warn("heartbeat of {worker_id} did not stop in time", worker_id=self.worker_id)
         self._task = None
         async with self.session_factory.begin() as session:
             await worker_store.stop(session, worker_id=self.worker_id)

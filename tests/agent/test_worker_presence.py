@@ -194,10 +194,17 @@ async def test_presence_registers_beats_and_leaves(session_factory: SessionFacto
     await presence.start()
     started = clock()
     clock.advance(timedelta(seconds=5))
-    await asyncio.sleep(0.1)
-    async with session_factory() as session:
-        [row] = (await worker_store.workers(session, ["w-present"])).values()
-    assert row.pid == os.getpid() and row.heartbeat_at > started
-    await presence.stop()
+    try:
+        # Wait for a beat (a loaded machine may take a while to schedule the first one), never forever.
+        row = None
+        for _ in range(500):
+            async with session_factory() as session:
+                [row] = (await worker_store.workers(session, ["w-present"])).values()
+            if row.heartbeat_at > started:
+                break
+            await asyncio.sleep(0.02)
+        assert row is not None and row.pid == os.getpid() and row.heartbeat_at > started
+    finally:
+        await presence.stop()
     async with session_factory() as session:
         assert await worker_store.workers(session, ["w-present"]) == {}
