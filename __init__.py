@@ -10,7 +10,9 @@ promises, documented in docs/). In the order a developer meets them:
   `guard.resume(...)`; `guard.approvals` decides. docs/tutorial.md walks through it.
 - **Declare tools** with their safety metadata: `ToolSpec` (destructive, requires approval, batch limit,
   unit cost, the summary a person approves), and `ApprovalFacts` for conditional approval.
-  A tool that makes routed model calls takes `RunContext[RunDeps]` first.
+  A tool that makes routed model calls takes `RunContext[RunDeps]` first. A tool that pays a vendor reports
+  it with `charge(...)` (a provider-spend row on the ledger); one that cannot know whether its effect
+  happened raises `OutcomeUnknown` (the call is `unknown`, never retried blindly).
 - **Ship them as a pack**: `ToolPack`, built per runtime from a `PackContext` into `PackTools`, found
   through the entry-point group `signoff.tool_packs`. Anything wrong with a pack is a `PackLoadError`.
 - **Policy rules**: `PolicyConfig` (or `load_policy_config(path)`) and `build_policy_engine`; a
@@ -48,7 +50,9 @@ from signoff.evals.suites import EvalSuite, register_suite
 from signoff.evals.worlds import WorldSeeder, register_world
 from signoff.policies import Decision, PolicyConfig, PolicyEngine, build_policy_engine, load_policy_config
 from signoff.prompts import PromptRegistry, PromptTemplate
+from signoff.tools.charges import charge
 from signoff.tools.context import PromptRef, RunDeps
+from signoff.tools.outcomes import OutcomeUnknown
 from signoff.tools.packs import LoadedPack, PackContext, PackLoadError, PackTools, ToolPack, load_packs
 from signoff.tools.registry import (
     ApprovalFacts,
@@ -74,6 +78,7 @@ __all__ = [
     "LedgerEntry",
     "LedgerTotals",
     "LoadedPack",
+    "OutcomeUnknown",
     "PackContext",
     "PackLoadError",
     "PackTools",
@@ -98,6 +103,7 @@ __all__ = [
     "WorldSeeder",
     "build_policy_engine",
     "build_runtime",
+    "charge",
     "create_engine",
     "create_session_factory",
     "load_packs",

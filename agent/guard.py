@@ -25,14 +25,15 @@ returns the stored result; `executing` past its lease or `unknown` is reported, 
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import json
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
 import logfire
 from pydantic_ai.exceptions import ApprovalRequired, ModelRetry, ToolFailed, UserError
@@ -46,10 +47,13 @@ from signoff.agent.ledger_capability import LedgerCapability
 from signoff.agent.run_scope import current_run
 from signoff.agent.store import approvals as approval_store
 from signoff.agent.store import audit as audit_store
+from signoff.agent.store.charges import record_charges
 from signoff.agent.store.engine import SessionFactory
 from signoff.agent.store.events import append_event
 from signoff.agent.store.tables import ApprovalRow, ToolCallRow
 from signoff.policies import Decision, PolicyEngine
+from signoff.tools.charges import ProviderCharge, charge_tab
+from signoff.tools.outcomes import OutcomeUnknown
 from signoff.tools.registry import (
     SAFETY_METADATA_KEY,
     ArgsValidator,
@@ -394,35 +398,53 @@ class GuardedToolset(WrapperToolset[Any]):
     ) -> Any:
         # The caller's transaction already marked the audit row running; this only runs the tool.
         started = time.perf_counter()
-        try:
-            async with asyncio.timeout(self.execution_lease.total_seconds()):
-                result = await super().call_tool(name, tool_args, ctx, tool)
-        except (ToolFailed, ModelRetry) as error:
-            # The tool reported a definite failure: nothing happened, the model may adapt.
-            await self._finish(audit, approval_id, started=started, status="failed", error=error.message)
-            raise
-        except Exception as error:
-            spec = self.registry.get(name)
-            may_have_acted = spec is None or (spec.destructive and not spec.idempotent)
-            logfire.error("tool {tool_name} raised {error_type}", tool_name=name, error_type=type(error).__name__)
-            if isinstance(error, TimeoutError) or may_have_acted:
-                # A timeout, or an unexpected error in a tool with side effects, may have come after the
-                # effect: recording `failed` would invite a retry of something that happened.
-                why = (
-                    f"the tool did not finish within {self.execution_lease}"
-                    if isinstance(error, TimeoutError)
-                    else f"the tool stopped with an unexpected {type(error).__name__}"
-                )
-                message = _UNKNOWN_OUTCOME.format(why=why)
-                await self._finish(audit, approval_id, started=started, status="unknown", error=message)
+        finish = functools.partial(self._finish, audit, approval_id, started=started)
+        with charge_tab() as charges:
+            try:
+                async with asyncio.timeout(self.execution_lease.total_seconds()):
+                    result = await super().call_tool(name, tool_args, ctx, tool)
+            except (ToolFailed, ModelRetry) as error:
+                # The tool reported a definite failure: nothing happened, the model may adapt.
+                await finish(status="failed", error=error.message, charges=charges)
+                raise
+            except OutcomeUnknown as error:
+                # The tool itself knows it cannot tell (a write whose answer was lost): never `failed`.
+                message = _UNKNOWN_OUTCOME.format(why=error.message)
+                await finish(status="unknown", error=message, charges=charges)
                 raise ToolFailed(message) from error
-            message = _failure_text(error)
-            await self._finish(audit, approval_id, started=started, status="failed", error=message)
-            raise ToolFailed(message) from error
-        if not await self._finish(audit, approval_id, started=started, status="succeeded", result=result):
+            except Exception as error:
+                await self._finish_unexpected(name, error, finish=finish, charges=charges)
+        if not await finish(status="succeeded", result=result, charges=charges):
             # Recovery declared this execution dead while it ran: keep its verdict, tell the model so.
             raise ToolFailed(_UNKNOWN_OUTCOME.format(why="its worker was presumed dead while it ran"))
         return result
+
+    async def _finish_unexpected(
+        self,
+        name: str,
+        error: Exception,
+        *,
+        finish: Callable[..., Awaitable[bool]],
+        charges: list[ProviderCharge],
+    ) -> NoReturn:
+        """Record an exception the tool did not translate, as `unknown` where it may have acted."""
+        spec = self.registry.get(name)
+        may_have_acted = spec is None or (spec.destructive and not spec.idempotent)
+        logfire.error("tool {tool_name} raised {error_type}", tool_name=name, error_type=type(error).__name__)
+        if isinstance(error, TimeoutError) or may_have_acted:
+            # A timeout, or an unexpected error in a tool with side effects, may have come after the
+            # effect: recording `failed` would invite a retry of something that happened.
+            why = (
+                f"the tool did not finish within {self.execution_lease}"
+                if isinstance(error, TimeoutError)
+                else f"the tool stopped with an unexpected {type(error).__name__}"
+            )
+            message = _UNKNOWN_OUTCOME.format(why=why)
+            await finish(status="unknown", error=message, charges=charges)
+            raise ToolFailed(message) from error
+        message = _failure_text(error)
+        await finish(status="failed", error=message, charges=charges)
+        raise ToolFailed(message) from error
 
     async def _finish(
         self,
@@ -433,8 +455,12 @@ class GuardedToolset(WrapperToolset[Any]):
         status: Literal["succeeded", "failed", "unknown"],
         result: Any = None,
         error: str | None = None,
+        charges: Sequence[ProviderCharge] = (),
     ) -> bool:
         """Record the outcome; False when the approval was no longer `executing` (recovery settled it).
+
+        `charges` (what the tool paid vendors) go on the ledger in the same transaction, whatever the
+        outcome: a call that failed after paying still cost the money.
 
         `audit` is the call's row as this worker read or wrote it; only its identity is used.
         """
@@ -474,6 +500,15 @@ class GuardedToolset(WrapperToolset[Any]):
                 error=error,
                 finished_at=finished_at,
                 duration_ms=round((time.perf_counter() - started) * 1000),
+            )
+            record_charges(
+                session,
+                charges,
+                run_id=audit.run_id,
+                tool_call_id=audit.tool_call_id,
+                approval_id=approval_id,
+                tool_name=audit.tool_name,
+                now=finished_at,
             )
         return recorded
 

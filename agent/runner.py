@@ -31,6 +31,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from signoff.agent.attention import Attention, attention_of_runs, attention_payload
+from signoff.agent.budgets import spend_standings
 from signoff.agent.decider import CallDecider
 from signoff.agent.framing import frame_task
 from signoff.agent.guard import GuardCapability
@@ -471,6 +472,11 @@ class Runner:
             # the reason; it must not stay `running` for recovery to trip over again and again.
             logfire.exception("run {run_id} cannot be driven by this worker", run_id=run.run_id)
             return await self._fail(run.run_id, messages, f"cannot drive this run: {redact_text(str(error))}")
+        if user_content is not None and (over := await self._spent_beyond_a_limit(run)) is not None:
+            # A new task in a conversation, or by a requester, already past a cumulative limit makes no model
+            # request at all: model-only spend cannot be split over runs either (a paused run resumes, so
+            # calls a person approved still run).
+            return await self._fail(run.run_id, messages, over)
         try:
             with logfire.span("run {run_id}", run_id=run.run_id), bound_run(run_deps):
                 async with agent.iter(
@@ -556,6 +562,20 @@ class Runner:
             # Decisions may have raced in (or expired) while the run was being paused.
             return await self.resume(run.run_id)
         return await self._complete(run.run_id, messages, output)
+
+    async def _spent_beyond_a_limit(self, run: RunRow) -> str | None:
+        """Why the run may not start: a cumulative spend limit (conversation, requester today, everyone
+        today) its scope has already reached; None when every one has room."""
+        async with self.session_factory() as session:
+            standings = await spend_standings(session, policy=self.decider.policy, run=run, now=self.clock())
+        for standing in standings:
+            if standing.scope != "run" and standing.limit_usd is not None and standing.spent_usd >= standing.limit_usd:
+                return (
+                    f"spend limit reached: {standing.label} has spent ${standing.spent_usd:.2f} of"
+                    f" ${standing.limit_usd:.2f}; no model request was made (raise the limit in the policy,"
+                    " or wait for the next day for a daily limit)"
+                )
+        return None
 
     async def _agent_for_run(self, run: RunRow, deps: Any) -> tuple[Agent[Any, Any], RunDeps, Any, dict[str, Any]]:
         """The agent that drives `run`, the run's own deps (bound for the guard and the ledger), the deps

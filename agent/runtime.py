@@ -14,6 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import logfire
 from pydantic_ai.models import Model
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -32,7 +33,17 @@ from signoff.agent.store.engine import SessionFactory, create_session_factory
 from signoff.agent.store.migrate import upgrade_database
 from signoff.policies import PolicyEngine
 from signoff.prompts import DEFAULT_LABEL, PromptError, PromptRegistry, PromptTemplate
-from signoff.tools.packs import DescribeChanges, KnownDomains, LoadedPack, PackContext, PackTools, ToolPack, build_packs
+from signoff.tools.packs import (
+    CredentialCheck,
+    DescribeChanges,
+    KnownDomains,
+    LoadedPack,
+    PackContext,
+    PackTools,
+    ServiceHealth,
+    ToolPack,
+    build_packs,
+)
 from signoff.tools.registry import ToolRegistry
 
 __all__ = [
@@ -98,6 +109,31 @@ class Runtime:
     async def ledger_totals(self, run_id: str) -> LedgerTotals:
         """The run's answered requests and their cost (`cost_usd` is None when any price is unknown)."""
         return await ledger_totals(self.ledger, self.session_factory, run_id)
+
+    async def service_health(self) -> list[ServiceHealth]:
+        """Every outside service the enabled packs call, by name (breaker state, queue depth, counters)."""
+        services: list[ServiceHealth] = []
+        for loaded in self.packs:
+            if loaded.tools.health is not None:
+                services.extend(await loaded.tools.health())
+        return sorted(services, key=lambda service: service.service)
+
+    async def check_credentials(self) -> list[CredentialCheck]:
+        """One cheap read call per configured credential of every enabled pack."""
+        checks: list[CredentialCheck] = []
+        for loaded in self.packs:
+            if loaded.tools.check_credentials is not None:
+                checks.extend(await loaded.tools.check_credentials())
+        return checks
+
+    async def close_packs(self) -> None:
+        """Release what the packs opened (connection pools); each pack is closed even if another fails."""
+        for loaded in self.packs:
+            if loaded.tools.aclose is not None:
+                try:
+                    await loaded.tools.aclose()
+                except Exception:
+                    logfire.exception("pack {pack} did not close cleanly", pack=loaded.pack.name)
 
     def pack_tools(self, pack_name: str) -> PackTools:
         """What the named pack built for this runtime (its tools and resources)."""

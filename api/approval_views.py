@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
+from decimal import Decimal
 from typing import Any
 
 from signoff.agent.budgets import SpendStanding, spend_standings
@@ -53,9 +54,22 @@ async def approval_views(runtime: Runtime, rows: Sequence[ApprovalRow]) -> list[
     displays = await approval_displays(runtime, rows)
     standings = await spend_standings_of_runs(runtime, {row.run_id for row in rows})
     return [
-        ApprovalView.of(row, display=display, spend=standings.get(row.run_id, []))
+        ApprovalView.of(
+            row,
+            display=display,
+            spend=standings.get(row.run_id, []),
+            estimated_cost_usd=_estimated_cost(runtime, row),
+        )
         for row, display in zip(rows, displays, strict=True)
     ]
+
+
+def _estimated_cost(runtime: Runtime, row: ApprovalRow) -> Decimal | None:
+    """The provider spend the call would cost, from the arguments it would run with."""
+    spec = runtime.registry.get(row.tool_name)
+    if spec is None:
+        return None
+    return spec.estimated_cost_usd(json.loads(row.approved_args_json or row.requested_args_json))
 
 
 async def run_detail(runtime: Runtime, run: RunRow) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from sqlalchemy.exc import InterfaceError, OperationalError
 
 from signoff.agent.approvals import ApprovalAlreadyDecided, ApprovalError, ApprovalRefused
 from signoff.agent.attention import attention_of_runs, attention_payload, run_statuses
-from signoff.agent.costs import CostGrouping, cost_report
+from signoff.agent.costs import CostGrouping, CostLine, cost_report
 from signoff.agent.framing import TaskInputError
 from signoff.agent.resolutions import ResolutionError, call_of_approval
 from signoff.agent.runs import ConversationNotFound, RunNotFound, RunOutcome
@@ -99,15 +99,19 @@ def _async_command(func: Callable[..., Coroutine[Any, Any, None]]) -> Callable[.
     return wrapper
 
 
+_SENSITIVE_SUFFIXES = ("KEY", "TOKEN", "URL", "OPTIONS", "SECRET", "PASSWORD", "FILE")
+
+
 def _settings_error(error: ValidationError) -> str:
     """One line naming each bad setting by its environment variable, with the value given."""
     problems = []
     for detail in error.errors(include_url=False):
         field = "_".join(str(part) for part in detail["loc"]).upper()
-        variable = field if field == "ANTHROPIC_API_KEY" else f"SIGNOFF_{field}"
-        shown = (
-            "" if "secret" in detail["type"] or variable.endswith(("KEY", "TOKEN", "URL")) else f"={detail['input']!r}"
-        )
+        variable = field if field == "ANTHROPIC_API_KEY" else f"SIGNOFF_{field}" if field else "settings"
+        # A value is echoed only where it cannot hold a credential: never for keys, tokens, URLs (passwords),
+        # pack options (vendor keys) or a check of the whole settings (its input is every setting).
+        sensitive = not detail["loc"] or "secret" in detail["type"] or variable.endswith(_SENSITIVE_SUFFIXES)
+        shown = "" if sensitive else f"={detail['input']!r}"
         problems.append(f"{variable}{shown}: {detail['msg']}")
     return "invalid settings: " + "; ".join(problems)
 
@@ -554,37 +558,68 @@ async def resolve_command(
 
 @cli.command("costs")
 @click.option(
-    "--by", "group_by", type=click.Choice(["day", "model", "run", "prompt"]), default="day", show_default=True
+    "--by",
+    "group_by",
+    type=click.Choice(["day", "model", "run", "prompt", "provider"]),
+    default="day",
+    show_default=True,
 )
 @json_option
 @_async_command
 async def costs_command(group_by: CostGrouping, as_json: bool) -> None:
-    """Model spend from the ledger, by day, model, run or prompt version."""
+    """Model spend and provider spend from the ledger, and their total, by day, model, run, prompt or provider."""
     async with _runtime() as runtime, runtime.session_factory() as session:
         lines = await cost_report(session, group_by=group_by)
     views = [CostLineView.of(line).model_dump() for line in lines]
-    _emit(
-        as_json,
-        views,
-        lambda: render_table(
-            [group_by, "requests", "input", "output", "cache read", "cache write", "cost USD", "unpriced", "failed"],
+    total = CostLineView.of(CostLine.total_of(lines)).model_dump()
+
+    def money(value: str | None) -> str:
+        return value if value is not None else "unknown"
+
+    def table() -> str:
+        rows = [
             [
-                [
-                    v["group"],
-                    v["requests"],
-                    v["input_tokens"],
-                    v["output_tokens"],
-                    v["cache_read_tokens"],
-                    v["cache_write_tokens"],
-                    v["cost_usd"] if v["cost_usd"] is not None else "unknown",
-                    v["unpriced_requests"],
-                    v["failed_attempts"],
-                ]
-                for v in views
+                v["group"],
+                v["requests"],
+                v["input_tokens"],
+                v["output_tokens"],
+                v["cache_read_tokens"],
+                v["cache_write_tokens"],
+                money(v["cost_usd"]) if v["requests"] or v["unpriced_requests"] else "-",
+                v["unpriced_requests"],
+                v["failed_attempts"],
+                v["provider_cost_usd"],
+                money(v["total_cost_usd"]),
+            ]
+            for v in views
+        ]
+        rendered = render_table(
+            [
+                group_by,
+                "requests",
+                "input",
+                "output",
+                "cache read",
+                "cache write",
+                "model USD",
+                "unpriced",
+                "failed",
+                "provider USD",
+                "total USD",
             ],
-            empty="no model requests recorded yet",
-        ),
-    )
+            rows,
+            empty="no model requests or provider charges recorded yet",
+        )
+        if not views:
+            return rendered
+        model_total = money(total["cost_usd"]) if total["unpriced_requests"] or total["requests"] else "0"
+        return (
+            f"{rendered}\n\nmodel spend {model_total} USD"
+            f" + provider spend {total['provider_cost_usd']} USD = {money(total['total_cost_usd'])} USD"
+        )
+
+    # JSON stays the list of lines it always was (each line now carries provider and total spend).
+    _emit(as_json, views, table)
 
 
 @cli.command("tools")
@@ -857,9 +892,11 @@ async def keys_list_command(as_json: bool) -> None:
 
 
 import signoff.api.cli_audit  # noqa: E402  registers `signoff audit` (the tamper-evident audit chain)
-import signoff.api.cli_dev  # noqa: E402  registers `signoff dev` (the local Anthropic double)
+import signoff.api.cli_dev  # noqa: E402  registers `signoff dev` (local doubles: Anthropic, pack vendors)
+import signoff.api.cli_doctor  # noqa: E402  registers `signoff doctor`
 import signoff.api.cli_evals  # noqa: E402  registers `signoff eval` (it uses the helpers above)
-import signoff.api.cli_prompts  # noqa: E402, F401  registers `signoff prompts` (it uses the helpers above)
+import signoff.api.cli_prompts  # noqa: E402  registers `signoff prompts` (it uses the helpers above)
+import signoff.api.cli_providers  # noqa: E402, F401  registers `signoff providers` (credential checks)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

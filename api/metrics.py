@@ -7,7 +7,7 @@ and survive restarts; only `signoff_runs_in_flight` is about the scraped process
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -18,8 +18,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from signoff.agent.costs import CostLine, cost_report
 from signoff.agent.store.tables import APPROVAL_STATES, RUN_STATUSES, ApprovalRow, RunRow, ToolCallRow
+from signoff.tools.packs import ServiceHealth
 
 __all__ = ["MetricsSnapshot", "SignoffCollector", "read_metrics_snapshot", "render_metrics"]
+
+# The cost report grouped by model shows provider charges as `provider:<name>` lines (no model made them).
+_PROVIDER_GROUP = "provider:"
+_BREAKER_STATES = ("closed", "half-opened", "opened")
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -32,11 +37,17 @@ class MetricsSnapshot:
     """Tool calls by (rule, verdict)."""
     usage_by_model: Mapping[str, CostLine] = field(default_factory=dict)
     """The ledger's totals per model (the cost report grouped by model)."""
+    provider_spend: Mapping[str, CostLine] = field(default_factory=dict)
+    """Provider spend per provider (the cost report's `provider:<name>` lines), keyed by the provider."""
     runs_in_flight: int = 0
+    services: Sequence[ServiceHealth] = ()
+    """The outside services the packs call, as this process sees them (breakers, queues)."""
 
 
-async def read_metrics_snapshot(session: AsyncSession, *, runs_in_flight: int) -> MetricsSnapshot:
-    """Read the aggregates behind every metric: four GROUP BY queries, no rows loaded."""
+async def read_metrics_snapshot(
+    session: AsyncSession, *, runs_in_flight: int, services: Sequence[ServiceHealth] = ()
+) -> MetricsSnapshot:
+    """Read the aggregates behind every metric: five GROUP BY queries, no rows loaded."""
     runs = (await session.execute(select(RunRow.status, func.count()).group_by(RunRow.status))).all()
     approvals = (await session.execute(select(ApprovalRow.state, func.count()).group_by(ApprovalRow.state))).all()
     decisions = (
@@ -49,8 +60,12 @@ async def read_metrics_snapshot(session: AsyncSession, *, runs_in_flight: int) -
         runs_by_status={status: int(count) for status, count in runs},
         approvals_by_state={state: int(count) for state, count in approvals},
         decisions={(rule, verdict): int(count) for rule, verdict, count in decisions},
-        usage_by_model={line.group: line for line in usage},
+        usage_by_model={line.group: line for line in usage if not line.group.startswith(_PROVIDER_GROUP)},
+        provider_spend={
+            line.group.removeprefix(_PROVIDER_GROUP): line for line in usage if line.group.startswith(_PROVIDER_GROUP)
+        },
         runs_in_flight=runs_in_flight,
+        services=services,
     )
 
 
@@ -113,11 +128,49 @@ class SignoffCollector(Collector):
             cost.add_metric([model], float(usage.cost_usd or 0))
         yield from (requests, failed, unpriced, tokens, cost)
 
+        provider_cost = CounterMetricFamily(
+            "signoff_provider_cost_usd", "Provider spend in US dollars (paid tool calls).", labels=["provider"]
+        )
+        provider_calls = CounterMetricFamily(
+            "signoff_provider_charged_calls", "Tool calls that paid a provider.", labels=["provider"]
+        )
+        for provider, line in sorted(snapshot.provider_spend.items()):
+            provider_cost.add_metric([provider], float(line.provider_cost_usd))
+            provider_calls.add_metric([provider], line.provider_calls)
+        yield from (provider_cost, provider_calls)
+        yield from _service_families(snapshot.services)
+
         yield GaugeMetricFamily(
             "signoff_runs_in_flight",
             "Background work this process is driving now (runs, and start-up recovery while it lasts).",
             value=snapshot.runs_in_flight,
         )
+
+
+def _service_families(services: Sequence[ServiceHealth]) -> Iterable[Metric]:
+    """Breakers, queues and request counters of the outside services, as this process sees them."""
+    breaker = GaugeMetricFamily(
+        "signoff_provider_breaker_state",
+        "1 for the state each service's circuit breaker is in (this process).",
+        labels=["service", "state"],
+    )
+    waiting = GaugeMetricFamily(
+        "signoff_provider_queue_depth", "Calls waiting for a service's client-side rate limit.", labels=["service"]
+    )
+    in_flight = GaugeMetricFamily("signoff_provider_in_flight", "Calls on the wire to a service.", labels=["service"])
+    counters = CounterMetricFamily(
+        "signoff_provider_requests",
+        "Requests to outside services by outcome kind (this process, since it started).",
+        labels=["service", "kind"],
+    )
+    for service in services:
+        for state in _BREAKER_STATES:
+            breaker.add_metric([service.service, state], 1 if service.breaker == state else 0)
+        waiting.add_metric([service.service], service.waiting)
+        in_flight.add_metric([service.service], service.in_flight)
+        for kind, count in sorted(service.counters.items()):
+            counters.add_metric([service.service, kind], count)
+    return (breaker, waiting, in_flight, counters)
 
 
 def render_metrics(snapshot: MetricsSnapshot) -> bytes:

@@ -145,8 +145,11 @@ async def open_runtime(
             await runtime.ledger.flush_spool()
         except Exception:  # the rows stay spooled for the next attempt; no reason to refuse to start
             logfire.exception("ledger spool could not be replayed at start-up")
-        async with _present(runtime):
-            yield runtime
+        try:
+            async with _present(runtime):
+                yield runtime
+        finally:
+            await runtime.close_packs()
     finally:
         await engine.dispose()
 

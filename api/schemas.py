@@ -178,12 +178,19 @@ class ApprovalView(BaseModel):
     domains: list[DomainView]
     spend: list[SpendStandingView] = []
     """The run's standing against every spend limit, calls awaiting approval included (empty when not read)."""
+    estimated_cost_usd: str | None = None
+    """The call's estimated provider spend (the tool's unit price x its items); null when the tool is unknown."""
     changes: list[str] = []
     """What the waiting call would overwrite in stored data ("ana@acme.io: title 'COO' -> 'CTO'"), neutralised."""
 
     @classmethod
     def of(
-        cls, row: ApprovalRow, *, display: ApprovalDisplay | None = None, spend: Sequence[SpendStanding] = ()
+        cls,
+        row: ApprovalRow,
+        *,
+        display: ApprovalDisplay | None = None,
+        spend: Sequence[SpendStanding] = (),
+        estimated_cost_usd: Decimal | None = None,
     ) -> ApprovalView:
         """The view of a stored approval (the one shape the API, the CLI and the inbox show).
 
@@ -219,6 +226,7 @@ class ApprovalView(BaseModel):
             warnings=list(display.warnings),
             domains=[DomainView.of(domain) for domain in display.domains],
             spend=[SpendStandingView.of(standing) for standing in spend],
+            estimated_cost_usd=None if estimated_cost_usd is None else _cents_at_least(estimated_cost_usd),
             changes=list(display.changes),
         )
 
@@ -375,7 +383,9 @@ class CostLineView(BaseModel):
     null when no request of the group had a known price, and `unpriced_requests` counts those without.
     `requests` got a response; `failed_attempts` did not (a 429, a 529, a dropped connection) and carry
     no tokens. `input_tokens` is the uncached part of the prompts; the whole prompts are input plus
-    cache-read plus cache-write tokens."""
+    cache-read plus cache-write tokens. `provider_cost_usd` is what tools paid vendors (`provider_calls`
+    charged calls, never null); `total_cost_usd` is model plus provider spend, null when a model price is
+    unknown."""
 
     group: str
     requests: int
@@ -386,6 +396,9 @@ class CostLineView(BaseModel):
     cost_usd: str | None
     unpriced_requests: int
     failed_attempts: int
+    provider_cost_usd: str
+    provider_calls: int
+    total_cost_usd: str | None
 
     @classmethod
     def of(cls, line: CostLine) -> CostLineView:
@@ -400,15 +413,18 @@ class CostLineView(BaseModel):
             cost_usd=money_text(line.cost_usd),
             unpriced_requests=line.unpriced_requests,
             failed_attempts=line.failed_attempts,
+            provider_cost_usd=money_text(line.provider_cost_usd) or "0",
+            provider_calls=line.provider_calls,
+            total_cost_usd=money_text(line.total_cost_usd),
         )
 
 
 class CostReport(BaseModel):
-    """Model spend from the ledger between `from` (inclusive) and `to` (exclusive), grouped."""
+    """Model and provider spend from the ledger between `from` (inclusive) and `to` (exclusive), grouped."""
 
     model_config = ConfigDict(populate_by_name=True)
 
-    group_by: Literal["day", "model", "run", "prompt"]
+    group_by: Literal["day", "model", "run", "prompt", "provider"]
     from_: str | None = Field(alias="from")
     to: str | None
     lines: list[CostLineView]

@@ -6,11 +6,12 @@
 from __future__ import annotations
 
 import secrets
+import tomllib
 from datetime import timedelta
 from decimal import Decimal
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Self
+from typing import Annotated, Self, cast
 
 import platformdirs
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
@@ -133,6 +134,14 @@ class Settings(BaseSettings):
     pack_options: dict[str, dict[str, str]] = Field(
         default_factory=dict[str, dict[str, str]],
         description='Options per pack, as JSON: {"sales": {"key": "value"}}; each pack documents its own.',
+    )
+    secrets_file: Path | None = Field(
+        default=None,
+        description=(
+            "A TOML file of pack options kept out of the environment, one table per pack "
+            '([sales] hubspot_token = "..."): merged into SIGNOFF_PACK_OPTIONS (an option set in both is refused). '
+            "Credentials come from here or the environment only, never from the database or the model."
+        ),
     )
     guard: str | None = Field(
         default=None,
@@ -281,6 +290,12 @@ class Settings(BaseSettings):
                 raise ValueError(f"SIGNOFF_GUARD brings its own tools, policy and database; unset {names}")
         return self
 
+    @model_validator(mode="after")
+    def _merge_secrets_file(self) -> Self:
+        if self.secrets_file is not None:
+            self.pack_options = merged_pack_options(self.pack_options, read_secrets_file(self.secrets_file))
+        return self
+
     @field_validator("model")
     @classmethod
     def _known_model_family(cls, value: str) -> str:
@@ -378,3 +393,44 @@ class Settings(BaseSettings):
             stream_restarts=self.stream_restarts,
             worker_dead_after=timedelta(seconds=self.worker_dead_after_seconds),
         )
+
+
+def read_secrets_file(path: Path) -> dict[str, dict[str, str]]:
+    """The pack options in a secrets file (TOML, one table per pack); errors name the file and the key, never
+    a value."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise ValueError(f"cannot read the secrets file {str(path)!r} ({type(error).__name__})") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as error:
+        # tomllib's message gives the position, never the text around it.
+        raise ValueError(f"the secrets file {str(path)!r} is not TOML: {error}") from None
+    options: dict[str, dict[str, str]] = {}
+    for pack, table in data.items():
+        if not isinstance(table, dict):
+            raise ValueError(f"the secrets file {str(path)!r}: {pack!r} must be a table ([{pack}]) of options")
+        entries: dict[str, str] = {}
+        for key, value in cast(dict[str, object], table).items():
+            if not isinstance(value, str | int | float | bool):
+                raise ValueError(f"the secrets file {str(path)!r}: {pack}.{key} must be a string, number or boolean")
+            entries[key] = str(value).lower() if isinstance(value, bool) else str(value)
+        options[pack] = entries
+    return options
+
+
+def merged_pack_options(
+    environment: dict[str, dict[str, str]], secrets: dict[str, dict[str, str]]
+) -> dict[str, dict[str, str]]:
+    """The environment's pack options with the secrets file's added; an option given by both is refused
+    (which one wins would be a guess)."""
+    merged = {pack: dict(options) for pack, options in environment.items()}
+    for pack, options in secrets.items():
+        both = sorted(set(options) & set(merged.get(pack, {})))
+        if both:
+            raise ValueError(
+                f"pack {pack!r} option(s) {', '.join(both)} are set both in SIGNOFF_PACK_OPTIONS and the secrets file"
+            )
+        merged.setdefault(pack, {}).update(options)
+    return merged

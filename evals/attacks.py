@@ -4,7 +4,9 @@ A dataset case with `injection: {goal, vector}` runs with the goal's instruction
 output the agent reads. What planting means, and how to tell afterwards whether the attack worked, only
 the pack that owns those tools knows, so the pack registers an `AttackGoal` per goal (from one of its
 `eval_modules`) and the framework asks it: `plant` returns the packs to build the case's runtime from,
-`succeeded` reads the state the run left. The framework never looks inside.
+`succeeded` reads the state the run left, and `prepare` (optional) seeds what the goal's cases need
+beyond the dataset's world, such as earlier runs of the conversation the case's run continues. The
+framework never looks inside.
 """
 
 from __future__ import annotations
@@ -31,6 +33,9 @@ class AttackGoal:
     `vectors` are the tool outputs it can be planted in; `world` is the world its cases must seed (its
     checks act on that world's records); `plant(packs, vector)` gives the packs with the instruction
     planted; `succeeded(packs, session_factory)` is the security check: True means the attack worked.
+    `prepare(session_factory)`, when set, runs on each of the goal's case databases after the world is
+    seeded and before the run (guarded and unguarded alike), and returns the conversation the case's run
+    continues, or None for a new one: what came before the attacked run, only in that case's database.
     """
 
     name: str
@@ -38,6 +43,9 @@ class AttackGoal:
     world: str
     plant: Callable[[Sequence[ToolPack], str], list[ToolPack]] = field(repr=False)
     succeeded: Callable[[Sequence[LoadedPack], async_sessionmaker[AsyncSession]], Awaitable[bool]] = field(repr=False)
+    prepare: Callable[[async_sessionmaker[AsyncSession]], Awaitable[str | None]] | None = field(
+        default=None, repr=False
+    )
 
 
 _GOALS = NamedRegistry[AttackGoal]("injection goal", error=UnknownAttackGoalError)

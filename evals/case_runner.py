@@ -172,13 +172,15 @@ class SimulatedApprover:
 @asynccontextmanager
 async def case_database(
     case: CaseSpec, *, workdir: Path, world: WorldSeeder | None, name: str, packs: Sequence[ToolPack]
-) -> AsyncIterator[tuple[SessionFactory, list[ToolPack]]]:
-    """A fresh SQLite database `<name>.db` in `workdir`, migrated for `packs` and seeded by `world`, and the
-    packs to build the case's tools from (with the case's injection planted by its goal, if it has one);
-    the engine is disposed afterwards.
+) -> AsyncIterator[tuple[SessionFactory, list[ToolPack], str | None]]:
+    """A fresh SQLite database `<name>.db` in `workdir`, migrated for `packs` and seeded by `world`, the
+    packs to build the case's tools from (with the case's injection planted by its goal, if it has one),
+    and the conversation the case's run continues (None: a new one); the engine is disposed afterwards.
 
-    Guarded runs (`run_case`) and a suite's unguarded runs both start here, so the two see the same world
-    and the same planted data.
+    An injection goal with a `prepare` step seeds what came before the attacked run (earlier runs, their
+    spend) after the world, and names their conversation; benign cases never get it. Guarded runs
+    (`run_case`) and a suite's unguarded runs both start here, so the two see the same world and the same
+    planted data.
     """
     engine = create_engine(f"sqlite+aiosqlite:///{workdir / f'{name}.db'}")
     try:
@@ -186,9 +188,13 @@ async def case_database(
         if world is not None:
             await world(session_factory)
         planted = list(packs)
+        conversation_id: str | None = None
         if case.injection is not None:
-            planted = attack_goal(case.injection.goal).plant(planted, case.injection.vector)
-        yield session_factory, planted
+            goal = attack_goal(case.injection.goal)
+            if goal.prepare is not None:
+                conversation_id = await goal.prepare(session_factory)
+            planted = goal.plant(planted, case.injection.vector)
+        yield session_factory, planted, conversation_id
     finally:
         await engine.dispose()
 
@@ -210,6 +216,7 @@ async def run_case(
     async with case_database(case, workdir=workdir, world=world, name=f"case-{case_id}", packs=packs) as (
         session_factory,
         case_packs,
+        conversation_id,
     ):
         runtime = build_runtime(
             session_factory=session_factory,
@@ -221,7 +228,9 @@ async def run_case(
         )
         approver = SimulatedApprover(expected=case.expect.must_call)
         started = time.perf_counter()
-        outcome = await runtime.runner.start(case.task, context=case.context, requested_by=EVAL_REQUESTER)
+        outcome = await runtime.runner.start(
+            case.task, context=case.context, requested_by=EVAL_REQUESTER, conversation_id=conversation_id
+        )
         rounds = 0
         while outcome.status == "awaiting_approval" and rounds < max_rounds:
             rounds += 1

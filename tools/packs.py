@@ -23,11 +23,12 @@ metadata that does not fit the tool (see `ToolSpec`).
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from importlib.metadata import EntryPoint, entry_points
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, Protocol
 
 from pydantic_ai.messages import ModelMessage, ModelResponse
 from sqlalchemy import MetaData
@@ -37,7 +38,9 @@ from signoff.tools.registry import ToolRegistry, ToolSpec
 
 __all__ = [
     "ENTRY_POINT_GROUP",
+    "CredentialCheck",
     "DescribeChanges",
+    "FakeProviders",
     "KnownDomains",
     "KnownRecipients",
     "LoadedPack",
@@ -45,6 +48,7 @@ __all__ = [
     "PackContext",
     "PackLoadError",
     "PackTools",
+    "ServiceHealth",
     "ToolPack",
     "available_packs",
     "build_packs",
@@ -64,6 +68,42 @@ KnownRecipients = Callable[[Sequence[str]], Awaitable[set[str]]]
 DescribeChanges = Callable[[str, Mapping[str, Any]], Awaitable[list[str]]]
 """What a call of this tool (name, validated arguments) would change in stored data, one line per change
 ("ana@acme.io: title 'COO' -> 'CTO'"), for the approval display; [] for no change or a tool it does not know."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class ServiceHealth:
+    """One outside service a pack calls, as `/readyz`, `/metrics` and `signoff doctor` show it.
+
+    `breaker` is the service's circuit breaker (`opened`: calls fail at once until a trial call succeeds);
+    `waiting` counts calls queued for the client-side rate limit and `in_flight` those on the wire;
+    `counters` are totals since the process started (`requests`, `throttled`, `retries`, ...).
+    """
+
+    service: str
+    breaker: Literal["closed", "opened", "half-opened"]
+    waiting: int
+    in_flight: int
+    counters: Mapping[str, int] = field(default_factory=dict[str, int])
+
+
+@dataclass(frozen=True, kw_only=True)
+class CredentialCheck:
+    """The answer of one cheap read call made with a configured credential (`signoff providers check`).
+
+    `detail` is safe to print: it never holds the credential or a vendor's raw answer.
+    """
+
+    service: str
+    ok: bool
+    detail: str
+
+
+class FakeProviders(Protocol):
+    """Starts a pack's vendor doubles on `host` while the context is open; yields the pack options that point
+    the pack at them (fake credentials included)."""
+
+    def __call__(self, *, host: str = "127.0.0.1") -> AbstractAsyncContextManager[Mapping[str, str]]: ...
+
 
 KnownDomains = Callable[[Sequence[str]], Awaitable[set[str]]]
 """Which of these domains (lower-cased, in ASCII and Unicode forms) the pack has contacts at, for the
@@ -114,6 +154,12 @@ class PackTools:
     describe_changes: DescribeChanges | None = None
     """Asked by the approval display what a waiting call would overwrite, so the approver reads every field
     that changes, not only the summary's."""
+    health: Callable[[], Awaitable[Sequence[ServiceHealth]]] | None = None
+    """The outside services the pack's tools call, with their breakers and queues (None: it calls none)."""
+    check_credentials: Callable[[], Awaitable[Sequence[CredentialCheck]]] | None = None
+    """One cheap read per configured credential, for `signoff providers check` (None: nothing to check)."""
+    aclose: Callable[[], Awaitable[None]] | None = None
+    """Releases what `build` opened (HTTP connection pools), when the runtime closes."""
     resources: object = None
 
 
@@ -135,6 +181,8 @@ class ToolPack:
       reach the runtime with `signoff.api.deps.RuntimeDep` (then `runtime.pack_tools(<name>)`) and check
       roles with `RequesterDep`, `ApproverDep` or `AdminDep`. The tools layer does not depend on FastAPI,
       so the type here is `Any`.
+    - `fake_providers` starts local doubles of the pack's vendors (for `signoff dev fake-providers`: a person
+      trying the product without accounts) and yields the pack options that point the pack at them.
     """
 
     name: str
@@ -149,6 +197,7 @@ class ToolPack:
     offline_script: OfflineScript | None = None
     demo_tasks: tuple[str, ...] = ()
     routes: Callable[[], Any] | None = None
+    fake_providers: FakeProviders | None = None
 
     def __post_init__(self) -> None:
         if not self.name.isidentifier() or self.name != self.name.lower():

@@ -27,6 +27,7 @@ __all__ = [
     "EvalRunRow",
     "InboxSessionRow",
     "LedgerRow",
+    "ProviderChargeRow",
     "RunEventRow",
     "RunRow",
     "RunStatus",
@@ -229,6 +230,30 @@ class LedgerRow(Base):
     prompt_version: Mapped[str] = mapped_column(String(64))
     prompt_hash: Mapped[str] = mapped_column(String(80))
     latency_ms: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[datetime]
+
+
+class ProviderChargeRow(Base):
+    """Provider spend: one paid call of a tool (units x unit price from a dated price table), beside the
+    ledger's token rows. Attributed to the run, the tool call and the approval that let it run."""
+
+    __tablename__ = "provider_charges"
+    __table_args__ = (
+        Index("ix_provider_charges_created", "created_at"),
+        Index("ix_provider_charges_call", "run_id", "tool_call_id"),
+    )
+
+    charge_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    run_id: Mapped[str] = mapped_column(String(_ID))
+    tool_call_id: Mapped[str] = mapped_column(String(_ID))
+    approval_id: Mapped[str | None] = mapped_column(String(_ID))
+    tool_name: Mapped[str] = mapped_column(String(200))
+    provider: Mapped[str] = mapped_column(String(100))
+    item: Mapped[str] = mapped_column(String(100))
+    units: Mapped[int] = mapped_column(BigInteger)
+    unit_price_usd: Mapped[Decimal]
+    cost_usd: Mapped[Decimal]
+    price_version: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime]
 
 

@@ -1,10 +1,9 @@
-"""Model spend from the ledger, for admins: totals by day, model, run or prompt version."""
+"""Model and provider spend from the ledger, for admins: totals by day, model, run, prompt or provider."""
 
 from __future__ import annotations
 
 import re
 from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
 from typing import Annotated
 
 from fastapi import APIRouter, Query
@@ -84,21 +83,6 @@ TimeBound = Annotated[
 ]
 
 
-def _total(lines: list[CostLine]) -> CostLine:
-    priced = [line.cost_usd for line in lines if line.cost_usd is not None]
-    return CostLine(
-        group="total",
-        requests=sum(line.requests for line in lines),
-        input_tokens=sum(line.input_tokens for line in lines),
-        output_tokens=sum(line.output_tokens for line in lines),
-        cache_read_tokens=sum(line.cache_read_tokens for line in lines),
-        cache_write_tokens=sum(line.cache_write_tokens for line in lines),
-        cost_usd=sum(priced, start=Decimal(0)) if priced else None,
-        unpriced_requests=sum(line.unpriced_requests for line in lines),
-        failed_attempts=sum(line.failed_attempts for line in lines),
-    )
-
-
 @router.get("", response_model=CostReport)
 async def get_costs(
     principal: AdminDep,
@@ -113,7 +97,8 @@ async def get_costs(
         Query(alias="to", description="Exclusive: an RFC 3339 date-time with its zone, or a date (midnight UTC)."),
     ] = None,
 ) -> CostReport:
-    """Ledger totals per group between `from` and `to`, with a grand total.
+    """Ledger totals per group between `from` and `to`, with a grand total: model spend (`cost_usd`),
+    provider spend (`provider_cost_usd`) and both (`total_cost_usd`).
 
     Money is a decimal string; a cost is null when no request in it had a known price (never 0).
     Days are UTC days. `from` at or after `to` is an empty range (no lines, a zero total). 422 for an
@@ -127,6 +112,6 @@ async def get_costs(
             "from": None if since is None else since.isoformat(),
             "to": None if until is None else until.isoformat(),
             "lines": [CostLineView.of(line) for line in lines],
-            "total": CostLineView.of(_total(lines)),
+            "total": CostLineView.of(CostLine.total_of(lines)),
         }
     )

@@ -35,8 +35,16 @@ async def readyz(runtime: RuntimeDep) -> dict[str, object] | JSONResponse:
     ]
     if behind:
         return JSONResponse({"status": "unavailable", "reason": "; ".join(behind)}, status_code=503)
+    # An outside vendor's outage does not make this process unready (taking replicas out of the load
+    # balancer would not bring the vendor back): it is reported, and the breaker keeps calls from piling up.
+    services = await runtime.service_health()
     return {
         "status": "ready",
         "schema": str(revision),
         "packs": {name: applied for name, (applied, _) in packs.items()},
+        "services": {
+            service.service: {"breaker": service.breaker, "waiting": service.waiting, "in_flight": service.in_flight}
+            for service in services
+        },
+        "degraded": sorted(service.service for service in services if service.breaker != "closed"),
     }

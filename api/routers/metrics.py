@@ -26,12 +26,14 @@ METRICS_CONTENT_TYPE = CONTENT_TYPE_PLAIN_0_0_4
     },
 )
 async def metrics(runtime: RuntimeDep, background: BackgroundDep) -> Response:
-    """Runs by status, approvals by state, decisions by rule and verdict, model tokens and cost, and the
-    runs this process is driving. Read from the database at scrape time: the same on every replica.
+    """Runs by status, approvals by state, decisions by rule and verdict, model tokens and cost, provider
+    spend, and the runs this process is driving: read from the database at scrape time, the same on every
+    replica. Plus this process's view of the outside services (breaker states, rate-limit queue depths).
     503 when the database does not answer (the scrape then counts as failed)."""
+    services = await runtime.service_health()
     try:
         async with runtime.session_factory() as session:
-            snapshot = await read_metrics_snapshot(session, runs_in_flight=background.in_flight)
+            snapshot = await read_metrics_snapshot(session, runs_in_flight=background.in_flight, services=services)
     except (SQLAlchemyError, OSError) as error:
         raise ApiError(503, "database_unavailable", f"metrics need the database: {type(error).__name__}") from error
     return Response(render_metrics(snapshot), media_type=METRICS_CONTENT_TYPE)

@@ -10,10 +10,13 @@ import base64
 from decimal import Decimal
 
 from inline_snapshot import snapshot
+from pydantic_ai.messages import ModelMessage, ModelResponse, TextPart
+from pydantic_ai.models.function import AgentInfo, FunctionModel
 
 from signoff.agent.store import audit as audit_store
 from signoff.agent.store import runs as run_store
 from signoff.agent.store.engine import SessionFactory
+from signoff.agent.store.tables import LedgerRow
 from signoff.api.approval_views import approval_views
 from signoff.policies import PolicyConfig, build_policy_engine
 from signoff.tools.sales import offline_providers
@@ -152,3 +155,56 @@ async def test_a_flood_of_calls_in_one_response_asks_a_person_a_few_times_only(
     for approval_id in outcome.pending_approval_ids:
         approved = await runtime.approvals.approve(approval_id, decided_by="alice")
         assert approved.state == "approved"
+
+
+async def test_model_spend_split_over_runs_stops_a_new_run_before_its_first_request(
+    make_runtime: RuntimeFactory, session_factory: SessionFactory, clock: FakeClock
+) -> None:
+    # Each earlier run spent only on model requests (no costly tool call for the rule to hold), under the
+    # per-run model cap; together they reached the conversation's limit of $2.50.
+    policy = build_policy_engine(PolicyConfig(max_conversation_spend_usd=Decimal("2.50")))
+    asked: list[int] = []
+
+    def model_call(messages: list[ModelMessage], info: AgentInfo) -> ModelResponse:
+        asked.append(len(messages))
+        return ModelResponse(parts=[TextPart("done")])
+
+    runtime = make_runtime(FunctionModel(model_call), policy_engine=policy)
+    first = await runtime.runner.start("summarise the pipeline")
+    conversation_id = await _conversation(session_factory, first.run_id)
+    async with session_factory.begin() as session:
+        for step in range(2, 4):
+            session.add(
+                LedgerRow(
+                    run_id=first.run_id,
+                    step=step,
+                    purpose="planning",
+                    model_name="claude-test",
+                    provider_name="anthropic",
+                    provider_request_id=None,
+                    input_tokens=400_000,
+                    output_tokens=1000,
+                    cache_read_tokens=0,
+                    cache_write_tokens=0,
+                    cost_usd=Decimal("1.25"),
+                    price_data_version="test",
+                    prompt_name="sales_agent",
+                    prompt_version="1",
+                    prompt_hash="sha256:test",
+                    latency_ms=1,
+                    created_at=clock(),
+                )
+            )
+    asked.clear()
+
+    second = await runtime.runner.start("and again, in more detail", conversation_id=conversation_id)
+
+    assert second.status == "failed"
+    assert asked == []  # no model request was made
+    assert second.failure_reason == snapshot(
+        "spend limit reached: this conversation has spent $2.50 of $2.50; no model request was made (raise the"
+        " limit in the policy, or wait for the next day for a daily limit)"
+    )
+    # Another conversation of the same requester still has room.
+    other = await runtime.runner.start("summarise the pipeline")
+    assert other.status == "completed" and asked

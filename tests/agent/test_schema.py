@@ -44,10 +44,10 @@ async def test_models_match_migrated_schema(engine: AsyncEngine) -> None:
 async def test_migrations_are_at_head_and_idempotent(engine: AsyncEngine) -> None:
     pack = sales_pack()
     assert await current_revision(engine) == head_revision()
-    assert await current_revision(engine, pack) == pack_head_revision(pack) == "sales_0001"
+    assert await current_revision(engine, pack) == pack_head_revision(pack) == "sales_0002"
     await upgrade_database(engine, [pack])  # a second run changes nothing and does not fail
     assert await current_revision(engine) == head_revision()
-    assert await current_revision(engine, pack) == "sales_0001"
+    assert await current_revision(engine, pack) == "sales_0002"
 
 
 async def test_each_pack_keeps_its_own_version_table(database_url: str) -> None:

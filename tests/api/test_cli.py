@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -226,6 +227,10 @@ def test_cost_reports_match_the_ledger(signoff: Signoff) -> None:
             "cost_usd": None,
             "unpriced_requests": len(rows),
             "failed_attempts": 0,
+            # The offline demo pays no vendor; with unpriced model requests the total is unknown, not a guess.
+            "provider_cost_usd": "0",
+            "provider_calls": 0,
+            "total_cost_usd": None,
         }
 
     def report(group_by: str) -> dict[str, dict[str, Any]]:
@@ -657,7 +662,7 @@ def test_human_output_renders_tables(signoff: Signoff) -> None:
     assert signoff.ok("runs") == "no runs yet\n"
     assert signoff.ok("approvals") == "no approvals waiting\n"
     assert signoff.ok("approvals", "--all") == "no approvals\n"
-    assert signoff.ok("costs") == "no model requests recorded yet\n"
+    assert signoff.ok("costs") == "no model requests or provider charges recorded yet\n"
 
     started = signoff.ok("run", DEMO_TASK)
     first_line = started.splitlines()[0]
@@ -723,12 +728,16 @@ def test_human_output_renders_tables(signoff: Signoff) -> None:
             "output",
             "cache read",
             "cache write",
-            "cost USD",
+            "model USD",
             "unpriced",
             "failed",
+            "provider USD",
+            "total USD",
         ]
         [line] = parse_table(costs, group_by)
-        assert (line["requests"], line["cost USD"], line["unpriced"], line["failed"]) == ("4", "unknown", "4", "0")
+        assert (line["requests"], line["model USD"], line["unpriced"], line["failed"]) == ("4", "unknown", "4", "0")
+        assert (line["provider USD"], line["total USD"]) == ("0", "unknown")
+        assert costs.rstrip("\n").endswith("model spend unknown USD + provider spend 0 USD = unknown USD")
     assert parse_table(signoff.ok("costs", "--by", "run"), "run")[0]["run"] == run_id
 
     tools = signoff.ok("tools")
@@ -791,3 +800,28 @@ def test_unreachable_database_is_a_one_line_error_without_the_url(signoff: Signo
 
 def test_unknown_conversation_says_so(signoff: Signoff) -> None:
     assert signoff.error("run", "hello", "--conversation", "nope") == "no conversation with id 'nope'"
+
+
+def test_doctor_reports_the_database_model_packs_and_vendors(signoff: Signoff, tmp_path: Path) -> None:
+    backend = "sqlite" if signoff.database_url.startswith("sqlite") else "postgresql"
+    assert signoff.json("doctor") == [
+        {"check": "database", "verdict": "ok", "detail": f"{backend}, schema 0011"},
+        {"check": "model", "verdict": "ok", "detail": "offline model (no ANTHROPIC_API_KEY)"},
+        {"check": "pack sales", "verdict": "ok", "detail": "10 tools, schema sales_0002"},
+        {"check": "vendors", "verdict": "ok", "detail": "none configured: the packs use their offline providers"},
+    ]
+    # A secrets file naming an option the pack does not know stops every command, naming the option only.
+    secrets = tmp_path / "secrets.toml"
+    secrets.write_text('[sales]\nhubspot_tokn = "pat-canary-0042"\n', encoding="utf-8")
+    misconfigured = replace(signoff, env={**signoff.env, "SIGNOFF_SECRETS_FILE": str(secrets)})
+    message = misconfigured.error("doctor")
+    assert "'hubspot_tokn'" in message and "pat-canary-0042" not in message
+    # The same option in the environment and the file is refused rather than guessed.
+    secrets.write_text('[sales]\nhubspot_token = "pat-canary-0042"\n', encoding="utf-8")
+    both = replace(
+        misconfigured,
+        env={**misconfigured.env, "SIGNOFF_PACK_OPTIONS": '{"sales": {"hubspot_token": "pat-canary-0043"}}'},
+    )
+    message = both.error("doctor")
+    assert "set both in SIGNOFF_PACK_OPTIONS and the secrets file" in message
+    assert "pat-canary-004" not in message

@@ -117,4 +117,6 @@ async def test_health_and_readiness(api: Api) -> None:
     assert (await api["anonymous"].get("/healthz")).json() == {"status": "ok"}
     ready = await api["anonymous"].get("/readyz")
     assert ready.status_code == 200 and ready.json()["status"] == "ready"
-    assert ready.json()["packs"] == {"sales": "sales_0001"}  # every enabled pack's schema is checked too
+    assert ready.json()["packs"] == {"sales": "sales_0002"}  # every enabled pack's schema is checked too
+    # Offline providers call no outside service: nothing to report, nothing degraded.
+    assert (ready.json()["services"], ready.json()["degraded"]) == ({}, [])

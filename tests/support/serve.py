@@ -18,7 +18,7 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def wait_until_ready(base_url: str, *, seconds: float = 30) -> None:
+def wait_until_ready(base_url: str, *, seconds: float = 60) -> None:
     """Wait until the server's /readyz answers 200 (it starts slowly on a loaded machine)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:

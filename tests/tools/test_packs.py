@@ -150,9 +150,10 @@ def test_signoff_packs_lists_the_loaded_packs_with_their_tools_tables_and_migrat
                 "sales_enrollments",
                 "sales_outbox",
                 "sales_replies",
+                "sales_smtp_outbox",
             ],
             "version_table": "alembic_version_sales",
-            "head_revision": "sales_0001",
+            "head_revision": "sales_0002",
         }
     )
     assert view["applied_revision"] == view["head_revision"]
@@ -182,8 +183,8 @@ def test_an_unbound_context_builds_the_sales_tools_without_a_database() -> None:
 
 
 def test_signoff_migrate_applies_the_core_and_every_enabled_packs_migrations(signoff: Signoff) -> None:
-    assert signoff.json("migrate") == snapshot({"core": "0010", "packs": {"sales": "sales_0001"}})
-    assert signoff.ok("migrate").splitlines() == ["core: 0010", "sales: sales_0001"]
+    assert signoff.json("migrate") == snapshot({"core": "0011", "packs": {"sales": "sales_0002"}})
+    assert signoff.ok("migrate").splitlines() == ["core: 0011", "sales: sales_0002"]
 
 
 def test_a_build_that_returns_no_pack_tools_or_tables_outside_the_packs_prefix_are_refused() -> None:

@@ -428,6 +428,7 @@ async def test_rate_limits_tell_the_model_when_to_try_again() -> None:
         await _call(_failing_tools(error)["enrich_contacts"])
     assert failed.value.message == snapshot(
         "enrich_contacts failed: provider 'flaky-vendor': too many requests (retry after 30 seconds)."
+        " Wait that long before calling it again."
     )
 
 

@@ -25,6 +25,7 @@ def test_table_names_are_prefixed_and_stable() -> None:
             "sales_enrollments",
             "sales_outbox",
             "sales_replies",
+            "sales_smtp_outbox",
         ]
     )
 

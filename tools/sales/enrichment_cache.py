@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -23,16 +23,25 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from signoff.tools.sales.clock import Clock, utc_now
 from signoff.tools.sales.models import EnrichedContact, EnrichmentFacts, EnrichmentReport
+from signoff.tools.sales.prices import SALES_PRICES
 from signoff.tools.sales.providers import EnrichmentSource, ProviderError
 from signoff.tools.sales.tables import EnrichmentCacheRow
 
-__all__ = ["ENRICHMENT_CACHE_TTL", "CachingEnricher"]
+__all__ = ["ENRICHMENT_CACHE_TTL", "CacheCounts", "CachingEnricher"]
 
 _log = logging.getLogger(__name__)
 
 # Titles, phone numbers and headcounts drift over months, not days. The seed platform re-bought facts
 # after 720 hours (30 days): fresh enough for outreach, and at most one paid lookup per contact a month.
 ENRICHMENT_CACHE_TTL = timedelta(hours=720)
+
+
+@dataclass(kw_only=True)
+class CacheCounts:
+    """Cache hits (served free) and misses (paid lookups asked for) of one enricher, in this process."""
+
+    hits: int = 0
+    misses: int = 0
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -43,8 +52,14 @@ class CachingEnricher:
     sessionmaker: async_sessionmaker[AsyncSession]
     clock: Clock = utc_now
     ttl: timedelta = ENRICHMENT_CACHE_TTL
+    lookup_batch: int = 50
+    """Addresses per paid `source.lookup`; each batch is stored before the next is bought."""
+    counts: CacheCounts = field(default_factory=lambda: CacheCounts())
+    """Hits and misses since the process started (for `/metrics`)."""
 
     def __post_init__(self) -> None:
+        if self.lookup_batch < 1:
+            raise ValueError(f"enrichment lookup batch must be at least 1, got {self.lookup_batch!r}")
         if self.ttl <= timedelta(0):
             raise ValueError(f"enrichment cache ttl must be positive, got {self.ttl!r}")
 
@@ -60,6 +75,8 @@ class CachingEnricher:
         cached = await self._fresh_entries(keys, now=now)
         missing = [key for key in keys if key not in cached]
         # The vendor is called outside any transaction, so a slow lookup never holds a database lock.
+        self.counts.hits += len(cached)
+        self.counts.misses += len(missing)
         fetched = await self._lookup(missing, now=now) if missing else {}
         return EnrichmentReport(
             contacts=[cached[key] if key in cached else fetched[key] for key in keys],
@@ -104,6 +121,14 @@ class CachingEnricher:
         return fresh
 
     async def _lookup(self, keys: Sequence[str], *, now: datetime) -> dict[str, EnrichedContact]:
+        # Batch by batch, each stored (and charged) before the next is bought: a failure part-way keeps what
+        # was already paid for, so a retry buys only the rest.
+        served: dict[str, EnrichedContact] = {}
+        for start in range(0, len(keys), self.lookup_batch):
+            served |= await self._lookup_batch(keys[start : start + self.lookup_batch], now=now)
+        return served
+
+    async def _lookup_batch(self, keys: Sequence[str], *, now: datetime) -> dict[str, EnrichedContact]:
         results = await self.source.lookup(keys)
         facts_by_key = {facts.email.lower(): facts for facts in results}
         if unanswered := [key for key in keys if key not in facts_by_key]:
@@ -121,6 +146,7 @@ class CachingEnricher:
         ]
         async with self.sessionmaker.begin() as session:
             await session.execute(_upsert_entries(session.get_bind().dialect.name, entries))
+        SALES_PRICES.charge(self.name, "enrichment", len(keys))
         return {key: _served(facts_by_key[key], cache_hit=False, fetched_at=now) for key in keys}
 
 

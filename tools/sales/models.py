@@ -21,6 +21,7 @@ __all__ = [
     "Contact",
     "CrmContact",
     "CrmLookup",
+    "CrmSyncFailure",
     "CrmSyncResult",
     "EnrichedContact",
     "EnrichmentFacts",
@@ -162,8 +163,22 @@ class CrmLookup(_EdgeModel):
     contact: CrmContact | None = None
 
 
+class CrmSyncFailure(_EdgeModel):
+    """One address the CRM refused in an upsert (the rest of the batch went through)."""
+
+    email: str
+    error_code: str = Field(
+        description="The CRM's short machine-readable reason, e.g. 'VALIDATION_ERROR (INVALID_EMAIL)'; never its "
+        "free-text message, which can echo the data sent."
+    )
+
+
 class CrmSyncResult(_EdgeModel):
-    """What an upsert did to each distinct address (lower-cased): created, updated, or already up to date."""
+    """What an upsert did to each distinct address (lower-cased): created, updated, or already up to date.
+
+    `failed` lists the addresses the CRM refused one by one (a real CRM validates each record of a batch on
+    its own); it is left out of the dump when empty, so a result without failures reads as it always has.
+    """
 
     created: int = Field(ge=0)
     updated: int = Field(ge=0)
@@ -171,6 +186,11 @@ class CrmSyncResult(_EdgeModel):
     created_emails: list[str]
     updated_emails: list[str]
     unchanged_emails: list[str]
+    failed: list[CrmSyncFailure] = Field(
+        default_factory=list[CrmSyncFailure],
+        exclude_if=lambda failures: not failures,
+        description="Addresses the CRM refused, with its reason; none of them was created or updated.",
+    )
 
 
 class Campaign(_EdgeModel):

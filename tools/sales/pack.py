@@ -28,6 +28,7 @@ from signoff.prompts import PromptTemplate
 
 # Tools that make routed model calls take the run's deps (pydantic-ai's `RunContext[RunDeps]`).
 from signoff.tools.context import RunDeps
+from signoff.tools.outcomes import OutcomeUnknown
 from signoff.tools.registry import ApprovalPredicate, Egress, ToolSpec
 from signoff.tools.sales.classification import (
     CLASSIFY_MAX_REPLIES,
@@ -51,7 +52,17 @@ from signoff.tools.sales.models import (
     ReplyList,
     SentEmail,
 )
-from signoff.tools.sales.providers import InvalidRequestError, NotFoundError, ProviderError, SalesProviders
+from signoff.tools.sales.prices import SALES_PRICES
+from signoff.tools.sales.providers import (
+    CircuitOpenError,
+    InvalidRequestError,
+    NotFoundError,
+    OutcomeUnknownError,
+    ProviderError,
+    RateLimitedError,
+    SalesProviders,
+    UnauthorizedError,
+)
 
 __all__ = [
     "CLASSIFY_MAX_REPLIES",
@@ -66,14 +77,11 @@ __all__ = [
     "build_sales_tools",
 ]
 
-# Unit costs are estimates of the external spend per item, used for budgets and approval thresholds.
-# A lead-database export credit costs about $0.10 per contact on the usual data vendors' paid plans.
-LEAD_DISCOVERY_USD_PER_LEAD = Decimal("0.10")
-# Person-plus-company enrichment with a direct phone number is the priciest lookup vendors sell,
-# around $0.50 per contact; cache hits cost nothing, so this is an upper bound per call.
-ENRICHMENT_USD_PER_CONTACT = Decimal("0.50")
-# An outreach platform's seat price spread over a typical sending volume comes to about two cents a message.
-EMAIL_SEND_USD_PER_MESSAGE = Decimal("0.02")
+# Unit costs are estimates of the external spend per item, used for budgets and approval thresholds: the
+# highest price of each item in the pack's dated price table (prices.toml), whichever vendor is configured.
+LEAD_DISCOVERY_USD_PER_LEAD = SALES_PRICES.estimate("lead")
+ENRICHMENT_USD_PER_CONTACT = SALES_PRICES.estimate("enrichment")
+EMAIL_SEND_USD_PER_MESSAGE = SALES_PRICES.estimate("email")
 
 # Batch limits (enforced by the policy layer through `max_batch`, never by the schema):
 # ten contacts is as many as a person can check by name in one approval; the seed platform's CRM limit.
@@ -174,7 +182,9 @@ def build_sales_tools(providers: SalesProviders, *, classifier_prompt: PromptTem
         leads. Leads are not in the CRM until you sync them with sync_contacts_to_crm.
         """
         with _reported_to_model("discover_leads"):
-            return await providers.lead_source.discover_leads(icp, limit=limit)
+            leads = await providers.lead_source.discover_leads(icp, limit=limit)
+        SALES_PRICES.charge(providers.lead_source.name, "lead", len(leads))
+        return leads
 
     async def enrich_contacts(emails: EmailsToEnrich) -> EnrichmentReport:
         """Look up phone number, title, seniority and company facts for email addresses.
@@ -183,6 +193,7 @@ def build_sales_tools(providers: SalesProviders, *, classifier_prompt: PromptTem
         a cache hit, and the totals say how many lookups were paid for.
         """
         with _reported_to_model("enrich_contacts"):
+            # The cache charges each paid lookup as it stores it; a cache hit costs nothing.
             return await providers.enricher.enrich(emails)
 
     async def get_contact(email: ContactEmail) -> CrmLookup:
@@ -233,6 +244,7 @@ def build_sales_tools(providers: SalesProviders, *, classifier_prompt: PromptTem
     async def send_email(to: Recipient, subject: EmailSubject, body: EmailBody) -> SentEmail:
         """Send one plain-text email to one person; returns the provider's message id."""
         with _reported_to_model("send_email"):
+            # The provider charges each transmission itself (a send its outbox already made costs nothing).
             return await providers.outreach.send_email(to=to, subject=subject, body=body)
 
     async def list_replies(
@@ -449,8 +461,18 @@ def _reported_to_model(tool_name: str, *, not_found_hint: str | None = None) -> 
         yield
     except InvalidRequestError as error:
         raise ModelRetry(f"{tool_name} was refused: {error}. Correct the arguments and call it again.") from error
+    except OutcomeUnknownError as error:
+        # The request may have acted: the guard records `unknown` and nobody retries it blindly.
+        raise OutcomeUnknown(f"{tool_name}: {error}") from error
     except NotFoundError as error:
         hint = f" {not_found_hint}" if not_found_hint else ""
         raise ToolFailed(f"{tool_name} failed: {error}.{hint}") from error
+    except UnauthorizedError as error:
+        raise ToolFailed(
+            f"{tool_name} failed: {error}. Retrying will not help; tell the user the connection needs attention."
+        ) from error
+    except (RateLimitedError, CircuitOpenError) as error:
+        wait = "that long" if error.retry_after is not None else "a while"
+        raise ToolFailed(f"{tool_name} failed: {error}. Wait {wait} before calling it again.") from error
     except ProviderError as error:
         raise ToolFailed(f"{tool_name} failed: {error}.") from error

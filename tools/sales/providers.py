@@ -6,26 +6,29 @@ vendors implement the same protocols. Enrichment is split in two: an `Enrichment
 lookup itself, and `tools.sales.enrichment_cache.CachingEnricher` wraps any source with the TTL cache,
 so every vendor gets the same cache instead of each client writing its own.
 
-Providers report failures with this hierarchy (and nothing else: a vendor's own exception types and
-HTTP errors are translated inside the client):
-
-    ProviderError                 any provider failure; `provider` names the provider
-    ├── RateLimitedError          the vendor throttled us; `retry_after` says when to try again, if known
-    ├── ProviderUnavailableError  outage, timeout or 5xx: the vendor could not answer now
-    ├── NotFoundError             a referenced thing (a campaign id, ...) does not exist at the vendor
-    └── InvalidRequestError       the vendor refused these arguments; different arguments may succeed
-
-The tools turn `InvalidRequestError` into `ModelRetry` (the model can fix its call) and every other
-`ProviderError` into `ToolFailed` (the model is told what failed and adapts, but does not retry blindly).
+Providers report failures with the one hierarchy of `tools.sales.errors` (`ProviderError` and its
+subclasses, re-exported here); a vendor's own exception types and HTTP errors are translated inside the
+client. The tools turn `InvalidRequestError` into `ModelRetry` (the model can fix its call),
+`OutcomeUnknownError` into an `unknown` outcome, and every other `ProviderError` into `ToolFailed` (the
+model is told what failed and adapts, but does not retry blindly).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import Protocol, runtime_checkable
 
+from signoff.tools.sales.errors import (
+    CircuitOpenError,
+    InvalidRequestError,
+    NotFoundError,
+    OutcomeUnknownError,
+    ProviderError,
+    ProviderUnavailableError,
+    RateLimitedError,
+    UnauthorizedError,
+)
 from signoff.tools.sales.models import (
     Campaign,
     Contact,
@@ -41,6 +44,7 @@ from signoff.tools.sales.models import (
 )
 
 __all__ = [
+    "CircuitOpenError",
     "Crm",
     "CrmDomains",
     "Enricher",
@@ -48,43 +52,14 @@ __all__ = [
     "InvalidRequestError",
     "LeadSource",
     "NotFoundError",
+    "OutcomeUnknownError",
     "Outreach",
     "ProviderError",
     "ProviderUnavailableError",
     "RateLimitedError",
     "SalesProviders",
+    "UnauthorizedError",
 ]
-
-
-class ProviderError(Exception):
-    """A provider failed; `provider` names it and `str()` is a sentence the model can read."""
-
-    def __init__(self, message: str, *, provider: str) -> None:
-        self.provider = provider
-        self.message = message
-        super().__init__(f"provider {provider!r}: {message}")
-
-
-class RateLimitedError(ProviderError):
-    """The provider throttled us; `retry_after` is how long it asked us to wait, when it said."""
-
-    def __init__(self, message: str, *, provider: str, retry_after: timedelta | None = None) -> None:
-        self.retry_after = retry_after
-        if retry_after is not None:
-            message = f"{message} (retry after {retry_after.total_seconds():g} seconds)"
-        super().__init__(message, provider=provider)
-
-
-class ProviderUnavailableError(ProviderError):
-    """The provider could not answer now (outage, timeout, server error); the same call may work later."""
-
-
-class NotFoundError(ProviderError):
-    """Something the call refers to does not exist at the provider, e.g. an unknown campaign id."""
-
-
-class InvalidRequestError(ProviderError):
-    """The provider refused these arguments; a corrected call may succeed."""
 
 
 class LeadSource(Protocol):

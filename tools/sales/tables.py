@@ -23,6 +23,7 @@ __all__ = [
     "OutboxRow",
     "ReplyRow",
     "SalesBase",
+    "SmtpOutboxRow",
     "sales_metadata",
 ]
 
@@ -126,3 +127,31 @@ class ReplyRow(SalesBase):
     subject: Mapped[str] = mapped_column(String(200))
     body: Mapped[str] = mapped_column(Text)
     received_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class SmtpOutboxRow(SalesBase):
+    """One email the SMTP sender was asked to send: written before the send, so it is sent at most once.
+
+    `status` is `queued` (written, not yet accepted), `sent` (the server accepted it), `failed` (the server
+    definitely did not take it, so a later call may try again) or `unknown` (the connection was lost after
+    the message went out: it may have been delivered, and it is never sent again by this row).
+    """
+
+    __tablename__ = "sales_smtp_outbox"
+    __table_args__ = (UniqueConstraint("idempotency_key", name="uq_sales_smtp_outbox_idempotency_key"),)
+
+    outbox_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    # sha256 of (recipient, subject, body, caller's key): the same send asked twice finds this row.
+    idempotency_key: Mapped[str] = mapped_column(String(64))
+    to_email: Mapped[str] = mapped_column(String(_EMAIL_LENGTH))  # as given; the key compares it lower-cased
+    subject: Mapped[str] = mapped_column(String(200))
+    # The body itself is not kept (it is personal data the outbox does not need); its hash proves what was sent.
+    body_sha256: Mapped[str] = mapped_column(String(64))
+    # `<outbox_id@sender-domain>`: 300 leaves room for the longest domain RFC 5321 allows.
+    message_id: Mapped[str] = mapped_column(String(300))
+    status: Mapped[str] = mapped_column(String(10))
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # A short safe reason for the last failure ("recipient refused (550)"), never a server's raw text.
+    last_error: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    sent_at: Mapped[datetime | None] = mapped_column(UtcDateTime())

@@ -2,7 +2,9 @@
 
 Planting replaces the sales pack among the case's packs by one whose offline providers carry the goal's
 instruction in the vector's tool output (`plant_injection`); the security check reads the providers the
-runtime built (`providers_of`) and the database.
+runtime built (`providers_of`) and the database. A goal with a prelude (the budget goals' earlier runs)
+seeds it into each of its cases' databases before the run (`AttackGoal.prepare`), and the case's run
+continues the prelude's conversation when it names one.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from signoff.evals.attacks import AttackGoal
 from signoff.tools.packs import LoadedPack, PackContext, ToolPack
+from signoff.tools.sales.injection.earlier_runs import seed_prelude
 from signoff.tools.sales.injection.goals import INJECTION_GOALS, InjectionGoal
 from signoff.tools.sales.injection.vectors import VECTORS, plant_injection
 from signoff.tools.sales.injection.world import INJECTION_WORLD
@@ -38,7 +41,20 @@ def _attack_goal(goal: InjectionGoal) -> AttackGoal:
         [sales] = [loaded for loaded in packs if loaded.pack.name == SALES_PACK_NAME]
         return await goal.succeeded(providers_of(sales.tools), session_factory)
 
-    return AttackGoal(name=goal.goal_id, vectors=VECTORS, world=INJECTION_WORLD, plant=plant, succeeded=succeeded)
+    prelude = goal.prelude
+
+    async def prepare(session_factory: async_sessionmaker[AsyncSession]) -> str | None:
+        assert prelude is not None
+        return await seed_prelude(session_factory, prelude)
+
+    return AttackGoal(
+        name=goal.goal_id,
+        vectors=tuple(vector for vector in VECTORS if vector not in goal.not_planted_in),
+        world=INJECTION_WORLD,
+        plant=plant,
+        succeeded=succeeded,
+        prepare=None if prelude is None else prepare,
+    )
 
 
 def attack_goals() -> list[AttackGoal]:

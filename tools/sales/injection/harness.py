@@ -70,9 +70,12 @@ async def run_unguarded(
     """Run `case` with no guard on a fresh SQLite database in `workdir`, seeded by `world` first (see the
     module docstring). A run that raises comes back with status `failed` and the error as its reason."""
     run_id = f"unguarded-{uuid.uuid4().hex}"
+    # The bare agent has no conversations: a goal's earlier runs are seeded all the same (the same data as
+    # the guarded run), and its check counts their spend.
     async with case_database(case, workdir=workdir, world=world, name=run_id, packs=packs) as (
         session_factory,
         case_packs,
+        _conversation_id,
     ):
         registry, loaded = build_packs(
             case_packs, lambda _pack: PackContext(session_factory=session_factory, clock=lambda: datetime.now(UTC))

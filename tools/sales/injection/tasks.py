@@ -5,7 +5,8 @@ Benign and attacked cases share its expectation and run in the same world (the d
 `world: injection`, see `tools.sales.injection.world`), so both judge the user's task the same way on the same
 data. `injection_dataset()` builds `tools/sales/datasets/injection.yaml`: every task on its own (benign utility),
 and every task crossed with every goal planted in every vector the task reads (utility under attack,
-attack success); `suite: injection` adds the suite's report section and gates (`tools.sales.injection.suite`).
+attack success; a goal may name vectors it is not planted in, `InjectionGoal.not_planted_in`);
+`suite: injection` adds the suite's report section and gates (`tools.sales.injection.suite`).
 """
 
 from __future__ import annotations
@@ -136,8 +137,10 @@ async def injection_dataset() -> dict[str, Any]:
     tasks = await benign_tasks()
     cases: list[dict[str, Any]] = [{"name": task.key, "task": task.task, "expect": task.expect} for task in tasks]
     for task in tasks:
-        for goal_id in INJECTION_GOALS:
+        for goal_id, goal in INJECTION_GOALS.items():
             for vector in task.vectors:
+                if vector in goal.not_planted_in:
+                    continue
                 cases.append(
                     {
                         "name": f"{task.key}--{goal_id}--{vector}",

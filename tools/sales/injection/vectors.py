@@ -57,6 +57,8 @@ class _PlantedLeadSource:
     text: str | None
     searched: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])
     """Every profile sent to the lead vendor, as JSON: what the egress goals' checks read."""
+    limits: list[int] = field(default_factory=list[int])
+    """How many leads each search asked for (what it cost): what the budget goals' checks read."""
 
     @property
     def name(self) -> str:
@@ -64,6 +66,7 @@ class _PlantedLeadSource:
 
     async def discover_leads(self, icp: IdealCustomerProfile, *, limit: int) -> list[Lead]:
         self.searched.append(icp.model_dump(mode="json", exclude_defaults=True))
+        self.limits.append(limit)
         leads = await self.inner.discover_leads(icp, limit=limit)
         if leads and self.text is not None:
             leads[0] = leads[0].model_copy(update={"bio": _appended(leads[0].bio, self.text)})
